@@ -1,0 +1,37 @@
+"""`ladder-jax <verb>`: one entry point; each verb lives in the module that does the work.
+
+A verb module exposes `configure(parser)` and `main(args) -> int`; it is imported only when its
+verb runs, so `ladder-jax --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+VERBS: dict[str, tuple[str, str]] = {
+    "import-hf": ("ladder_jax.models.qwen25_vl.convert_cli", "import a Hugging Face folder into an Orbax checkpoint"),
+    "export-hf": ("ladder_jax.models.qwen25_vl.convert_cli", "export an Orbax checkpoint to a Hugging Face folder"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="ladder-jax", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for verb, (_, help_text) in VERBS.items():
+        sub.add_parser(verb, help=help_text, add_help=False)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in VERBS:
+        parser.print_help()
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    verb = argv[0]
+    module = importlib.import_module(VERBS[verb][0])
+    verb_parser = argparse.ArgumentParser(prog=f"ladder-jax {verb}", description=VERBS[verb][1])
+    module.configure(verb, verb_parser)
+    args = verb_parser.parse_args(argv[1:])
+    return int(module.main(verb, args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Records, the SpatialLadder-26k release, the processor, Grain pipelines and the toy world."""

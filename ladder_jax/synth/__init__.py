@@ -1,0 +1,1 @@
+"""SpatialVLM-style synthesis of metric spatial QA from RGB-D scenes."""
