@@ -1,0 +1,115 @@
+"""`VisionLanguageModel`: the user-facing handle (transformers-like), built on the pure functions.
+
+It holds a graphdef + a (sharded) parameter State. Calls are jitted pure functions of
+(graphdef, state, inputs); training code uses `graphdef` and `state` directly.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from ladder_jax.models.qwen25_vl import config as config_lib
+from ladder_jax.models.qwen25_vl import params as params_lib
+from ladder_jax.models.qwen25_vl.model import Qwen25VL
+from ladder_jax.models.safetensors_io import SafetensorsFolder, write_sharded
+from ladder_jax.parallel.mesh import make_mesh
+from ladder_jax.parallel.sharding import state_shardings
+
+# Files of a HF folder that belong to the tokenizer / processor and travel with an export.
+SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json",
+              "added_tokens.json", "chat_template.json", "chat_template.jinja", "preprocessor_config.json",
+              "video_preprocessor_config.json", "processor_config.json")
+
+INPUT_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "pixel_values_videos",
+              "video_grid_thw", "second_per_grid_ts")
+
+
+def abstract_model(cfg: config_lib.ModelConfig):
+    """graphdef and abstract State (shapes, dtypes, logical axes) without allocating anything."""
+    return nnx.split(nnx.eval_shape(lambda: Qwen25VL(cfg, rngs=nnx.Rngs(0))))
+
+
+def init_state(cfg: config_lib.ModelConfig, mesh, seed: int = 0):
+    """Random parameters, created directly on their shardings."""
+    graphdef, abstract = abstract_model(cfg)
+    shardings = state_shardings(abstract, mesh)
+
+    @functools.partial(jax.jit, out_shardings=shardings)
+    def make():
+        return nnx.split(Qwen25VL(cfg, rngs=nnx.Rngs(seed)))[1]
+
+    return graphdef, make()
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted_forward(graphdef):
+    def forward(state, inputs):
+        return nnx.merge(graphdef, state)(**inputs)
+    return jax.jit(forward)
+
+
+class VisionLanguageModel:
+    def __init__(self, cfg: config_lib.ModelConfig, graphdef, state, mesh, source_dir: Path | None = None):
+        self.config, self.graphdef, self.state, self.mesh = cfg, graphdef, state, mesh
+        self.source_dir = source_dir
+
+    @classmethod
+    def from_config(cls, cfg: config_lib.ModelConfig, mesh=None, seed: int = 0) -> "VisionLanguageModel":
+        mesh = mesh or make_mesh()
+        graphdef, state = init_state(cfg, mesh, seed)
+        return cls(cfg, graphdef, state, mesh)
+
+    @classmethod
+    def from_pretrained(cls, path, mesh=None, dtype: str | None = None, param_dtype: str = "float32",
+                        **overrides) -> "VisionLanguageModel":
+        """Loads a local HF Qwen2.5-VL folder; each tensor goes straight onto its sharding."""
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{path} has no config.json (expected a Hugging Face model folder)")
+        hf = json.loads((path / "config.json").read_text())
+        cfg = config_lib.from_hf_dict(hf, dtype=dtype or param_dtype, param_dtype=param_dtype, **overrides)
+        mesh = mesh or make_mesh()
+        graphdef, abstract = abstract_model(cfg)
+        state = params_lib.load_state(SafetensorsFolder(path), abstract, state_shardings(abstract, mesh), cfg)
+        return cls(cfg, graphdef, state, mesh, source_dir=path)
+
+    def __call__(self, input_ids, attention_mask=None, pixel_values=None, image_grid_thw=None,
+                 pixel_values_videos=None, video_grid_thw=None, second_per_grid_ts=None, **unused):
+        """Logits (B, L, vocab) as float32 numpy, from the arrays a Qwen2.5-VL processor returns
+        (`mm_token_type_ids` and other extra keys are accepted and not needed)."""
+        inputs = dict(input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values,
+                      image_grid_thw=image_grid_thw, pixel_values_videos=pixel_values_videos,
+                      video_grid_thw=video_grid_thw, second_per_grid_ts=second_per_grid_ts)
+        if inputs["attention_mask"] is None:
+            inputs["attention_mask"] = np.ones_like(np.asarray(input_ids))
+        inputs = {k: jnp.asarray(np.asarray(v)) for k, v in inputs.items() if v is not None}
+        with jax.set_mesh(self.mesh):
+            return np.asarray(_jitted_forward(self.graphdef)(self.state, inputs))
+
+    def save_pretrained(self, out_dir, dtype: str | None = None, max_shard_bytes: int = 5 * 2**30) -> Path:
+        """Writes config.json, generation_config.json, safetensors shards (+ index) and the source
+        folder's tokenizer / processor files. Only process 0 writes in a multi-host run."""
+        out_dir = Path(out_dir)
+        tensors = params_lib.export_tensors(self.state, self.config, dtype)
+        if jax.process_index() != 0:
+            return out_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_sharded(tensors, out_dir, max_shard_bytes)
+        hf = config_lib.to_hf_dict(self.config)
+        hf["dtype"] = str(np.dtype(dtype or self.config.param_dtype))
+        (out_dir / "config.json").write_text(json.dumps(hf, indent=2))
+        gen = {"bos_token_id": self.config.bos_token_id, "eos_token_id": self.config.eos_token_id,
+               "pad_token_id": self.config.pad_token_id, "do_sample": False}
+        (out_dir / "generation_config.json").write_text(json.dumps(gen, indent=2))
+        for name in SIDE_FILES:
+            if self.source_dir is not None and (self.source_dir / name).exists():
+                shutil.copy2(self.source_dir / name, out_dir / name)
+        return out_dir

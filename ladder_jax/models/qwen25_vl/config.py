@@ -1,0 +1,222 @@
+"""Qwen2.5-VL configuration: presets (tiny, 3B, 7B) and the mapping to and from HF `config.json`.
+
+HF writes two layouts: the hub's original flat one (text fields at top level, `rope_scaling`
+with `mrope_section`) and transformers 5's nested one (`text_config` / `vision_config`,
+`rope_parameters`). Both are read; the nested one is written. A field we would silently ignore
+but that changes the maths (sliding windows, another rope type or activation) is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value that this implementation cannot honour, named by its field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VisionConfig:
+    depth: int = 32
+    hidden_size: int = 1280
+    intermediate_size: int = 3420
+    num_heads: int = 16
+    out_hidden_size: int = 2048
+    patch_size: int = 14
+    temporal_patch_size: int = 2
+    spatial_merge_size: int = 2
+    window_size: int = 112
+    fullatt_block_indexes: tuple[int, ...] = (7, 15, 23, 31)
+    tokens_per_second: int = 2
+    in_channels: int = 3
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-6
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def patch_dim(self) -> int:
+        return self.in_channels * self.temporal_patch_size * self.patch_size**2
+
+    @property
+    def merge_unit(self) -> int:
+        return self.spatial_merge_size**2
+
+    @property
+    def window_merged(self) -> int:
+        """Window side in merged-token units (4 for the public 112-pixel windows)."""
+        return self.window_size // self.spatial_merge_size // self.patch_size
+
+
+@dataclasses.dataclass(frozen=True)
+class TextConfig:
+    vocab_size: int = 151936
+    hidden_size: int = 2048
+    intermediate_size: int = 11008
+    num_hidden_layers: int = 36
+    num_attention_heads: int = 16
+    num_key_value_heads: int = 2
+    rope_theta: float = 1_000_000.0
+    mrope_section: tuple[int, int, int] = (16, 24, 24)
+    rms_norm_eps: float = 1e-6
+    max_position_embeddings: int = 128000
+    tie_word_embeddings: bool = True
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    text: TextConfig = TextConfig()
+    vision: VisionConfig = VisionConfig()
+    image_token_id: int = 151655
+    video_token_id: int = 151656
+    vision_start_token_id: int = 151652
+    vision_end_token_id: int = 151653
+    eos_token_id: int = 151645
+    bos_token_id: int | None = 151643
+    pad_token_id: int | None = 151643
+    # Execution choices: not part of the checkpoint.
+    dtype: str = "float32"  # compute dtype
+    param_dtype: str = "float32"
+    attention: str = "xla"  # "xla" (any backend) | "cudnn" (NVIDIA flash)
+    remat: str = "none"  # "none" | "full" | "dots"
+    scan_layers: bool = True
+
+    def __post_init__(self):
+        validate(self)
+
+    def replace(self, **kw) -> "ModelConfig":
+        return dataclasses.replace(self, **kw)
+
+
+def validate(cfg: ModelConfig) -> None:
+    t, v = cfg.text, cfg.vision
+    checks = [
+        (t.hidden_size % t.num_attention_heads == 0, "text.hidden_size must divide by num_attention_heads"),
+        (t.num_attention_heads % t.num_key_value_heads == 0, "text.num_attention_heads must divide by num_key_value_heads"),
+        (2 * sum(t.mrope_section) == t.head_dim, f"text.mrope_section {t.mrope_section} must sum to head_dim/2 = {t.head_dim // 2}"),
+        (v.hidden_size % v.num_heads == 0, "vision.hidden_size must divide by num_heads"),
+        (v.head_dim % 4 == 0, "vision head_dim must divide by 4 (2-D rotary over h and w)"),
+        (v.window_size % (v.spatial_merge_size * v.patch_size) == 0, "vision.window_size must be a multiple of merge*patch"),
+        (all(0 <= i < v.depth for i in v.fullatt_block_indexes), "vision.fullatt_block_indexes out of range"),
+        (cfg.attention in ("xla", "cudnn"), f"attention must be xla or cudnn, got {cfg.attention!r}"),
+        (cfg.remat in ("none", "full", "dots"), f"remat must be none, full or dots, got {cfg.remat!r}"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+
+
+def preset(name: str, **overrides) -> ModelConfig:
+    """`tiny` (tests, a few hundred K params), `3b` and `7b` (SPEC.md section 2b)."""
+    if name == "3b":
+        cfg = ModelConfig()
+    elif name == "7b":
+        cfg = ModelConfig(
+            text=TextConfig(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+                            num_attention_heads=28, num_key_value_heads=4, tie_word_embeddings=False),
+            vision=VisionConfig(out_hidden_size=3584),
+        )
+    elif name == "tiny":
+        cfg = ModelConfig(
+            text=TextConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                            num_attention_heads=4, num_key_value_heads=2, mrope_section=(2, 3, 3),
+                            max_position_embeddings=4096),
+            vision=VisionConfig(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                                window_size=56, fullatt_block_indexes=(1,)),
+            image_token_id=500, video_token_id=501, vision_start_token_id=502, vision_end_token_id=503,
+            eos_token_id=504, bos_token_id=None, pad_token_id=505,
+        )
+    else:
+        raise ConfigError(f"unknown preset {name!r}; choose tiny, 3b or 7b")
+    return cfg.replace(**overrides) if overrides else cfg
+
+
+def _text_fields(d: dict[str, Any]) -> dict[str, Any]:
+    rope = d.get("rope_parameters") or d.get("rope_scaling") or {}
+    rope_type = rope.get("rope_type", rope.get("type", "default"))
+    if rope_type not in ("default", "mrope"):
+        raise ConfigError(f"text rope type {rope_type!r} is not supported (only default M-RoPE)")
+    if d.get("use_sliding_window"):
+        raise ConfigError("text use_sliding_window=true is not supported")
+    if d.get("hidden_act", "silu") != "silu":
+        raise ConfigError(f"text hidden_act {d['hidden_act']!r} is not supported (silu)")
+    return dict(
+        vocab_size=d["vocab_size"], hidden_size=d["hidden_size"], intermediate_size=d["intermediate_size"],
+        num_hidden_layers=d["num_hidden_layers"], num_attention_heads=d["num_attention_heads"],
+        num_key_value_heads=d.get("num_key_value_heads", d["num_attention_heads"]),
+        rope_theta=float(rope.get("rope_theta", d.get("rope_theta", 1_000_000.0))),
+        mrope_section=tuple(rope.get("mrope_section", (16, 24, 24))),
+        rms_norm_eps=d.get("rms_norm_eps", 1e-6),
+        max_position_embeddings=d.get("max_position_embeddings", 128000),
+    )
+
+
+def _vision_fields(d: dict[str, Any]) -> dict[str, Any]:
+    if d.get("hidden_act", "silu") != "silu":
+        raise ConfigError(f"vision hidden_act {d['hidden_act']!r} is not supported (silu)")
+    rope = d.get("rope_parameters") or {}
+    names = [f.name for f in dataclasses.fields(VisionConfig) if f.name not in ("rope_theta", "rms_norm_eps")]
+    out = {k: d[k] for k in names if k in d}
+    if "fullatt_block_indexes" in out:
+        out["fullatt_block_indexes"] = tuple(out["fullatt_block_indexes"])
+    out["rope_theta"] = float(rope.get("rope_theta", 10000.0))
+    if "in_chans" in d:
+        out["in_channels"] = d["in_chans"]
+    return out
+
+
+def from_hf_dict(d: dict[str, Any], **overrides) -> ModelConfig:
+    """Reads a Qwen2.5-VL `config.json` (flat hub layout or nested transformers-5 layout)."""
+    if d.get("model_type") not in (None, "qwen2_5_vl"):
+        raise ConfigError(f"model_type {d.get('model_type')!r} is not qwen2_5_vl")
+    text_src = d.get("text_config") or d
+    try:
+        text = TextConfig(**_text_fields(text_src),
+                          tie_word_embeddings=d.get("tie_word_embeddings", text_src.get("tie_word_embeddings", True)))
+        vision = VisionConfig(**_vision_fields(d.get("vision_config") or {}))
+    except KeyError as e:
+        raise ConfigError(f"config.json lacks the field {e.args[0]!r}") from None
+    eos = d.get("eos_token_id", text_src.get("eos_token_id", 151645))
+    ids = dict(
+        image_token_id=d.get("image_token_id", 151655), video_token_id=d.get("video_token_id", 151656),
+        vision_start_token_id=d.get("vision_start_token_id", 151652),
+        vision_end_token_id=d.get("vision_end_token_id", 151653),
+        eos_token_id=eos[0] if isinstance(eos, list) else eos,
+        bos_token_id=d.get("bos_token_id", text_src.get("bos_token_id")),
+        pad_token_id=d.get("pad_token_id", text_src.get("pad_token_id")),
+    )
+    return ModelConfig(text=text, vision=vision, **ids, **overrides)
+
+
+def to_hf_dict(cfg: ModelConfig) -> dict[str, Any]:
+    """The nested transformers-5 `config.json` for this configuration."""
+    t, v = cfg.text, cfg.vision
+    text = dict(
+        model_type="qwen2_5_vl_text", vocab_size=t.vocab_size, hidden_size=t.hidden_size,
+        intermediate_size=t.intermediate_size, num_hidden_layers=t.num_hidden_layers,
+        num_attention_heads=t.num_attention_heads, num_key_value_heads=t.num_key_value_heads,
+        hidden_act="silu", rms_norm_eps=t.rms_norm_eps, max_position_embeddings=t.max_position_embeddings,
+        rope_parameters={"rope_type": "default", "rope_theta": t.rope_theta, "mrope_section": list(t.mrope_section)},
+        tie_word_embeddings=t.tie_word_embeddings, use_sliding_window=False, sliding_window=None,
+        attention_dropout=0.0, bos_token_id=cfg.bos_token_id, eos_token_id=cfg.eos_token_id,
+        pad_token_id=cfg.pad_token_id,
+    )
+    vision = {f.name: getattr(v, f.name) for f in dataclasses.fields(VisionConfig)
+              if f.name not in ("rope_theta", "rms_norm_eps")}
+    vision.update(model_type="qwen2_5_vl_vision", hidden_act="silu",
+                  fullatt_block_indexes=list(v.fullatt_block_indexes),
+                  rope_parameters={"rope_type": "axial", "rope_theta": v.rope_theta})
+    return dict(
+        architectures=["Qwen2_5_VLForConditionalGeneration"], model_type="qwen2_5_vl", dtype=cfg.param_dtype,
+        text_config=text, vision_config=vision, tie_word_embeddings=t.tie_word_embeddings,
+        image_token_id=cfg.image_token_id, video_token_id=cfg.video_token_id,
+        vision_start_token_id=cfg.vision_start_token_id, vision_end_token_id=cfg.vision_end_token_id,
+        bos_token_id=cfg.bos_token_id, eos_token_id=cfg.eos_token_id, pad_token_id=cfg.pad_token_id,
+    )

@@ -1,0 +1,116 @@
+"""Qwen2.5-VL: vision tower + token embedding with vision features gathered in + text decoder.
+
+Inputs are the arrays a Qwen2.5-VL processor returns, padded to static shapes: grids may carry
+zero rows, pixel arrays extra rows (a multiple of the merge unit). Vision features enter the
+sequence by a fixed-size gather (the k-th image pad token of the batch, row-major, takes the k-th
+merged image feature), never by a data-dependent scatter.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from ladder_jax.models.qwen25_vl import rope
+from ladder_jax.models.qwen25_vl.config import ModelConfig
+from ladder_jax.models.qwen25_vl.layers import param
+from ladder_jax.models.qwen25_vl.text import KVCache, TextDecoder, causal_mask
+from ladder_jax.models.qwen25_vl.vision import VisionTower
+
+
+class Qwen25VL(nnx.Module):
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
+        t = cfg.text
+        common = dict(dtype=dtype, param_dtype=pdtype, attention_impl=cfg.attention, remat=cfg.remat, rngs=rngs)
+        self.visual = VisionTower(cfg.vision, **common)
+        self.embed_tokens = param(rngs, (t.vocab_size, t.hidden_size), ("vocab", "embed"), pdtype)
+        self.decoder = TextDecoder(t, **common)
+        self.lm_head = None if t.tie_word_embeddings else param(rngs, (t.hidden_size, t.vocab_size), ("embed", "vocab"), pdtype)
+        self.dtype = dtype
+
+    # ---- inputs -------------------------------------------------------------------------------
+    def embed(self, input_ids, pixel_values=None, image_grid_thw=None, pixel_values_videos=None, video_grid_thw=None):
+        x = jnp.take(self.embed_tokens[...], input_ids, axis=0).astype(self.dtype)
+        parts = [(p, g, tok) for p, g, tok in ((pixel_values, image_grid_thw, self.cfg.image_token_id),
+                                                (pixel_values_videos, video_grid_thw, self.cfg.video_token_id))
+                 if p is not None and p.shape[0] > 0]
+        if not parts:
+            return x
+        # One tower call over images then videos; items of the second part are offset by the first.
+        pixels = jnp.concatenate([p for p, _, _ in parts], axis=0)
+        grids = jnp.concatenate([g.astype(jnp.int32) for _, g, _ in parts], axis=0)
+        if len(parts) == 2:
+            grids = _shift_to_rows(grids, parts[0][0].shape[0], parts[0][1].shape[0])
+        feats = self.visual(pixels, grids).astype(self.dtype)
+        first_row = 0
+        for p, _, token_id in parts:
+            is_tok = input_ids == token_id
+            idx = (jnp.cumsum(is_tok.reshape(-1)) - 1).reshape(is_tok.shape)
+            rows = jnp.clip(first_row + idx, 0, feats.shape[0] - 1)
+            x = jnp.where(is_tok[..., None], feats[rows], x)
+            first_row += p.shape[0] // self.cfg.vision.merge_unit
+        return x
+
+    def positions(self, input_ids, attention_mask, image_grid_thw=None, video_grid_thw=None, second_per_grid_ts=None):
+        v = self.cfg.vision
+        if video_grid_thw is not None and second_per_grid_ts is None:
+            second_per_grid_ts = jnp.ones((video_grid_thw.shape[0],), jnp.float32)
+        return rope.mrope_positions(
+            input_ids, attention_mask, image_grid_thw, video_grid_thw, second_per_grid_ts,
+            image_token_id=self.cfg.image_token_id, video_token_id=self.cfg.video_token_id,
+            spatial_merge_size=v.spatial_merge_size, tokens_per_second=v.tokens_per_second)
+
+    def logits(self, hidden):
+        w = self.embed_tokens[...].T if self.lm_head is None else self.lm_head[...]
+        return jnp.dot(hidden.astype(self.dtype), w.astype(self.dtype)).astype(jnp.float32)
+
+    def _cos_sin(self, positions):
+        t = self.cfg.text
+        return rope.mrope_cos_sin(positions, t.head_dim, t.rope_theta, t.mrope_section)
+
+    # ---- passes -------------------------------------------------------------------------------
+    def __call__(self, input_ids, attention_mask, pixel_values=None, image_grid_thw=None,
+                 pixel_values_videos=None, video_grid_thw=None, second_per_grid_ts=None, return_hidden=False):
+        """Full forward: logits (B, L, V) float32 (or the final hidden states)."""
+        x = self.embed(input_ids, pixel_values, image_grid_thw, pixel_values_videos, video_grid_thw)
+        positions, _ = self.positions(input_ids, attention_mask, image_grid_thw, video_grid_thw, second_per_grid_ts)
+        cos, sin = self._cos_sin(positions)
+        mask = causal_mask(jnp.arange(input_ids.shape[1]), attention_mask.astype(bool))
+        hidden, _ = self.decoder(x, cos, sin, mask)
+        return hidden if return_hidden else self.logits(hidden)
+
+    def prefill(self, cache: KVCache, input_ids, attention_mask, pixel_values=None, image_grid_thw=None,
+                pixel_values_videos=None, video_grid_thw=None, second_per_grid_ts=None):
+        """Writes a (left-padded) prompt into an empty cache; returns last-token logits (B, V) and the cache."""
+        length = input_ids.shape[1]
+        x = self.embed(input_ids, pixel_values, image_grid_thw, pixel_values_videos, video_grid_thw)
+        positions, next_position = self.positions(input_ids, attention_mask, image_grid_thw, video_grid_thw,
+                                                  second_per_grid_ts)
+        key_valid = jax.lax.dynamic_update_slice_in_dim(cache.mask, attention_mask.astype(bool), 0, axis=1)
+        mask = causal_mask(jnp.arange(length), key_valid)
+        hidden, (k, v) = self.decoder(x, *self._cos_sin(positions), mask, cache)
+        cache = KVCache(k=k, v=v, mask=key_valid, index=jnp.asarray(length, jnp.int32), next_position=next_position)
+        return self.logits(hidden[:, -1]), cache
+
+    def decode_step(self, cache: KVCache, tokens):
+        """One token per row at slot `cache.index`; returns logits (B, V) and the advanced cache."""
+        x = jnp.take(self.embed_tokens[...], tokens[:, None], axis=0).astype(self.dtype)
+        positions = jnp.broadcast_to(cache.next_position[None, :, None], (3, tokens.shape[0], 1))
+        key_valid = jax.lax.dynamic_update_slice_in_dim(
+            cache.mask, jnp.ones((tokens.shape[0], 1), bool), cache.index, axis=1)
+        mask = causal_mask(cache.index[None], key_valid)
+        hidden, (k, v) = self.decoder(x, *self._cos_sin(positions), mask, cache)
+        cache = KVCache(k=k, v=v, mask=key_valid, index=cache.index + 1, next_position=cache.next_position + 1)
+        return self.logits(hidden[:, 0]), cache
+
+
+def _shift_to_rows(grids, num_image_patches, num_image_rows):
+    """Images and videos share one tower call; padding patches of the image part must not be
+    counted as part of the first video, so a filler item covers the image part's padding."""
+    used = jnp.sum(jnp.prod(grids[:num_image_rows], axis=-1))
+    pad = num_image_patches - used
+    filler = jnp.stack([jnp.where(pad > 0, 1, 0), jnp.where(pad > 0, 1, 0), pad]).astype(jnp.int32)[None]
+    return jnp.concatenate([grids[:num_image_rows], filler, grids[num_image_rows:]], axis=0)

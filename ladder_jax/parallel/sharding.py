@@ -1,0 +1,70 @@
+"""The one table that maps logical axis names onto the mesh (data, fsdp, tensor).
+
+Parameters name their axes where they are created (`layers.param`); activations use the
+`batch` name. A mesh axis is dropped for a dimension it does not divide (a tiny model's 2 KV
+heads on a 4-way tensor axis stay replicated), so every preset runs on every mesh.
+"""
+
+from __future__ import annotations
+
+import jax
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
+
+MESH_AXES = ("data", "fsdp", "tensor")
+
+RULES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+    ("batch", ("data", "fsdp")),
+    ("layers", None),
+    ("vocab", ("tensor",)),
+    ("embed", ("fsdp",)),
+    ("mlp", ("tensor",)),
+    ("mlp2", None),
+    ("heads", ("tensor",)),
+    ("kv_heads", ("tensor",)),
+    ("qkv", ("tensor",)),
+    ("patch", None),
+    ("norm", None),
+)
+_RULES = dict(RULES)
+
+
+def spec_for(shape, axes, mesh) -> PartitionSpec:
+    """PartitionSpec for an array of `shape` whose dimensions carry logical `axes`."""
+    if len(shape) != len(axes):
+        raise ValueError(f"shape {shape} has {len(shape)} dims but logical axes {axes} name {len(axes)}")
+    out, used = [], set()
+    for dim, name in zip(shape, axes):
+        if name not in _RULES:
+            raise KeyError(f"logical axis {name!r} has no rule in ladder_jax/parallel/sharding.py RULES")
+        mesh_axes = [a for a in (_RULES[name] or ()) if a not in used and mesh.shape.get(a, 1) > 1]
+        size = 1
+        for a in mesh_axes:
+            size *= mesh.shape[a]
+        if not mesh_axes or dim % size:
+            out.append(None)
+            continue
+        used.update(mesh_axes)
+        out.append(tuple(mesh_axes) if len(mesh_axes) > 1 else mesh_axes[0])
+    return PartitionSpec(*out)
+
+
+def _is_var(x):
+    return isinstance(x, nnx.Variable)
+
+
+def state_shardings(state, mesh):
+    """NamedShardings for an nnx State (abstract or concrete) whose Params carry `axes` metadata."""
+    def one(v):
+        value = v.get_value() if hasattr(v, "get_value") else v.value
+        return NamedSharding(mesh, spec_for(value.shape, v.get_metadata()["axes"], mesh))
+    return jax.tree.map(one, state, is_leaf=_is_var)
+
+
+def batch_sharding(mesh, ndim: int) -> NamedSharding:
+    """Leading (batch) dimension over data x fsdp, the rest replicated."""
+    return NamedSharding(mesh, PartitionSpec(("data", "fsdp"), *([None] * (ndim - 1))))
+
+
+def replicated(mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
