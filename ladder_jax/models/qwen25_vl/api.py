@@ -19,6 +19,7 @@ from flax import nnx
 from ladder_jax.models.qwen25_vl import config as config_lib
 from ladder_jax.models.qwen25_vl import params as params_lib
 from ladder_jax.models.qwen25_vl.model import Qwen25VL
+from ladder_jax.models.qwen25_vl.text import KVCache
 from ladder_jax.models.safetensors_io import SafetensorsFolder, write_sharded
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.parallel.sharding import state_shardings
@@ -50,10 +51,15 @@ def init_state(cfg: config_lib.ModelConfig, mesh, seed: int = 0):
 
 
 @functools.lru_cache(maxsize=None)
-def _jitted_forward(graphdef):
-    def forward(state, inputs):
-        return nnx.merge(graphdef, state)(**inputs)
-    return jax.jit(forward)
+def _jitted(graphdef, method: str):
+    """jit of `model.<method>(*args, **inputs)` as a pure function of (state, args, inputs)."""
+    def run(state, *args, **inputs):
+        return getattr(nnx.merge(graphdef, state), method)(*args, **inputs)
+    return jax.jit(run, donate_argnums=(1,) if method == "decode_step" else ())
+
+
+def _device_inputs(inputs: dict) -> dict:
+    return {k: jnp.asarray(np.asarray(v)) for k, v in inputs.items() if v is not None}
 
 
 class VisionLanguageModel:
@@ -90,9 +96,22 @@ class VisionLanguageModel:
                       video_grid_thw=video_grid_thw, second_per_grid_ts=second_per_grid_ts)
         if inputs["attention_mask"] is None:
             inputs["attention_mask"] = np.ones_like(np.asarray(input_ids))
-        inputs = {k: jnp.asarray(np.asarray(v)) for k, v in inputs.items() if v is not None}
         with jax.set_mesh(self.mesh):
-            return np.asarray(_jitted_forward(self.graphdef)(self.state, inputs))
+            return np.asarray(_jitted(self.graphdef, "__call__")(self.state, **_device_inputs(inputs)))
+
+    def prefill(self, inputs: dict, cache_size: int):
+        """Runs a left-padded prompt batch into a fresh KV cache of `cache_size` slots.
+        Returns (last-token logits (B, V), cache)."""
+        batch = np.asarray(inputs["input_ids"]).shape[0]
+        cache = KVCache.empty(self.config.text, batch, cache_size, jnp.dtype(self.config.dtype))
+        inputs = {k: inputs.get(k) for k in INPUT_KEYS if inputs.get(k) is not None}
+        with jax.set_mesh(self.mesh):
+            return _jitted(self.graphdef, "prefill")(self.state, cache, **_device_inputs(inputs))
+
+    def decode_step(self, cache: KVCache, tokens):
+        """Feeds one token per row; returns (logits (B, V), cache). The cache is donated."""
+        with jax.set_mesh(self.mesh):
+            return _jitted(self.graphdef, "decode_step")(self.state, cache, jnp.asarray(tokens, jnp.int32))
 
     def save_pretrained(self, out_dir, dtype: str | None = None, max_shard_bytes: int = 5 * 2**30) -> Path:
         """Writes config.json, generation_config.json, safetensors shards (+ index) and the source
@@ -109,7 +128,7 @@ class VisionLanguageModel:
         gen = {"bos_token_id": self.config.bos_token_id, "eos_token_id": self.config.eos_token_id,
                "pad_token_id": self.config.pad_token_id, "do_sample": False}
         (out_dir / "generation_config.json").write_text(json.dumps(gen, indent=2))
-        for name in SIDE_FILES:
+        for name in SIDE_FILES + ("generation_config.json",):
             if self.source_dir is not None and (self.source_dir / name).exists():
                 shutil.copy2(self.source_dir / name, out_dir / name)
         return out_dir

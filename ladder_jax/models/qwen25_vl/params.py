@@ -92,7 +92,7 @@ def check_folder(folder: SafetensorsFolder, abstract_state, cfg: ModelConfig) ->
     rows = _rows_by_path(cfg)
     expected = set()
     problems = []
-    for flat_path, var in abstract_state.flat_state():
+    for flat_path, var in nnx.to_flat_state(abstract_state):
         path = _path(flat_path)
         if path not in rows:
             raise CheckpointFormatError(f"parameter {path} has no row in the HF key table")
@@ -117,7 +117,7 @@ def load_state(folder: SafetensorsFolder, abstract_state, shardings, cfg: ModelC
     so no process ever holds more than the slices its devices own (plus one layer's tensor)."""
     check_folder(folder, abstract_state, cfg)
     rows = _rows_by_path(cfg)
-    flat_shardings = dict(shardings.flat_state())
+    flat_shardings = dict(nnx.to_flat_state(shardings))
 
     def build(flat_path, var):
         keys, kind, stacked = rows[_path(flat_path)]
@@ -133,8 +133,8 @@ def load_state(folder: SafetensorsFolder, abstract_state, shardings, cfg: ModelC
         sharding = sharding.get_value() if isinstance(sharding, nnx.Variable) else sharding
         return var.replace(value=jax.make_array_from_callback(shape, sharding, slice_of))
 
-    flat = [(p, build(p, v)) for p, v in abstract_state.flat_state()]
-    return nnx.State.from_flat_path(flat)
+    flat = [(p, build(p, v)) for p, v in nnx.to_flat_state(abstract_state)]
+    return nnx.from_flat_state(flat)
 
 
 def _host(arr) -> np.ndarray:
@@ -149,7 +149,7 @@ def export_tensors(state, cfg: ModelConfig, dtype=None) -> dict[str, np.ndarray]
     rows = _rows_by_path(cfg)
     v = cfg.vision
     out = {}
-    for flat_path, var in state.flat_state():
+    for flat_path, var in nnx.to_flat_state(state):
         keys, kind, stacked = rows[_path(flat_path)]
         arr = _host(var.get_value())
         if dtype is not None:
