@@ -54,7 +54,7 @@ def load_vision_config(path: str, **overrides: Any) -> VisionConfig:
         _check_fixed_steps(video, video_file)
     video_bounds = _pixel_bounds(video) or _pixel_bounds(image)
     fields |= {f"video_{key}": value for key, value in video_bounds.items()}
-    fields |= {key: video[key] for key in ("num_frames", "frame_rate") if key in video}
+    fields |= {key: video[key] for key in ("num_frames", "frame_rate") if video.get(key) is not None}
     for key in ("image_mean", "image_std"):
         if key in fields:
             fields[key] = tuple(fields[key])

@@ -103,7 +103,9 @@ class Processor:
         (row,) = self._expand_batch([full_ids], vision, extra=[labels])
         return self._sequence(row) | vision
 
-    def encode_prompt(self, record: Record, images: Sequence[Image.Image], stage: prompts.Stage) -> dict[str, np.ndarray]:
+    def encode_prompt(
+        self, record: Record, images: Sequence[Image.Image], stage: prompts.Stage
+    ) -> dict[str, np.ndarray]:
         """A generation prompt (ends with "<|im_start|>assistant\\n") for `record` at `stage`."""
         messages, _ = self._messages(record, images, stage)
         ids = self._tokenize(self.apply_chat_template(messages, add_generation_prompt=True))
@@ -126,7 +128,9 @@ class Processor:
             return self._preprocess(None, [images])
         return self._preprocess(images, None)
 
-    def _preprocess(self, images, videos) -> dict[str, np.ndarray]:
+    def _preprocess(
+        self, images: Sequence[Image.Image] | None, videos: Sequence[Sequence[Image.Image]] | None
+    ) -> dict[str, np.ndarray]:
         out = {}
         if images:
             out |= preprocess_images(images, self.vision)

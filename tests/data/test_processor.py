@@ -138,9 +138,8 @@ def test_encode_record_answer_only_labels(processor):
     assert np.array_equal(labels[supervised], ids[supervised])
     assert processor.tokenizer.decode(ids[supervised[-1] + 1 :]) == "\n"  # the template's trailing newline: no loss
     assert processor.tokenizer.decode(ids[: supervised[0]]).endswith("<|im_start|>assistant\n")
-    messages = processor.tokenizer.apply_chat_template(
-        [*build_messages(record, "stage2")[0], {"role": "assistant", "content": [{"type": "text", "text": "B"}]}], tokenize=False
-    )
+    answer = {"role": "assistant", "content": [{"type": "text", "text": "B"}]}
+    messages = processor.tokenizer.apply_chat_template([*build_messages(record, "stage2")[0], answer], tokenize=False)
     np.testing.assert_array_equal(ids, processor(messages, images=images)["input_ids"][0])
     assert out["pixel_values"].shape[0] == out["image_grid_thw"].prod(axis=1).sum()
     assert out["image_grid_thw"].shape == (3, 3) and "pixel_values_videos" not in out

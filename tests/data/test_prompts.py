@@ -50,7 +50,8 @@ def test_stage1_prompt_and_target():
         "referred to in the question. Note that each object type appears only once in the image. Please provide the "
         "2D bounding box coordinates and labels of the related objects in JSON format. "
     )
-    # chair: 100*364/1296=28.09→28, 200*252/968=52.07→52, 1295*364/1296=363.7→364→clamp 363, 967*252/968=251.7→252→251
+    # chair: 100*364/1296=28.09→28, 200*252/968=52.07→52,
+    #        1295*364/1296=363.7→364→clamp 363, 967*252/968=251.7→252→clamp 251
     # lamp: 0.5*252/968=0.13→0, 13*364/1296=3.65→4, 27*252/968=7.03→7
     assert target == (
         '```json\n[\n\t{"bbox_2d": [28, 52, 363, 251], "label": "chair"},\n'
@@ -133,4 +134,5 @@ def test_unusable_records_are_rejected_with_their_id():
 
 def test_grounding_target_is_json_not_a_quoted_string():
     target = grounding_target([Box((10, 10, 20, 20), 'the "big" chair')], (100, 100), (100, 100))
-    assert json.loads(target[len("```json\n") : -len("\n```")]) == [{"bbox_2d": [10, 10, 20, 20], "label": 'the "big" chair'}]
+    parsed = json.loads(target[len("```json\n") : -len("\n```")])
+    assert parsed == [{"bbox_2d": [10, 10, 20, 20], "label": 'the "big" chair'}]

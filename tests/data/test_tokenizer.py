@@ -48,9 +48,10 @@ def test_chat_template_default_system_and_generation_prompt(tokenizer):
 
 
 def test_chat_template_explicit_system_video_images_and_string_content(tokenizer):
+    media = [{"type": "video"}, {"type": "image"}, {"type": "image"}]
     messages = [
         {"role": "system", "content": [{"type": "text", "text": "Be brief"}]},
-        {"role": "user", "content": [{"type": "video"}, {"type": "image"}, {"type": "image"}, {"type": "text", "text": "Q"}]},
+        {"role": "user", "content": [*media, {"type": "text", "text": "Q"}]},
         {"role": "assistant", "content": "A"},
     ]
     assert tokenizer.apply_chat_template(messages, tokenize=False) == (
