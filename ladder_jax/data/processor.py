@@ -1,0 +1,190 @@
+"""The Qwen2.5-VL processor: chat text + images/videos → the arrays the model consumes.
+
+`Processor.__call__` mirrors `transformers.Qwen2_5_VLProcessor` (same keys, ids and pixels);
+`encode_record` / `encode_prompt` turn one of our records into a training or generation example
+with the stage prompt of `prompts.py`.
+
+Placeholders are expanded on token ids rather than on text: the tokenizer treats <|image_pad|> and
+<|video_pad|> as atomic added tokens, so repeating the id gives the same sequence as repeating the
+string before tokenizing, without tokenizing thousands of placeholders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import transformers
+from PIL import Image
+
+from ladder_jax.data import prompts
+from ladder_jax.data.preprocessor_config import load_vision_config, save_vision_config
+from ladder_jax.data.schema import Record
+from ladder_jax.data.tokenizer import special_token_ids
+from ladder_jax.data.vision_preprocess import VisionConfig, preprocess_images, preprocess_videos, resized_size
+
+IGNORE_INDEX = -100
+TEXT, IMAGE, VIDEO = 0, 1, 2  # mm_token_type_ids values, as transformers assigns them
+
+
+class Processor:
+    """Tokenizer (with the Qwen2.5-VL chat template) plus image/video preprocessing settings."""
+
+    def __init__(self, tokenizer: transformers.PreTrainedTokenizerBase, vision: VisionConfig = VisionConfig()):
+        if not tokenizer.chat_template:
+            raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no chat template")
+        self.tokenizer = tokenizer
+        self.vision = vision
+        self.ids = special_token_ids(tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, path: str, **vision_overrides: Any) -> Processor:
+        """Load a HF Qwen2.5-VL folder; keyword overrides replace VisionConfig fields (e.g. max_pixels)."""
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        template_file = os.path.join(path, "chat_template.json")
+        if not tokenizer.chat_template and os.path.exists(template_file):
+            with open(template_file) as f:
+                tokenizer.chat_template = json.load(f)["chat_template"]
+        return cls(tokenizer, load_vision_config(path, **vision_overrides))
+
+    def save_pretrained(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        self.tokenizer.save_pretrained(path)
+        save_vision_config(self.vision, path)
+
+    def apply_chat_template(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+    def __call__(
+        self,
+        text: str | Sequence[str],
+        images: Sequence[Image.Image] | None = None,
+        videos: Sequence[Sequence[Image.Image]] | None = None,
+        padding: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """Like Qwen2_5_VLProcessor(text=..., images=..., videos=..., return_tensors="np").
+
+        Images and videos are consumed in placeholder order across the batch. Returns (B, L)
+        input_ids / attention_mask / mm_token_type_ids (padded on the tokenizer's side when
+        `padding`), plus pixel_values / image_grid_thw and pixel_values_videos / video_grid_thw /
+        second_per_grid_ts for whichever media were given.
+        """
+        texts = [text] if isinstance(text, str) else list(text)
+        vision = self._preprocess(images, videos)
+        rows = self._expand_batch([self._tokenize(t) for t in texts], vision)
+        return self._pad(rows, padding) | vision
+
+    def encode_record(
+        self, record: Record, images: Sequence[Image.Image], stage: prompts.Stage, answer_only_loss: bool = True
+    ) -> dict[str, np.ndarray]:
+        """One SFT example: 1-D input_ids, attention_mask, labels, mm_token_type_ids + vision arrays.
+
+        `images` are the decoded `record.images` (the frames, for a video record). Labels are
+        IGNORE_INDEX outside the assistant answer and its <|im_end|> by default; with
+        `answer_only_loss=False` they follow the reference: every token except pad and vision pads.
+        """
+        messages, target = self._messages(record, images, stage)
+        prompt = self.apply_chat_template(messages, add_generation_prompt=True)
+        full = self.apply_chat_template(messages + [_assistant(target)])
+        prompt_ids, full_ids = self._tokenize(prompt), self._tokenize(full)
+        if not np.array_equal(full_ids[: len(prompt_ids)], prompt_ids):
+            raise ValueError(f"record {record.id!r}: the answer merges with the prompt's last token")
+        labels = full_ids.copy()
+        if answer_only_loss:
+            answer_end = len(full_ids) - 1 - np.flatnonzero(full_ids[::-1] == self.ids["eos"])[0]
+            labels[: len(prompt_ids)] = IGNORE_INDEX
+            labels[answer_end + 1 :] = IGNORE_INDEX
+        else:
+            labels[np.isin(full_ids, [self.ids["pad"], self.ids["image"], self.ids["video"]])] = IGNORE_INDEX
+        vision = self._record_vision(record, images)
+        (row,) = self._expand_batch([full_ids], vision, extra=[labels])
+        return self._sequence(row) | vision
+
+    def encode_prompt(
+        self, record: Record, images: Sequence[Image.Image], stage: prompts.Stage
+    ) -> dict[str, np.ndarray]:
+        """A generation prompt (ends with "<|im_start|>assistant\\n") for `record` at `stage`."""
+        messages, _ = self._messages(record, images, stage)
+        ids = self._tokenize(self.apply_chat_template(messages, add_generation_prompt=True))
+        vision = self._record_vision(record, images)
+        (row,) = self._expand_batch([ids], vision)
+        return self._sequence(row) | vision
+
+    def _messages(self, record: Record, images: Sequence[Image.Image], stage: prompts.Stage):
+        if len(images) != len(record.images):
+            raise ValueError(f"record {record.id!r}: {len(record.images)} image paths but {len(images)} images given")
+        if stage != "stage1":
+            return prompts.build_messages(record, stage)
+        first = images[0]
+        return prompts.build_messages(
+            record, stage, image_hw=(first.height, first.width), resized_hw=resized_size(first, self.vision)
+        )
+
+    def _record_vision(self, record: Record, images: Sequence[Image.Image]) -> dict[str, np.ndarray]:
+        if record.data_type == "video":
+            return self._preprocess(None, [images])
+        return self._preprocess(images, None)
+
+    def _preprocess(
+        self, images: Sequence[Image.Image] | None, videos: Sequence[Sequence[Image.Image]] | None
+    ) -> dict[str, np.ndarray]:
+        out = {}
+        if images:
+            out |= preprocess_images(images, self.vision)
+        if videos:
+            out |= preprocess_videos(videos, self.vision)
+        return out
+
+    def _tokenize(self, text: str) -> np.ndarray:
+        return np.asarray(self.tokenizer(text, add_special_tokens=False)["input_ids"], dtype=np.int64)
+
+    def _expand_batch(
+        self, rows: list[np.ndarray], vision: dict[str, np.ndarray], extra: list[np.ndarray] | None = None
+    ) -> list[dict[str, np.ndarray]]:
+        """Repeat each placeholder id grid.prod() // merge² times; `extra` (labels) is repeated alike."""
+        counts = {}
+        for name, grid_key in (("image", "image_grid_thw"), ("video", "video_grid_thw")):
+            grids = vision.get(grid_key, np.zeros((0, 3), np.int64))
+            found = sum(int(np.sum(row == self.ids[name])) for row in rows)
+            if found != len(grids):
+                raise ValueError(f"text has {found} {name} placeholders but {len(grids)} {name}s were given")
+            counts[self.ids[name]] = iter(grids.prod(axis=1) // self.vision.merge_size**2)
+        out = []
+        for i, ids in enumerate(rows):
+            repeats = np.ones(len(ids), dtype=np.int64)
+            for token, per_item in counts.items():
+                where = np.flatnonzero(ids == token)
+                repeats[where] = [next(per_item) for _ in where]
+            expanded = {"input_ids": np.repeat(ids, repeats)}
+            if extra is not None:
+                expanded["labels"] = np.repeat(extra[i], repeats)
+            out.append(expanded)
+        return out
+
+    def _sequence(self, row: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ids = row["input_ids"]
+        return row | {"attention_mask": np.ones_like(ids), "mm_token_type_ids": self.token_types(ids)}
+
+    def _pad(self, rows: list[dict[str, np.ndarray]], padding: bool) -> dict[str, np.ndarray]:
+        lengths = [len(row["input_ids"]) for row in rows]
+        if len(set(lengths)) > 1 and not padding:
+            raise ValueError(f"texts tokenize to different lengths {lengths}; pass padding=True")
+        width, left = max(lengths), self.tokenizer.padding_side == "left"
+        ids = np.full((len(rows), width), self.ids["pad"], dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            span = slice(width - lengths[i], width) if left else slice(0, lengths[i])
+            ids[i, span], mask[i, span] = row["input_ids"], 1
+        return {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": self.token_types(ids) * mask}
+
+    def token_types(self, input_ids: np.ndarray) -> np.ndarray:
+        """mm_token_type_ids: 0 text, 1 image pad, 2 video pad."""
+        return np.where(input_ids == self.ids["image"], IMAGE, np.where(input_ids == self.ids["video"], VIDEO, TEXT))
+
+
+def _assistant(text: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": [{"type": "text", "text": text}]}
+
