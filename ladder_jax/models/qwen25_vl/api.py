@@ -18,6 +18,7 @@ from flax import nnx
 
 from ladder_jax.models.qwen25_vl import config as config_lib
 from ladder_jax.models.qwen25_vl import params as params_lib
+from ladder_jax.models.qwen25_vl.batching import per_sample_inputs
 from ladder_jax.models.qwen25_vl.model import Qwen25VL
 from ladder_jax.models.qwen25_vl.text import KVCache
 from ladder_jax.models.safetensors_io import SafetensorsFolder, write_sharded
@@ -62,6 +63,15 @@ def _device_inputs(inputs: dict) -> dict:
     return {k: jnp.asarray(np.asarray(v)) for k, v in inputs.items() if v is not None}
 
 
+def model_inputs(cfg: config_lib.ModelConfig, inputs: dict) -> dict:
+    """Processor-style flat arrays -> the jitted model's per-sample layout (host side)."""
+    inputs = {k: inputs.get(k) for k in INPUT_KEYS if inputs.get(k) is not None}
+    if inputs.get("attention_mask") is None:
+        inputs["attention_mask"] = np.ones_like(np.asarray(inputs["input_ids"]))
+    v = cfg.vision
+    return per_sample_inputs(inputs, cfg.image_token_id, cfg.video_token_id, v.merge_unit, v.patch_dim)
+
+
 class VisionLanguageModel:
     def __init__(self, cfg: config_lib.ModelConfig, graphdef, state, mesh, source_dir: Path | None = None):
         self.config, self.graphdef, self.state, self.mesh = cfg, graphdef, state, mesh
@@ -91,20 +101,19 @@ class VisionLanguageModel:
                  pixel_values_videos=None, video_grid_thw=None, second_per_grid_ts=None, **unused):
         """Logits (B, L, vocab) as float32 numpy, from the arrays a Qwen2.5-VL processor returns
         (`mm_token_type_ids` and other extra keys are accepted and not needed)."""
-        inputs = dict(input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values,
-                      image_grid_thw=image_grid_thw, pixel_values_videos=pixel_values_videos,
-                      video_grid_thw=video_grid_thw, second_per_grid_ts=second_per_grid_ts)
-        if inputs["attention_mask"] is None:
-            inputs["attention_mask"] = np.ones_like(np.asarray(input_ids))
+        inputs = model_inputs(self.config, dict(
+            input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values,
+            image_grid_thw=image_grid_thw, pixel_values_videos=pixel_values_videos,
+            video_grid_thw=video_grid_thw, second_per_grid_ts=second_per_grid_ts))
         with jax.set_mesh(self.mesh):
             return np.asarray(_jitted(self.graphdef, "__call__")(self.state, **_device_inputs(inputs)))
 
     def prefill(self, inputs: dict, cache_size: int):
-        """Runs a left-padded prompt batch into a fresh KV cache of `cache_size` slots.
+        """Runs a left-padded prompt batch (processor layout) into a fresh KV cache of `cache_size` slots.
         Returns (last-token logits (B, V), cache)."""
         batch = np.asarray(inputs["input_ids"]).shape[0]
         cache = KVCache.empty(self.config.text, batch, cache_size, jnp.dtype(self.config.dtype))
-        inputs = {k: inputs.get(k) for k in INPUT_KEYS if inputs.get(k) is not None}
+        inputs = model_inputs(self.config, inputs)
         with jax.set_mesh(self.mesh):
             return _jitted(self.graphdef, "prefill")(self.state, cache, **_device_inputs(inputs))
 

@@ -1,9 +1,10 @@
 """Qwen2.5-VL: vision tower + token embedding with vision features gathered in + text decoder.
 
-Inputs are the arrays a Qwen2.5-VL processor returns, padded to static shapes: grids may carry
-zero rows, pixel arrays extra rows (a multiple of the merge unit). Vision features enter the
-sequence by a fixed-size gather (the k-th image pad token of the batch, row-major, takes the k-th
-merged image feature), never by a data-dependent scatter.
+Vision inputs are per sample and padded to static shapes: pixels (B, P, patch_dim) with P a multiple
+of the merge unit, grids (B, K, 3) whose zero rows are padding, second_per_grid_ts (B, K_video).
+`batching.py` converts a processor's flat, batch-concatenated arrays into this layout. Vision
+features enter the sequence by a fixed-size gather (the k-th image pad token of a row takes the
+row's k-th merged image feature), never by a data-dependent scatter.
 """
 
 from __future__ import annotations
@@ -33,35 +34,46 @@ class Qwen25VL(nnx.Module):
 
     # ---- inputs -------------------------------------------------------------------------------
     def embed(self, input_ids, pixel_values=None, image_grid_thw=None, pixel_values_videos=None, video_grid_thw=None):
+        """Token embeddings with each row's vision features gathered into its pad tokens.
+
+        Vision arrays are per sample: pixels (B, P, patch_dim), grids (B, K, 3); the tower runs per
+        row (vmap), so a batch shards over the data axes like the token arrays do."""
         x = jnp.take(self.embed_tokens[...], input_ids, axis=0).astype(self.dtype)
         parts = [(p, g, tok) for p, g, tok in ((pixel_values, image_grid_thw, self.cfg.image_token_id),
                                                 (pixel_values_videos, video_grid_thw, self.cfg.video_token_id))
-                 if p is not None and p.shape[0] > 0]
+                 if p is not None and p.shape[1] > 0]
         if not parts:
             return x
-        # One tower call over images then videos; items of the second part are offset by the first.
-        pixels = jnp.concatenate([p for p, _, _ in parts], axis=0)
-        grids = jnp.concatenate([g.astype(jnp.int32) for _, g, _ in parts], axis=0)
+        # One tower call per row over its images then its videos.
+        pixels = jnp.concatenate([p for p, _, _ in parts], axis=1)
+        grids = [g.astype(jnp.int32) for _, g, _ in parts]
         if len(parts) == 2:
-            grids = _shift_to_rows(grids, parts[0][0].shape[0], parts[0][1].shape[0])
-        feats = self.visual(pixels, grids).astype(self.dtype)
+            filler = jax.vmap(_filler_item, in_axes=(0, None))(grids[0], parts[0][0].shape[1])
+            grids = [grids[0], filler[:, None], grids[1]]
+        feats = jax.vmap(self.visual)(pixels, jnp.concatenate(grids, axis=1)).astype(self.dtype)
         first_row = 0
         for p, _, token_id in parts:
             is_tok = input_ids == token_id
-            idx = (jnp.cumsum(is_tok.reshape(-1)) - 1).reshape(is_tok.shape)
-            rows = jnp.clip(first_row + idx, 0, feats.shape[0] - 1)
-            x = jnp.where(is_tok[..., None], feats[rows], x)
-            first_row += p.shape[0] // self.cfg.vision.merge_unit
+            rows = jnp.clip(first_row + jnp.cumsum(is_tok, axis=1) - 1, 0, feats.shape[1] - 1)
+            x = jnp.where(is_tok[..., None], jnp.take_along_axis(feats, rows[..., None], axis=1), x)
+            first_row += p.shape[1] // self.cfg.vision.merge_unit
         return x
 
     def positions(self, input_ids, attention_mask, image_grid_thw=None, video_grid_thw=None, second_per_grid_ts=None):
+        """M-RoPE positions (3, B, L) and next positions (B,), from per-sample grids (B, K, 3)."""
         v = self.cfg.vision
         if video_grid_thw is not None and second_per_grid_ts is None:
-            second_per_grid_ts = jnp.ones((video_grid_thw.shape[0],), jnp.float32)
-        return rope.mrope_positions(
-            input_ids, attention_mask, image_grid_thw, video_grid_thw, second_per_grid_ts,
-            image_token_id=self.cfg.image_token_id, video_token_id=self.cfg.video_token_id,
-            spatial_merge_size=v.spatial_merge_size, tokens_per_second=v.tokens_per_second)
+            second_per_grid_ts = jnp.ones(video_grid_thw.shape[:2], jnp.float32)
+
+        def one_row(ids, mask, img, vid, sec):
+            pos, nxt = rope.mrope_positions(
+                ids[None], mask[None], img, vid, sec, image_token_id=self.cfg.image_token_id,
+                video_token_id=self.cfg.video_token_id, spatial_merge_size=v.spatial_merge_size,
+                tokens_per_second=v.tokens_per_second)
+            return pos[:, 0], nxt[0]
+
+        pos, nxt = jax.vmap(one_row)(input_ids, attention_mask, image_grid_thw, video_grid_thw, second_per_grid_ts)
+        return jnp.moveaxis(pos, 0, 1), nxt
 
     def logits(self, hidden):
         w = self.embed_tokens[...].T if self.lm_head is None else self.lm_head[...]
@@ -107,10 +119,9 @@ class Qwen25VL(nnx.Module):
         return self.logits(hidden[:, 0]), cache
 
 
-def _shift_to_rows(grids, num_image_patches, num_image_rows):
-    """Images and videos share one tower call; padding patches of the image part must not be
-    counted as part of the first video, so a filler item covers the image part's padding."""
-    used = jnp.sum(jnp.prod(grids[:num_image_rows], axis=-1))
-    pad = num_image_patches - used
-    filler = jnp.stack([jnp.where(pad > 0, 1, 0), jnp.where(pad > 0, 1, 0), pad]).astype(jnp.int32)[None]
-    return jnp.concatenate([grids[:num_image_rows], filler, grids[num_image_rows:]], axis=0)
+def _filler_item(grids, num_image_patches):
+    """One row's images and videos share a tower call; the padding patches after its images must
+    not count as part of its first video, so a filler item (1, 1, n_pad) covers them."""
+    pad = num_image_patches - jnp.sum(jnp.prod(grids, axis=-1))
+    one = jnp.where(pad > 0, 1, 0)
+    return jnp.stack([one, one, pad]).astype(jnp.int32)

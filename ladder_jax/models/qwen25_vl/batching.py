@@ -1,0 +1,90 @@
+"""Host-side layout of vision inputs: a processor's flat arrays <-> the model's per-sample arrays.
+
+A Qwen2.5-VL processor concatenates the patches of every image of a batch into one
+(N, patch_dim) array with one grid row per image, in row-major order of the pad tokens. The
+model takes pixels (B, P, patch_dim), grids (B, K, 3) and second_per_grid_ts (B, K), zero-padded
+to bucket sizes, so that batches shard by sample and jit sees a bounded set of shapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+class VisionLayoutError(ValueError):
+    pass
+
+
+@dataclasses.dataclass
+class RowVision:
+    """One sample's images (or videos): patches (n, patch_dim), grids (k, 3), seconds (k,)."""
+
+    patches: np.ndarray
+    grids: np.ndarray
+    seconds: np.ndarray
+
+
+def split_flat(input_ids, pixels, grids, token_id: int, merge_unit: int, seconds=None) -> list[RowVision]:
+    """Assigns the flat grids (and their patches) to rows by counting each row's pad tokens."""
+    input_ids = np.asarray(input_ids)
+    grids = np.asarray(grids, np.int64).reshape(-1, 3)
+    pixels = np.asarray(pixels)
+    seconds = np.ones(len(grids), np.float32) if seconds is None else np.asarray(seconds, np.float32)
+    tokens = grids.prod(axis=1) // merge_unit
+    patch_end = np.cumsum(grids.prod(axis=1))
+    if pixels.shape[0] != (patch_end[-1] if len(grids) else 0):
+        raise VisionLayoutError(f"pixel rows {pixels.shape[0]} != patches implied by the grids "
+                                f"{int(patch_end[-1]) if len(grids) else 0}")
+    rows, g = [], 0
+    for b, want in enumerate((input_ids == token_id).sum(axis=1)):
+        first, have = g, 0
+        while have < want and g < len(grids):
+            have += tokens[g]
+            g += 1
+        if have != want:
+            raise VisionLayoutError(f"row {b} has {want} pad tokens (id {token_id}) but the grids give {have}")
+        start = patch_end[first - 1] if first else 0
+        end = patch_end[g - 1] if g > first else start
+        rows.append(RowVision(pixels[start:end], grids[first:g], seconds[first:g]))
+    if g != len(grids):
+        raise VisionLayoutError(f"{len(grids) - g} grid rows are left over after assigning every row's pad tokens")
+    return rows
+
+
+def stack_rows(rows: list[RowVision], patch_dim: int, patches: int | None = None, items: int | None = None):
+    """Zero-pads rows to (B, patches, patch_dim), (B, items, 3), (B, items); defaults: the maxima.
+    Padding seconds are 1.0 (any finite value: padded items own no tokens)."""
+    need_p = max((len(r.patches) for r in rows), default=0)
+    need_k = max((len(r.grids) for r in rows), default=0)
+    patches = need_p if patches is None else patches
+    items = need_k if items is None else items
+    if need_p > patches or need_k > items:
+        raise VisionLayoutError(f"a row needs {need_p} patches / {need_k} items; bucket holds {patches} / {items}")
+    pix = np.zeros((len(rows), patches, patch_dim), np.float32)
+    grid = np.zeros((len(rows), items, 3), np.int32)
+    sec = np.ones((len(rows), items), np.float32)
+    for b, r in enumerate(rows):
+        pix[b, :len(r.patches)] = r.patches
+        grid[b, :len(r.grids)] = r.grids
+        sec[b, :len(r.seconds)] = r.seconds
+    return pix, grid, sec
+
+
+def per_sample_inputs(inputs: dict, image_token_id: int, video_token_id: int, merge_unit: int, patch_dim: int) -> dict:
+    """Processor-style flat inputs -> the model's per-sample layout (other keys pass through)."""
+    out = {k: v for k, v in inputs.items() if k not in (
+        "pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts")}
+    ids = out["input_ids"]
+    for pix_key, grid_key, token in (("pixel_values", "image_grid_thw", image_token_id),
+                                     ("pixel_values_videos", "video_grid_thw", video_token_id)):
+        if inputs.get(pix_key) is None:
+            continue
+        seconds = inputs.get("second_per_grid_ts") if grid_key == "video_grid_thw" else None
+        rows = split_flat(ids, inputs[pix_key], inputs[grid_key], token, merge_unit, seconds)
+        pix, grid, sec = stack_rows(rows, patch_dim)
+        out[pix_key], out[grid_key] = pix, grid
+        if grid_key == "video_grid_thw":
+            out["second_per_grid_ts"] = sec
+    return out
