@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ladder_jax.data.report import Report
-from ladder_jax.data.schema import Record, RecordError, boxes_from_json, record_from_json, validate
+from ladder_jax.data.schema import (
+    Record,
+    RecordError,
+    boxes_from_json,
+    record_from_json,
+    solution_answer,
+    validate,
+)
 
 GROUNDING_FILE = "spld_grounding_data.jsonl"
 SPATIAL_FILE = "spld_spatial_data.jsonl"
@@ -129,6 +136,10 @@ def _cold_start(row: dict, source: str, line_no: int) -> Record:
     `options` are read too, so toy-world and synthesized cold-start rows need no other reader."""
     rid = row["id"] if isinstance(row.get("id"), str) else _release_id(row, source, line_no, required=False)
     solution = row.get("solution")
+    if "answer" in row:
+        answer = _answer_text(row["answer"])
+    else:
+        answer = solution_answer(solution) if isinstance(solution, str) else None
     return Record(
         id=rid,
         kind="cold_start",
@@ -137,7 +148,7 @@ def _cold_start(row: dict, source: str, line_no: int) -> Record:
         data_type=row.get("data_type"),
         question_type=row.get("question_type"),
         options=_options(rid, row.get("options")),
-        answer=_answer_text(row["answer"]) if "answer" in row else None,
+        answer=answer,
         solution=solution,
         meta=_provenance(row, source, line_no),
     )
