@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 from ladder_jax.data.schema import record_from_json, record_to_json
 from ladder_jax.data.shards import ShardExample, ShardSource
 
-VERSION = "1.0.0"
+_VERSION = "1.0.0"
 
 
 def _features() -> tfds.features.FeaturesDict:
@@ -36,8 +36,12 @@ def _features() -> tfds.features.FeaturesDict:
 class LadderRecords(tfds.core.GeneratorBasedBuilder):
     """SpatialLadder-style records with their encoded images, one split: "train"."""
 
-    VERSION = tfds.core.Version(VERSION)
-    RELEASE_NOTES = {VERSION: "Records and embedded images from `ladder-jax prepare`."}
+    VERSION = tfds.core.Version(_VERSION)
+    RELEASE_NOTES = {_VERSION: "Records and embedded images from `ladder-jax prepare`."}
+    # TFDS looks beside a packaged builder's source for checksums and metadata files, through
+    # `importlib_resources`, which it does not declare as a dependency on Python >= 3.9. We
+    # download nothing and keep no such files, so there is no code path to look in.
+    code_path = None
 
     def __init__(self, *, shards_dir: Path | None = None, **kwargs):
         self._shards_dir = shards_dir
