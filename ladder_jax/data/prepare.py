@@ -57,7 +57,8 @@ def prepare(
     count = max(1, min(num_shards, len(sourced)))
     per_shard = math.ceil(len(sourced) / count)
     shards, written = [], []
-    with ImageLoader(image_root, verify, workers) as loader, tqdm(total=len(sourced), desc="prepare", unit="rec") as bar:
+    bar = tqdm(total=len(sourced), desc="prepare", unit="rec")
+    with ImageLoader(image_root, verify, workers) as loader, bar:
         for index in range(count):
             name = SHARD_NAME.format(index=index, count=count)
             chunk = sourced[index * per_shard : (index + 1) * per_shard]

@@ -87,16 +87,18 @@ def validate(
     data_root: Path | None = None,
     *,
     image_sizes: Sequence[tuple[int, int]] | None = None,
+    path_cache: dict | None = None,
 ) -> Record:
     """Return `record` unchanged if it is well formed, else raise `RecordError`.
 
     With `data_root`, image paths are resolved (`..` and symlinks included) and must stay inside
     it and exist. Boxes are checked against `image_sizes[0]` ((width, height) of the record's
     image) when given, else against the image's header read from `data_root`, else only for shape.
+    A reader passes one `path_cache` dict for a whole pass, so shared frames are resolved once.
     """
     _check_common(record)
     _KIND_CHECKS[record.kind](record)
-    _check_image_paths(record, data_root)
+    _check_image_paths(record, data_root, path_cache)
     if record.boxes:
         if image_sizes is not None:
             size = tuple(image_sizes[0])
@@ -165,7 +167,8 @@ def _check_box_shape(r: Record, i: int, box: Any) -> None:
     if not isinstance(box, Box) or not _is_text(box.label):
         _fail(r, "boxes", "box needs bbox_2d and a non-empty label", f"box {i}: {box!r}")
     coords = box.bbox_2d
-    if not isinstance(coords, (tuple, list)) or len(coords) != 4 or not all(_is_number(c) and math.isfinite(c) for c in coords):
+    finite = isinstance(coords, (tuple, list)) and all(_is_number(c) and math.isfinite(c) for c in coords)
+    if not finite or len(coords) != 4:
         _fail(r, "boxes", "bbox_2d must be 4 finite numbers", f"box {i}: {coords!r}")
     x1, y1, x2, y2 = coords
     if x2 <= x1 or y2 <= y1:
@@ -236,20 +239,32 @@ def _option_letter(r: Record, i: int, option: Any) -> str:
 _KIND_CHECKS = {"grounding": _check_grounding, "spatial": _check_spatial, "cold_start": _check_cold_start}
 
 
-def _check_image_paths(r: Record, data_root: Path | None) -> None:
-    root = Path(data_root).resolve() if data_root is not None else None
+def _check_image_paths(r: Record, data_root: Path | None, seen: dict | None) -> None:
+    root = os.path.realpath(data_root) if data_root is not None else None
     for path in r.images:
-        if PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute():
-            _fail(r, "images", "absolute image path", path)
-        if root is None:
-            if os.path.normpath(path).split(os.sep)[0] == "..":
-                _fail(r, "images", "image path escapes the data root", path)
-            continue
-        resolved = (root / path).resolve()
-        if not resolved.is_relative_to(root):
-            _fail(r, "images", "image path escapes the data root", f"{path} -> {resolved}")
-        if not resolved.is_file():
-            _fail(r, "images", "image file not found", path)
+        key = (root, path)
+        problem = seen.get(key, False) if seen is not None else False
+        if problem is False:
+            problem = _image_path_problem(root, path)
+            if seen is not None:
+                seen[key] = problem
+        if problem is not None:
+            _fail(r, "images", *problem)
+
+
+def _image_path_problem(root: str | None, path: str) -> tuple[str, str] | None:
+    """(reason, detail) if `path` is absolute, escapes `root` or names no file under it."""
+    if PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute():
+        return "absolute image path", path
+    if root is None:
+        escapes = os.path.normpath(path).split(os.sep)[0] == ".."
+        return ("image path escapes the data root", path) if escapes else None
+    resolved = os.path.realpath(os.path.join(root, path))  # follows `..` and symlinks
+    if os.path.commonpath([root, resolved]) != root:
+        return "image path escapes the data root", f"{path} -> {resolved}"
+    if not os.path.isfile(resolved):
+        return "image file not found", path
+    return None
 
 
 def _read_image_size(r: Record, path: Path) -> tuple[int, int]:

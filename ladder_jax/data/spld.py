@@ -58,7 +58,9 @@ def read_release(
     return records, report
 
 
-def iter_jsonl(path: Path, data_root: Path | None, report: Report, *, seen_ids: set[str] | None = None) -> Iterator[Record]:
+def iter_jsonl(
+    path: Path, data_root: Path | None, report: Report, *, seen_ids: set[str] | None = None
+) -> Iterator[Record]:
     """Yield the valid records of one JSONL file; every other non-blank line goes into `report`.
 
     Image paths are checked against `data_root` (see `validate`). With `seen_ids`, a record whose
@@ -66,6 +68,7 @@ def iter_jsonl(path: Path, data_root: Path | None, report: Report, *, seen_ids: 
     """
     path = Path(path)
     source = path.name
+    path_cache: dict = {}
     with open(path, "rb") as f:
         for line_no, raw in enumerate(f, 1):
             if not raw.strip():
@@ -76,14 +79,11 @@ def iter_jsonl(path: Path, data_root: Path | None, report: Report, *, seen_ids: 
                 report.reject(source, line_no, None, "malformed JSON line", str(e))
                 continue
             try:
-                record = validate(row_to_record(row, source, line_no), data_root)
+                record = validate(row_to_record(row, source, line_no), data_root, path_cache=path_cache)
                 if seen_ids is not None and record.id in seen_ids:
                     raise RecordError(record.id, "id", "duplicate id")
             except RecordError as e:
                 report.reject(source, line_no, _id_text(e.record_id), e.key, e.detail)
-                continue
-            except (TypeError, AttributeError) as e:  # a row shaped unlike anything we read
-                report.reject(source, line_no, _id_text(_row_id(row)), "malformed row", f"{type(e).__name__}: {e}")
                 continue
             if seen_ids is not None:
                 seen_ids.add(record.id)
@@ -98,8 +98,10 @@ def row_to_record(row: Any, source: str, line_no: int) -> Record:
     if "kind" in row:
         return record_from_json(row)
     kind = _PREFIX.get(source)
-    if kind is None:
-        kind = "cold_start" if "solution" in row else "grounding" if isinstance(row.get("answer"), list) else "spatial"
+    if kind is None and "solution" in row:
+        kind = "cold_start"
+    elif kind is None:
+        kind = "grounding" if isinstance(row.get("answer"), list) else "spatial"
     return _CONVERTERS[kind](row, source, line_no)
 
 
@@ -196,10 +198,6 @@ def _answer_text(answer: Any) -> Any:
     if isinstance(answer, (int, float)) and not isinstance(answer, bool):
         return repr(answer)
     return answer
-
-
-def _row_id(row: Any) -> Any:
-    return row.get("id", row.get("question_id")) if isinstance(row, dict) else None
 
 
 def _id_text(record_id: Any) -> str | None:

@@ -17,6 +17,7 @@ from PIL import Image
 FRAME = (1296, 968)  # the ScanNet frame the release's boxes refer to
 SMALL = (64, 48)
 MC = ["A. the chair", "B. the table", "C. the lamp", "D. the sofa"]
+BAD_SOLUTION = "solution: needs exactly one <think>...</think> then one non-empty <answer>...</answer>"
 
 
 @dataclasses.dataclass
@@ -107,10 +108,10 @@ COLD_START = [
     ({"prompt": "Which is closer?", "solution": GOOD_SOLUTION, "image": ["scene0001_00/00001.jpg"],
       "data_type": "single_image"}, None),
     ({"prompt": "Which is closer?", "solution": "<answer>B</answer>", "image": ["scene0001_00/00001.jpg"],
-      "data_type": "single_image"}, "solution: needs exactly one <think>...</think> then one non-empty <answer>...</answer>"),
+      "data_type": "single_image"}, BAD_SOLUTION),
     ({"prompt": "How far?", "solution": "<think>x</think><answer>1</answer><answer>2</answer>",
       "image": ["scene0001_00/00002.jpg"], "data_type": "single_image"},
-     "solution: needs exactly one <think>...</think> then one non-empty <answer>...</answer>"),
+     BAD_SOLUTION),
 ]
 
 OURS = [
@@ -128,7 +129,8 @@ def expected_id(file: str, row, line: int) -> str | None:
         return None
     if "id" in row:
         return row["id"]
-    prefix = {"spld_grounding_data.jsonl": "grounding", "spld_spatial_data.jsonl": "spatial"}.get(file, Path(file).stem)
+    prefixes = {"spld_grounding_data.jsonl": "grounding", "spld_spatial_data.jsonl": "spatial"}
+    prefix = prefixes.get(file, Path(file).stem)
     return f"{prefix}/{row['question_id']}" if "question_id" in row else f"{prefix}/line-{line}"
 
 

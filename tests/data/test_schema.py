@@ -11,6 +11,8 @@ from PIL import Image
 from ladder_jax.data.schema import Box, Record, RecordError, record_from_json, record_to_json, validate
 
 MC = ("A. left", "B. right", "C. behind")
+NOT_NUMBER = "answer: not a finite number for a numeric question"
+BAD_SOLUTION = "solution: needs exactly one <think>...</think> then one non-empty <answer>...</answer>"
 
 
 def spatial(**changes) -> Record:
@@ -41,7 +43,8 @@ def reason_of(record, *args, **kwargs) -> str:
 
 
 def test_valid_records_pass_unchanged():
-    for record in (spatial(), grounding(), cold(), spatial(question_type="object size", options=None, answer="-1.5e2"),
+    for record in (spatial(), grounding(), cold(),
+                   spatial(question_type="object size", options=None, answer="-1.5e2"),
                    spatial(data_type="multi_view", images=("a.jpg", "b.jpg")), cold(question_type=None, answer=None)):
         assert validate(record) is record
 
@@ -65,12 +68,13 @@ def test_valid_records_pass_unchanged():
     (spatial(answer=None), "answer: missing or empty"),
     (spatial(answer=2), "answer: must be a string or null"),
     (spatial(question_type="room size", options=MC, answer="3"), "options: not allowed for a numeric question"),
-    (spatial(question_type="room size", options=None, answer="abc"), "answer: not a finite number for a numeric question"),
-    (spatial(question_type="room size", options=None, answer="nan"), "answer: not a finite number for a numeric question"),
-    (spatial(question_type="room size", options=None, answer="inf"), "answer: not a finite number for a numeric question"),
-    (spatial(question_type="room size", options=None, answer="1_000"), "answer: not a finite number for a numeric question"),
+    (spatial(question_type="room size", options=None, answer="abc"), NOT_NUMBER),
+    (spatial(question_type="room size", options=None, answer="nan"), NOT_NUMBER),
+    (spatial(question_type="room size", options=None, answer="inf"), NOT_NUMBER),
+    (spatial(question_type="room size", options=None, answer="1_000"), NOT_NUMBER),
     (spatial(boxes=(Box((0, 0, 1, 1), "x"),)), "boxes: not allowed in a spatial record"),
-    (spatial(solution="<think>a</think><answer>B</answer>"), "solution: not allowed in a spatial record (use kind cold_start)"),
+    (spatial(solution="<think>a</think><answer>B</answer>"),
+     "solution: not allowed in a spatial record (use kind cold_start)"),
     (grounding(boxes=()), "boxes: missing or empty"),
     (grounding(boxes=(Box((5, 2, 5, 40), "cup"),)), "boxes: box has x2 <= x1 or y2 <= y1"),
     (grounding(boxes=(Box((5, 40, 9, 2), "cup"),)), "boxes: box has x2 <= x1 or y2 <= y1"),
@@ -79,19 +83,14 @@ def test_valid_records_pass_unchanged():
     (grounding(boxes=(Box((1, 2, 5, float("nan")), "cup"),)), "boxes: bbox_2d must be 4 finite numbers"),
     (grounding(boxes=(Box((1, 2, 5, 9), ""),)), "boxes: box needs bbox_2d and a non-empty label"),
     (grounding(answer="A"), "answer: not allowed in a grounding record"),
-    (cold(solution="2.5"), "solution: needs exactly one <think>...</think> then one non-empty <answer>...</answer>"),
-    (cold(solution="<answer>2.5</answer><think>x</think>"),
-     "solution: needs exactly one <think>...</think> then one non-empty <answer>...</answer>"),
-    (cold(solution="<think>a</think><think>b</think><answer>2.5</answer>"),
-     "solution: needs exactly one <think>...</think> then one non-empty <answer>...</answer>"),
-    (cold(solution="<think>a</think><answer> </answer>"),
-     "solution: needs exactly one <think>...</think> then one non-empty <answer>...</answer>"),
-    (cold(solution="<think>a</think><answer>2.5</answer> trailing"),
-     "solution: needs exactly one <think>...</think> then one non-empty <answer>...</answer>"),
+    (cold(solution="2.5"), BAD_SOLUTION),
+    (cold(solution="<answer>2.5</answer><think>x</think>"), BAD_SOLUTION),
+    (cold(solution="<think>a</think><think>b</think><answer>2.5</answer>"), BAD_SOLUTION),
+    (cold(solution="<think>a</think><answer> </answer>"), BAD_SOLUTION),
+    (cold(solution="<think>a</think><answer>2.5</answer> trailing"), BAD_SOLUTION),
     (cold(solution=None), "solution: missing"),
     (cold(answer="3"), "answer: differs from the solution's <answer>"),
-    (cold(answer=None, solution="<think>a</think><answer>far</answer>"),
-     "answer: not a finite number for a numeric question"),
+    (cold(answer=None, solution="<think>a</think><answer>far</answer>"), NOT_NUMBER),
     (spatial(images=("/abs/a.jpg",)), "images: absolute image path"),
     (spatial(images=("C:\\frames\\a.jpg",)), "images: absolute image path"),
     (spatial(images=("x/../../a.jpg",)), "images: image path escapes the data root"),
