@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
@@ -28,6 +29,7 @@ from ladder_jax.data.shards import INFO_FILE, SHARD_NAME, encode_example
 from ladder_jax.data.spld import default_image_root, iter_jsonl, release_files
 
 REPORT_FILE = "report.json"
+TFDS_DIR = "tfds"
 VERIFY_MODES = ("decode", "header")
 _WINDOW = 64  # records whose images are in memory at once, per shard being written
 
@@ -155,14 +157,18 @@ def dataset_info(records: Sequence[Record], shards: list[dict], data_dir: Path) 
 
 
 def _clear_outputs(out_dir: Path, overwrite: bool) -> None:
+    """Old shards would mix with new ones, and TFDS would silently reuse an old build."""
     out_dir.mkdir(parents=True, exist_ok=True)
     old = sorted(out_dir.glob("records-*.array_record")) + [
-        p for p in (out_dir / INFO_FILE, out_dir / REPORT_FILE) if p.exists()
+        p for p in (out_dir / INFO_FILE, out_dir / REPORT_FILE, out_dir / TFDS_DIR) if p.exists()
     ]
     if old and not overwrite:
         raise FileExistsError(f"{out_dir} already holds prepared data ({old[0].name}, ...); pass --overwrite")
     for path in old:
-        path.unlink()
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
@@ -193,5 +199,5 @@ def main(verb: str, args: argparse.Namespace) -> int:
     if args.tfds and info["num_records"]:
         from ladder_jax.data.tfds_builder import build_tfds
 
-        print(f"TFDS dataset: {build_tfds(args.out, args.out / 'tfds')}")
+        print(f"TFDS dataset: {build_tfds(args.out, args.out / TFDS_DIR)}")
     return 0 if info["num_records"] else 1

@@ -38,8 +38,9 @@ class Box:
 class Record:
     """One training or evaluation example.
 
-    `images` are paths relative to the data root (or, in prepared shards, keys into
-    `image_bytes`). A video is a list of frame paths; a multi-view set is a list of images.
+    `images` are paths relative to the data root; prepared shards keep the paths and carry the
+    encoded files beside them (`shards.ShardExample.images`, same order). A video is a list of
+    frame paths; a multi-view set is a list of images. `validate` states every rule.
     """
 
     id: str

@@ -116,6 +116,15 @@ def test_cli_verb(prepared, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "16 inputs: 4 accepted, 12 rejected" in printed  # PIL's verify() also finds the truncated JPEG
     assert "TFDS dataset:" in printed
+    with pytest.raises(FileExistsError):
+        main("prepare", args)
+    args.overwrite, args.files = True, ["spld_grounding_data.jsonl"]
+    assert main("prepare", args) == 0  # the TFDS build is redone, not reused
+    from ladder_jax.data.tfds_builder import TfdsSource
+
+    tfds_dir = tmp_path / "o" / "tfds" / "ladder_records" / "1.0.0"
+    assert sorted(TfdsSource(tfds_dir)[i].record.id for i in range(2)) == ["grounding/0", "grounding/1"]
+    assert len(TfdsSource(tfds_dir)) == 2
 
 
 def test_tfds_data_source_reads_the_same_records(prepared, tmp_path):
