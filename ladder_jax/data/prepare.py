@@ -1,0 +1,203 @@
+"""`ladder-jax prepare`: a release folder → ArrayRecord shards with the images embedded.
+
+Writes into OUT: `records-XXXXX-of-YYYYY.array_record` (format in shards.py), `report.json`
+(every rejected line or record and why), `dataset_info.json` (counts and the shard list) and,
+with `--tfds`, a TFDS dataset over the same records in `OUT/tfds`. Records keep their release
+order: shard i holds the i-th contiguous slice of the valid records, less those whose images
+turn out unreadable or corrupt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import io
+import json
+import math
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+from PIL import Image
+from tqdm import tqdm
+
+from ladder_jax.data.report import Report
+from ladder_jax.data.schema import Record, RecordError
+from ladder_jax.data.shards import INFO_FILE, SHARD_NAME, encode_example
+from ladder_jax.data.spld import default_image_root, iter_jsonl, release_files
+
+REPORT_FILE = "report.json"
+TFDS_DIR = "tfds"
+VERIFY_MODES = ("decode", "header")
+_WINDOW = 64  # records whose images are in memory at once, per shard being written
+
+
+def prepare(
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    num_shards: int = 16,
+    files: list[str] | None = None,
+    image_root: Path | None = None,
+    verify: str = "decode",
+    workers: int | None = None,
+    overwrite: bool = False,
+) -> tuple[dict, Report]:
+    """Read, validate and shard the release at `data_dir`; return (dataset_info, report).
+
+    `verify="decode"` decodes every distinct image fully; "header" runs PIL's `verify()` (file
+    structure and checksums, no pixel decoding), about 20% faster on JPEG frames and weaker.
+    """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    image_root = default_image_root(data_dir) if image_root is None else Path(image_root)
+    report, seen, sourced = Report(), set(), []
+    for path in release_files(data_dir, files):
+        sourced.extend((path.name, r) for r in iter_jsonl(path, image_root, report, seen_ids=seen))
+    _clear_outputs(out_dir, overwrite)
+    count = max(1, min(num_shards, len(sourced)))
+    per_shard = math.ceil(len(sourced) / count)
+    shards, written = [], []
+    bar = tqdm(total=len(sourced), desc="prepare", unit="rec")
+    with ImageLoader(image_root, verify, workers) as loader, bar:
+        for index in range(count):
+            name = SHARD_NAME.format(index=index, count=count)
+            chunk = sourced[index * per_shard : (index + 1) * per_shard]
+            n = _write_shard(out_dir / name, chunk, loader, report, written)
+            shards.append({"file": name, "num_records": n, "bytes": (out_dir / name).stat().st_size})
+            bar.update(len(chunk))
+    info = dataset_info(written, shards, data_dir)
+    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
+    report.write(out_dir / REPORT_FILE)
+    return info, report
+
+
+def _write_shard(path: Path, chunk: list, loader: ImageLoader, report: Report, written: list[Record]) -> int:
+    from array_record.python.array_record_module import ArrayRecordWriter
+
+    writer = ArrayRecordWriter(str(path), "group_size:1")
+    n = 0
+    try:
+        for start in range(0, len(chunk), _WINDOW):
+            window = chunk[start : start + _WINDOW]
+            for (source, record), loaded in zip(window, loader.load_many([r for _, r in window])):
+                if isinstance(loaded, RecordError):
+                    report.retract(source, record.id, loaded.key, loaded.detail)
+                    continue
+                writer.write(encode_example(record, loaded))
+                written.append(record)
+                n += 1
+    finally:
+        writer.close()
+    return n
+
+
+class ImageLoader:
+    """Reads and checks the image files of records on a thread pool (PIL decodes without the GIL).
+
+    Each path is checked once: frames shared by many questions are not decoded again.
+    """
+
+    def __init__(self, image_root: Path, verify: str = "decode", workers: int | None = None):
+        if verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {VERIFY_MODES}, got {verify!r}")
+        self.image_root, self.verify = Path(image_root), verify
+        self._problems: dict[str, str | None] = {}
+        self._pool = ThreadPoolExecutor(workers or os.cpu_count() or 1)
+
+    def __enter__(self) -> ImageLoader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown()
+
+    def load_many(self, records: Sequence[Record]) -> list[tuple[bytes, ...] | RecordError]:
+        return list(self._pool.map(self.load, records))
+
+    def load(self, record: Record) -> tuple[bytes, ...] | RecordError:
+        """The encoded bytes of every image of `record`, or the error that rejects it."""
+        images = []
+        for path in record.images:
+            try:
+                data = (self.image_root / path).read_bytes()
+            except OSError as e:
+                return RecordError(record.id, "images", "unreadable image file", f"{path}: {e}")
+            if path not in self._problems:
+                self._problems[path] = self._check(data)
+            if self._problems[path] is not None:
+                return RecordError(record.id, "images", "corrupt image", f"{path}: {self._problems[path]}")
+            images.append(data)
+        return tuple(images)
+
+    def _check(self, data: bytes) -> str | None:
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                if self.verify == "decode":
+                    image.load()
+                else:
+                    image.verify()
+        except Exception as e:  # PIL reports bad data with many exception types
+            return f"{type(e).__name__}: {e}"
+        return None
+
+
+def dataset_info(records: Sequence[Record], shards: list[dict], data_dir: Path) -> dict:
+    def count(field: str) -> dict[str, int]:
+        values = (getattr(r, field) for r in records)
+        return dict(sorted(collections.Counter(v for v in values if v is not None).items()))
+
+    return {
+        "format": "ladder_jax shard v1: MAGIC 'LJR1' + header length + JSON header + image bytes",
+        "source": str(data_dir),
+        "num_records": len(records),
+        "counts": {"kind": count("kind"), "question_type": count("question_type"), "data_type": count("data_type")},
+        "shards": shards,
+    }
+
+
+def _clear_outputs(out_dir: Path, overwrite: bool) -> None:
+    """Old shards would mix with new ones, and TFDS would silently reuse an old build."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    old = sorted(out_dir.glob("records-*.array_record")) + [
+        p for p in (out_dir / INFO_FILE, out_dir / REPORT_FILE, out_dir / TFDS_DIR) if p.exists()
+    ]
+    if old and not overwrite:
+        raise FileExistsError(f"{out_dir} already holds prepared data ({old[0].name}, ...); pass --overwrite")
+    for path in old:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def configure(verb: str, parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="release folder: JSONL files and images/")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the shards and reports")
+    parser.add_argument("--shards", type=int, default=16, help="number of shards (default 16)")
+    parser.add_argument("--files", nargs="+", help="JSONL files to read, relative to --data (default: all)")
+    parser.add_argument("--image-root", type=Path, help="folder image paths are relative to (default DATA/images)")
+    parser.add_argument("--verify", choices=VERIFY_MODES, default="decode", help="how to check images")
+    parser.add_argument("--workers", type=int, help="image-checking threads (default: CPU count)")
+    parser.add_argument("--overwrite", action="store_true", help="replace shards already in --out")
+    parser.add_argument("--tfds", action="store_true", help="also build a TFDS dataset in OUT/tfds")
+
+
+def main(verb: str, args: argparse.Namespace) -> int:
+    info, report = prepare(
+        args.data,
+        args.out,
+        num_shards=args.shards,
+        files=args.files,
+        image_root=args.image_root,
+        verify=args.verify,
+        workers=args.workers,
+        overwrite=args.overwrite,
+    )
+    print(report.summary())
+    print(f"wrote {info['num_records']} records in {len(info['shards'])} shards to {args.out}")
+    if args.tfds and info["num_records"]:
+        from ladder_jax.data.tfds_builder import build_tfds
+
+        print(f"TFDS dataset: {build_tfds(args.out, args.out / TFDS_DIR)}")
+    return 0 if info["num_records"] else 1

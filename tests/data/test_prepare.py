@@ -1,0 +1,140 @@
+"""prepare → ArrayRecord shards → ShardSource / TFDS: records and image bytes come back exactly,
+and the corrupt image is rejected and reported."""
+
+import json
+import pickle
+import sys
+
+import grain
+import pytest
+
+from ladder_jax.data.prepare import configure, main, prepare
+from ladder_jax.data.report import Report
+from ladder_jax.data.shards import ShardSource, decode_example, encode_example
+from ladder_jax.data.spld import read_release
+from spld_fixture import make_release
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    tiny = make_release(tmp_path_factory.mktemp("release"))
+    out = tmp_path_factory.mktemp("prepared")
+    info, report = prepare(tiny.root, out, num_shards=3, workers=2)
+    return tiny, out, info, report
+
+
+def test_shards_round_trip_records_and_image_bytes(prepared):
+    tiny, out, info, _ = prepared
+    records, _ = read_release(tiny.root)
+    expected = [r for r in records if r.id not in tiny.corrupt]
+    source = ShardSource.from_dir(out)
+    assert len(source) == len(expected) == info["num_records"]
+    for i, record in enumerate(expected):  # release order is kept across shards
+        example = source[i]
+        assert example.record == record
+        assert example.images == tuple((tiny.root / "images" / p).read_bytes() for p in record.images)
+    assert [e.record.id for e in source.__getitems__([2, 0])] == [expected[2].id, expected[0].id]
+
+
+def test_report_lists_every_rejection_and_adds_up(prepared):
+    tiny, out, info, report = prepared
+    on_disk = Report.from_json(json.loads((out / "report.json").read_text()))
+    assert on_disk.to_json() == report.to_json()
+    assert report.num_accepted == info["num_records"] == len(tiny.good) - len(tiny.corrupt)
+    assert report.total == tiny.lines
+    corrupt = [r for r in report.rejections if r.reason == "images: corrupt image"]
+    assert [(r.source, r.record_id) for r in corrupt] == [("spld_spatial_data.jsonl", rid) for rid in tiny.corrupt]
+    assert "broken.jpg" in corrupt[0].detail
+    read_time = {(r.source, r.line, r.record_id, r.reason) for r in report.rejections if r not in corrupt}
+    assert read_time == set(tiny.rejected)
+
+
+def test_dataset_info(prepared):
+    tiny, out, info, _ = prepared
+    assert json.loads((out / "dataset_info.json").read_text()) == info
+    assert info["counts"]["kind"] == {"cold_start": 1, "grounding": 2, "spatial": 5}
+    assert info["counts"]["data_type"] == {"multi_view": 2, "single_image": 5, "video": 1}
+    assert info["counts"]["question_type"] == {"absolute distance": 1, "object count": 2, "object size": 1,
+                                               "relative distance": 1}
+    assert [s["file"] for s in info["shards"]] == [f"records-{i:05d}-of-00003.array_record" for i in range(3)]
+    assert sum(s["num_records"] for s in info["shards"]) == info["num_records"]
+    assert all((out / s["file"]).stat().st_size == s["bytes"] for s in info["shards"])
+
+
+def test_grain_reads_shards_shuffled_and_after_pickling(prepared):
+    _, out, info, _ = prepared
+    source = ShardSource.from_dir(out)
+    ids = [source[i].record.id for i in range(len(source))]
+    shuffled = [e.record.id for e in grain.MapDataset.source(source).seed(3).shuffle()]
+    assert sorted(shuffled) == sorted(ids) and shuffled != ids
+    again = pickle.loads(pickle.dumps(source))  # what Grain does to send a source to its workers
+    assert [again[i].record.id for i in range(len(again))] == ids
+
+
+def test_shards_are_readable_from_another_place_without_images(prepared, tmp_path):
+    tiny, out, _, _ = prepared
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for f in out.iterdir():
+        (moved / f.name).write_bytes(f.read_bytes())
+    assert ShardSource.from_dir(moved)[0] == ShardSource.from_dir(out)[0]
+
+
+def test_record_format_rejects_damage(prepared):
+    _, out, _, _ = prepared
+    example = ShardSource.from_dir(out)[0]
+    data = encode_example(example.record, example.images)
+    assert decode_example(data) == example
+    with pytest.raises(ValueError, match="not a ladder_jax shard record"):
+        decode_example(b"PK\x03\x04" + data[4:])
+    with pytest.raises(ValueError, match="bytes after its last image"):
+        decode_example(data + b"x")
+    with pytest.raises(ValueError, match="2 image payloads for 1 paths"):
+        encode_example(example.record, example.images * 2)
+
+
+def test_refuses_to_mix_with_old_shards_then_overwrites(prepared, tmp_path):
+    tiny, _, _, _ = prepared
+    out = tmp_path / "out"
+    prepare(tiny.root, out, num_shards=2, files=["spld_grounding_data.jsonl"])
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        prepare(tiny.root, out, num_shards=1, files=["spld_grounding_data.jsonl"])
+    info, _ = prepare(tiny.root, out, num_shards=1, files=["spld_grounding_data.jsonl"], overwrite=True)
+    assert sorted(p.name for p in out.glob("*.array_record")) == ["records-00000-of-00001.array_record"]
+    assert info["num_records"] == 2
+
+
+def test_cli_verb(prepared, tmp_path, capsys):
+    import argparse
+
+    tiny, _, _, _ = prepared
+    parser = argparse.ArgumentParser()
+    configure("prepare", parser)
+    args = parser.parse_args(["--data", str(tiny.root), "--out", str(tmp_path / "o"), "--shards", "2",
+                              "--files", "spld_spatial_data.jsonl", "--verify", "header", "--tfds"])
+    assert main("prepare", args) == 0
+    printed = capsys.readouterr().out
+    assert "16 inputs: 4 accepted, 12 rejected" in printed  # PIL's verify() also finds the truncated JPEG
+    assert "TFDS dataset:" in printed
+    with pytest.raises(FileExistsError):
+        main("prepare", args)
+    args.overwrite, args.files = True, ["spld_grounding_data.jsonl"]
+    assert main("prepare", args) == 0  # the TFDS build is redone, not reused
+    from ladder_jax.data.tfds_builder import TfdsSource
+
+    tfds_dir = tmp_path / "o" / "tfds" / "ladder_records" / "1.0.0"
+    assert sorted(TfdsSource(tfds_dir)[i].record.id for i in range(2)) == ["grounding/0", "grounding/1"]
+    assert len(TfdsSource(tfds_dir)) == 2
+
+
+def test_tfds_data_source_reads_the_same_records(prepared, tmp_path):
+    from ladder_jax.data.tfds_builder import TfdsSource, build_tfds
+
+    _, out, _, _ = prepared
+    dataset_dir = build_tfds(out, tmp_path / "tfds")
+    shards = ShardSource.from_dir(out)
+    via_tfds = TfdsSource(dataset_dir)
+    assert len(via_tfds) == len(shards)
+    expected = {shards[i].record.id: shards[i] for i in range(len(shards))}
+    assert {via_tfds[i].record.id: via_tfds[i] for i in range(len(via_tfds))} == expected
+    assert "tensorflow" not in sys.modules
