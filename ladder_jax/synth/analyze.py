@@ -9,7 +9,7 @@ import numpy as np
 
 from ladder_jax.synth.ambiguity import label_key, unambiguous_ids
 from ladder_jax.synth.canonical import Frame, canonical_frame
-from ladder_jax.synth.cleaning import CleaningConfig, ObjectBox, clean_points, object_box
+from ladder_jax.synth.cleaning import CleaningConfig, ObjectBox, clean_points, flying_pixels, object_box
 from ladder_jax.synth.lifting import assumed_intrinsics, backproject, object_points, pixel_boxes
 from ladder_jax.synth.predicates import Fact, nearest, scene_facts
 from ladder_jax.synth.scene import Scene
@@ -69,18 +69,19 @@ def analyze_scene(scene: Scene, seed: int = 0, fov_deg: float | None = None,
                   cleaning: CleaningConfig = CleaningConfig()) -> Analysis:
     rng = np.random.default_rng(seed)
     k, assumptions = _intrinsics(scene, fov_deg)
-    points = backproject(scene.depth, k)
+    depth = np.where(flying_pixels(scene.depth), 0, scene.depth)
+    points = backproject(depth, k)
     ids, pixels = np.unique(scene.instances, return_counts=True)
     pixel_count = dict(zip(ids.tolist(), pixels.tolist()))
     present = {i for i in pixel_count if i in scene.labels}
     dropped = {f"instance id {i}": "in instances.png but not in meta.json objects" for i in pixel_count if i and i not in scene.labels}
-    background = (scene.depth > 0) & (scene.instances == 0)
+    background = (depth > 0) & (scene.instances == 0)
     frame = canonical_frame(points[background], scene.camera_to_world, scene.world_up, seed)
     nameable, ambiguous = unambiguous_ids(scene.labels, present)
     dropped.update({f"{scene.labels[i]} (id {i})": why for i, why in ambiguous.items()})
-    per_object = object_points(points, scene.depth, scene.instances, sorted(nameable))
+    per_object = object_points(points, depth, scene.instances, sorted(nameable))
     pix = pixel_boxes(scene.instances, sorted(nameable))
-    incomplete = incomplete_objects(scene.instances, scene.depth)
+    incomplete = incomplete_objects(scene.instances, depth)
     boxes = []
     for i, pts in per_object.items():
         footprint = float(np.median(pts[:, 2])) / k[0, 0] if len(pts) else 0.0  # metres per pixel at its range
@@ -88,6 +89,8 @@ def analyze_scene(scene: Scene, seed: int = 0, fov_deg: float | None = None,
         if why:
             dropped[f"{scene.labels[i]} (id {i})"] = why
         else:
+            if len(kept) < cleaning.min_measure_points:
+                incomplete.setdefault(i, f"too small to measure ({len(kept)} points < {cleaning.min_measure_points})")
             boxes.append(object_box(i, scene.labels[i], kept, pix.get(i), i not in incomplete))
             if i in incomplete:
                 dropped[f"{scene.labels[i]} (id {i}) measurements"] = incomplete[i]

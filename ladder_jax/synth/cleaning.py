@@ -1,6 +1,7 @@
 """Per-object point clean-up and 3D boxes in the canonical frame.
 
-Cleaning works on voxel centroids (so dense near surfaces do not dominate and it stays fast), and
+First, on the depth image, flying pixels (depth strictly between the nearest and farthest surface
+around them, the mixed returns sensors give at depth edges) are marked unknown. Then cleaning works on voxel centroids (so dense near surfaces do not dominate and it stays fast), and
 the surviving voxels select the raw points the box is measured on (so voxelization does not
 shrink extents): voxel downsampling → statistical outlier removal → largest DBSCAN cluster →
 minimum point counts.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import ConvexHull, QhullError, cKDTree
@@ -19,12 +21,29 @@ from scipy.spatial import ConvexHull, QhullError, cKDTree
 @dataclasses.dataclass(frozen=True)
 class CleaningConfig:
     neighbours: int = 16  # statistical outlier removal: k nearest voxel centroids
-    std_ratio: float = 2.0  # drop voxels whose mean k-NN distance exceeds mean + ratio·std
+    std_ratio: float = 2.5  # drop voxels whose mean k-NN distance exceeds mean + ratio·std
     min_voxel: float = 0.01  # metres; the voxel grows with the pixel footprint at the object's range
     footprint_voxels: float = 1.5  # voxel = max(min_voxel, this × pixel footprint)
-    eps_voxels: float = 3.0  # DBSCAN radius in voxels
+    eps_voxels: float = 5.0  # DBSCAN radius in voxels: surfaces seen at a grazing angle are sparse
     min_samples: int = 4  # DBSCAN core-point neighbourhood (self included)
     min_points: int = 30  # raw pixels an object needs, before and after cleaning
+    min_measure_points: int = 150  # to be measured (lengths, extent comparisons): ~12×12 px
+
+
+FLYING_GAP = 0.10  # metres, growing to 5% of depth: beyond the 3% steps of surfaces seen at ~10° grazing
+
+
+def flying_pixels(depth: np.ndarray) -> np.ndarray:
+    """Mask of pixels lying well in front of their farthest and well behind their nearest 3×3 neighbour.
+
+    A silhouette pixel is the nearest of its window and a grazing surface steps by less than the
+    gap, so only mixed depths between two surfaces are caught.
+    """
+    known = np.where(depth > 0, depth, np.nan)
+    lo = ndimage.minimum_filter(np.nan_to_num(known, nan=np.inf), 3)
+    hi = ndimage.maximum_filter(np.nan_to_num(known, nan=-np.inf), 3)
+    gap = np.maximum(FLYING_GAP, 0.05 * depth)
+    return (depth > 0) & (depth - lo > gap) & (hi - depth > gap)
 
 
 def voxel_ids(points: np.ndarray, voxel: float) -> tuple[np.ndarray, np.ndarray]:
