@@ -1,0 +1,82 @@
+"""`ladder-jax synth --scenes`: output files, audit fields, the skip report and speed."""
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pytest
+
+from analytic import camera, random_room, render
+from ladder_jax.data.schema import QUESTION_TYPES
+from ladder_jax.synth import cli
+from ladder_jax.synth.analyze import analyze_scene
+from ladder_jax.synth.records import as_record
+from ladder_jax.synth.scene import load_scene, write_scene
+
+RELEASE_FIELDS = {"question_id", "question", "options", "answer", "image", "question_type", "data_type"}
+AUDIT = {"predicate", "objects", "value", "unit", "definition"}
+
+
+def make_room(folder, seed, intrinsics=True):
+    boxes = random_room(np.random.default_rng(seed))
+    k, c2w = camera(1.6, 30, 224, 224)
+    depth, ids, rgb = render(boxes, k, c2w, 224, 224, wall_y=6.5)
+    return write_scene(folder, rgb, depth, ids, {i + 1: b.label for i, b in enumerate(boxes)}, k if intrinsics else None)
+
+
+def run_cli(*argv):
+    parser = argparse.ArgumentParser()
+    cli.configure("synth", parser)
+    return cli.main("synth", parser.parse_args(list(argv)))
+
+
+@pytest.fixture(scope="module")
+def output(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scenes")
+    make_room(root / "room0", 0)
+    make_room(root / "room1", 1, intrinsics=False)
+    (root / "room2").mkdir()
+    (root / "room2" / "meta.json").write_text("{not json")
+    out = tmp_path_factory.mktemp("out")
+    assert run_cli("--scenes", str(root), "--out", str(out)) == 0
+    return out
+
+
+def rows(out, kind):
+    return [json.loads(line) for line in (out / f"{kind}.jsonl").read_text().splitlines()]
+
+
+def test_spatial_rows_use_release_fields_and_audit_fields(output):
+    spatial = rows(output, "spatial")
+    assert spatial and all(RELEASE_FIELDS | AUDIT <= set(r) for r in spatial)
+    assert {r["question_type"] for r in spatial} <= set(QUESTION_TYPES)
+    assert len({r["question_id"] for r in spatial}) == len(spatial)
+    for r in spatial:
+        assert (output / r["image"][0]).is_file()
+        record = as_record(r)
+        assert record.meta["predicate"] == r["predicate"] and record.is_multiple_choice == (r["options"] is not None)
+    assumed = [r for r in spatial if r["scene"] == "room1"]
+    assert assumed and all("assumed intrinsics" in r["assumptions"][0] for r in assumed)
+
+
+def test_grounding_and_free_form_rows(output):
+    grounding, free = rows(output, "grounding"), rows(output, "freeform")
+    assert grounding and all(set(b) == {"bbox_2d", "label"} and len(b["bbox_2d"]) == 4 for g in grounding for b in g["answer"])
+    assert free and all(AUDIT <= set(r) and r["answer"] for r in free)
+
+
+def test_report_names_the_skipped_scene(output):
+    report = json.loads((output / "report.json").read_text())
+    assert report["scenes_done"] == 2
+    assert "room2" in report["skipped_scenes"] and "meta.json is not valid JSON" in report["skipped_scenes"]["room2"]
+    assert any("measurements" in k for k in report["dropped"]["room0"])
+
+
+def test_a_224_scene_with_10_objects_takes_well_under_a_second(tmp_path):
+    scene = load_scene(make_room(tmp_path / "r", 3))
+    assert len(scene.labels) == 10
+    analyze_scene(scene)
+    start = time.perf_counter()
+    analyze_scene(scene)
+    assert time.perf_counter() - start < 0.5
