@@ -13,6 +13,9 @@ import sys
 VERBS: dict[str, tuple[str, str]] = {
     "import-hf": ("ladder_jax.models.qwen25_vl.convert_cli", "import a Hugging Face folder into an Orbax checkpoint"),
     "export-hf": ("ladder_jax.models.qwen25_vl.convert_cli", "export an Orbax checkpoint to a Hugging Face folder"),
+    "prepare": ("ladder_jax.data.prepare", "validate the release and write ArrayRecord shards with embedded images"),
+    "synth": ("ladder_jax.synth.cli", "metric spatial QA from RGB-D scene folders or photos"),
+    "smoke": ("ladder_jax.smoke", "build a tiny Qwen2.5-VL and answer a question about a random image"),
 }
 
 

@@ -220,3 +220,13 @@ def to_hf_dict(cfg: ModelConfig) -> dict[str, Any]:
         vision_start_token_id=cfg.vision_start_token_id, vision_end_token_id=cfg.vision_end_token_id,
         bos_token_id=cfg.bos_token_id, eos_token_id=cfg.eos_token_id, pad_token_id=cfg.pad_token_id,
     )
+
+
+def for_tokenizer(cfg: ModelConfig, token_ids: dict[str, int], vocab_size: int) -> ModelConfig:
+    """`cfg` re-keyed to a tokenizer: its vocabulary size and special ids (the dict that
+    `ladder_jax.data.tokenizer.special_token_ids` returns)."""
+    return cfg.replace(
+        text=dataclasses.replace(cfg.text, vocab_size=vocab_size),
+        image_token_id=token_ids["image"], video_token_id=token_ids["video"],
+        vision_start_token_id=token_ids["vision_start"], vision_end_token_id=token_ids["vision_end"],
+        eos_token_id=token_ids["eos"], pad_token_id=token_ids["pad"], bos_token_id=None)
