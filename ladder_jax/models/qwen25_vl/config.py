@@ -84,7 +84,7 @@ class ModelConfig:
     # Execution choices: not part of the checkpoint.
     dtype: str = "float32"  # compute dtype
     param_dtype: str = "float32"
-    attention: str = "xla"  # "xla" (any backend) | "cudnn" (NVIDIA flash)
+    attention: str = "xla"  # "xla" (any backend) | "cudnn" (NVIDIA flash) | "splash" (TPU Pallas)
     remat: str = "none"  # "none" | "full" | "dots"
     scan_layers: bool = True
 
@@ -105,7 +105,7 @@ def validate(cfg: ModelConfig) -> None:
         (v.head_dim % 4 == 0, "vision head_dim must divide by 4 (2-D rotary over h and w)"),
         (v.window_size % (v.spatial_merge_size * v.patch_size) == 0, "vision.window_size must be a multiple of merge*patch"),
         (all(0 <= i < v.depth for i in v.fullatt_block_indexes), "vision.fullatt_block_indexes out of range"),
-        (cfg.attention in ("xla", "cudnn"), f"attention must be xla or cudnn, got {cfg.attention!r}"),
+        (cfg.attention in ("xla", "cudnn", "splash"), f"attention must be xla, cudnn or splash, got {cfg.attention!r}"),
         (cfg.remat in ("none", "full", "dots"), f"remat must be none, full or dots, got {cfg.remat!r}"),
     ]
     for ok, msg in checks:

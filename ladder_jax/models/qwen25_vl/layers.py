@@ -69,9 +69,15 @@ def apply_rotary(x, cos, sin):
     return out.astype(x.dtype)
 
 
-def attention(q, k, v, mask, implementation: str):
-    """q: (B, T, N, H); k, v: (B, S, K, H) with K dividing N; mask: bool broadcastable to (B, N, T, S)."""
-    impl = None if implementation == "xla" else implementation
+def attention(q, k, v, mask, implementation: str, segments=None, causal: bool = False):
+    """q: (B, T, N, H); k, v: (B, S, K, H) with K dividing N; mask: bool broadcastable to (B, N, T, S).
+
+    With implementation "splash" and `segments` (B, T) given (full-sequence passes), the Pallas
+    kernel takes segment ids (+ causality) instead of the dense mask; cache passes use XLA."""
+    if implementation == "splash" and segments is not None:
+        from ladder_jax.models.qwen25_vl.splash import splash_attention
+        return splash_attention(q, k, v, segments, causal)
+    impl = "cudnn" if implementation == "cudnn" else None
     return jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=impl)
 
 

@@ -90,8 +90,11 @@ class Qwen25VL(nnx.Module):
         x = self.embed(input_ids, pixel_values, image_grid_thw, pixel_values_videos, video_grid_thw)
         positions, _ = self.positions(input_ids, attention_mask, image_grid_thw, video_grid_thw, second_per_grid_ts)
         cos, sin = self._cos_sin(positions)
-        mask = causal_mask(jnp.arange(input_ids.shape[1]), attention_mask.astype(bool))
-        hidden, _ = self.decoder(x, cos, sin, mask)
+        if self.cfg.attention == "splash":
+            mask, segments = None, attention_mask
+        else:
+            mask, segments = causal_mask(jnp.arange(input_ids.shape[1]), attention_mask.astype(bool)), None
+        hidden, _ = self.decoder(x, cos, sin, mask, segments=segments)
         return hidden if return_hidden else self.logits(hidden)
 
     def prefill(self, cache: KVCache, input_ids, attention_mask, pixel_values=None, image_grid_thw=None,

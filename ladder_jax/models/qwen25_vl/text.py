@@ -50,8 +50,9 @@ class DecoderLayer(nnx.Module):
         self.mlp = SwiGLU(d, cfg.intermediate_size, bias=False, **kw)
         self.head_dim = hd
 
-    def __call__(self, x, cos, sin, mask, kv, index, implementation):
-        """x (B, T, D). kv None: attend to this call's keys; else (k, v) caches written at `index`."""
+    def __call__(self, x, cos, sin, mask, kv, index, implementation, segments=None):
+        """x (B, T, D). kv None: attend to this call's keys; else (k, v) caches written at `index`.
+        `segments` (B, T) (the attention mask) lets a splash kernel replace the dense mask."""
         b, t, _ = x.shape
         h = self.input_layernorm(x)
         q = apply_rotary(self.q_proj(h).reshape(b, t, -1, self.head_dim), cos, sin)
@@ -60,7 +61,8 @@ class DecoderLayer(nnx.Module):
         if kv is not None:
             k = jax.lax.dynamic_update_slice_in_dim(kv[0], k.astype(kv[0].dtype), index, axis=1)
             v = jax.lax.dynamic_update_slice_in_dim(kv[1], v.astype(kv[1].dtype), index, axis=1)
-        out = attention(q, k.astype(q.dtype), v.astype(q.dtype), mask, implementation)
+        out = attention(q, k.astype(q.dtype), v.astype(q.dtype), mask, implementation,
+                        segments=segments if kv is None else None, causal=True)
         x = x + self.o_proj(out.reshape(b, t, -1))
         x = x + self.mlp(self.post_attention_layernorm(x))
         return x, (k, v)
@@ -73,11 +75,11 @@ class TextDecoder(nnx.Module):
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, param_dtype=param_dtype, rngs=rngs)
         self.attention_impl, self.remat = attention_impl, remat
 
-    def __call__(self, x, cos, sin, mask, cache: KVCache | None = None):
+    def __call__(self, x, cos, sin, mask, cache: KVCache | None = None, segments=None):
         """Returns normed hidden states and the updated (k, v) caches (None without a cache)."""
         impl = self.attention_impl
         if cache is None:
-            body = lambda layer, h, _: (layer(h, cos, sin, mask, None, None, impl)[0], None)
+            body = lambda layer, h, _: (layer(h, cos, sin, mask, None, None, impl, segments)[0], None)
             x, _ = scan_layers(self.layers, body, x, None, remat=self.remat)
             return self.norm(x), None
 

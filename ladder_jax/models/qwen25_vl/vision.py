@@ -29,11 +29,16 @@ class VisionBlock(nnx.Module):
         self.mlp = SwiGLU(d, cfg.intermediate_size, bias=True, **kw)
         self.num_heads = cfg.num_heads
 
-    def __call__(self, x, cos, sin, mask, implementation):
+    def __call__(self, x, cos, sin, segments, implementation):
+        """segments (N,): patches attend only to patches of the same segment (frame or window)."""
         n, d = x.shape
         q, k, v = jnp.moveaxis(self.qkv(self.norm1(x)).reshape(n, 3, self.num_heads, -1), 1, 0)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        out = attention(q[None], k[None], v[None], mask[None, None], implementation)[0]
+        if implementation == "splash":
+            out = attention(q[None], k[None], v[None], None, implementation, segments=segments[None])[0]
+        else:
+            mask = segments[:, None] == segments[None, :]
+            out = attention(q[None], k[None], v[None], mask[None, None], implementation)[0]
         x = x + self.proj(out.reshape(n, d))
         return x + self.mlp(self.norm2(x))
 
@@ -71,15 +76,14 @@ class VisionTower(nnx.Module):
         hpos, wpos, frame, window = rope.vision_patch_layout(
             grid_thw, n, cfg.spatial_merge_size, cfg.window_merged)
         cos, sin = rope.vision_cos_sin(hpos, wpos, cfg.head_dim, cfg.rope_theta)
-        same_frame = frame[:, None] == frame[None, :]
-        masks = jnp.stack([same_frame & (window[:, None] == window[None, :]), same_frame])
+        # Segment ids: a frame for full-attention blocks, a window of a frame for the others.
+        window_segment = jnp.where(frame >= 0, frame * n + window, -1)
         is_full = jnp.isin(jnp.arange(cfg.depth), jnp.asarray(cfg.fullatt_block_indexes, jnp.int32))
 
         x = jnp.dot(pixel_values.astype(self.dtype), self.patch_embed[...].astype(self.dtype))
 
         def body(block, h, full):
-            mask = masks[full.astype(jnp.int32)]
-            return block(h, cos, sin, mask, self.attention_impl), None
+            return block(h, cos, sin, jnp.where(full, frame, window_segment), self.attention_impl), None
 
         x, _ = scan_layers(self.blocks, body, x, is_full, remat=self.remat)
         return self.merger(x)
