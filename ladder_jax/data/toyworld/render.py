@@ -49,10 +49,11 @@ def render(scene: Scene, intrinsics: np.ndarray, pose: np.ndarray, size: int) ->
             continue
         t, n = intersect(obj, origin, rays[window])
         closer = t < depth[window]
-        depth[window] = np.where(closer, t, depth[window])
-        normal[window] = np.where(closer[..., None], n, normal[window])
-        colour[window] = np.where(closer[..., None], np.asarray(obj.colour, np.float64), colour[window])
-        instances[window] = np.where(closer, obj.id, instances[window])
+        # Basic slices are views, so masked assignment updates the full-frame buffers in place.
+        depth[window][closer] = t[closer]
+        normal[window][closer] = n[closer]
+        colour[window][closer] = obj.colour
+        instances[window][closer] = obj.id
     view = rays / np.linalg.norm(rays, axis=-1, keepdims=True)
     shade = 0.3 + 0.4 * np.clip(normal @ SUN, 0, 1) + 0.3 * np.clip(-(normal * view).sum(-1), 0, 1)
     rgb = np.clip(colour * shade[..., None], 0, 255).round().astype(np.uint8)
@@ -60,15 +61,20 @@ def render(scene: Scene, intrinsics: np.ndarray, pose: np.ndarray, size: int) ->
 
 
 def _room(size: np.ndarray, origin: np.ndarray, rays: np.ndarray):
-    """Nearest of the six inward-facing room planes (floor, ceiling, x=0, x=X, y=0, y=Y)."""
-    axes = np.array([2, 2, 0, 0, 1, 1])
-    offsets = np.array([0.0, size[2], 0.0, size[0], 0.0, size[1]])
+    """Nearest room plane: per axis only the wall the ray heads towards can be hit from inside.
+
+    Surfaces are numbered floor, ceiling, x=0, x=size_x, y=0, y=size_y (as `surface_colours`).
+    """
+    far_side = rays > 0
+    bounds = np.array([size[0], size[1], size[2]])
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = (offsets - origin[axes]) / rays[..., axes]
-    t = np.where(t > 0, t, np.inf)
-    surface = t.argmin(-1)
-    inward = np.eye(3)[axes] * np.array([1, -1, 1, -1, 1, -1])[:, None]
-    return np.take_along_axis(t, surface[..., None], -1)[..., 0], inward[surface], surface
+        t = (np.where(far_side, bounds, 0.0) - origin) / rays
+    t = np.where(np.isfinite(t) & (t > 0), t, np.inf)
+    axis = t.argmin(-1)
+    hit_far = np.take_along_axis(far_side, axis[..., None], -1)[..., 0]
+    surface = np.array([2, 4, 0])[axis] + hit_far
+    normal = np.eye(3)[axis] * np.where(hit_far, -1.0, 1.0)[..., None]
+    return np.take_along_axis(t, axis[..., None], -1)[..., 0], normal, surface
 
 
 def _screen_window(obj: Obj, intrinsics: np.ndarray, pose: np.ndarray, size: int):
