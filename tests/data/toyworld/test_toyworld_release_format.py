@@ -1,0 +1,137 @@
+"""The written files read as the SpatialLadder-26k release (SPEC.md section 2), train and eval."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ladder_jax.data.schema import DATA_TYPES, MULTIPLE_CHOICE_TYPES, NUMERIC_TYPES, QUESTION_TYPES
+
+GROUNDING_FIELDS = {"question_id", "question", "image", "data_type", "answer"}
+SPATIAL_FIELDS = {"question_id", "question", "options", "answer", "image", "question_type", "data_type"}
+FORMAT = re.compile(r"^<think>.*?</think>\s*<answer>.*?</answer>$", re.DOTALL)
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _roots(out: Path):
+    return [out, out / "eval"]
+
+
+def _check_paths(root: Path, paths):
+    assert isinstance(paths, list) and paths and all(isinstance(p, str) for p in paths)
+    for p in paths:
+        assert not p.startswith("/") and ".." not in Path(p).parts
+        assert (root / p).is_file(), p
+
+
+def test_grounding_rows_match_the_release_fields(dataset):
+    out, _, _ = dataset
+    for root in _roots(out):
+        rows = _rows(root / "spld_grounding_data.jsonl")
+        assert rows
+        for row in rows:
+            assert set(row) == GROUNDING_FIELDS
+            assert isinstance(row["question_id"], int) and isinstance(row["question"], str)
+            assert row["data_type"] == "single_image" and len(row["image"]) == 1
+            _check_paths(root, row["image"])
+            width, height = Image.open(root / row["image"][0]).size
+            assert row["answer"] and all(set(box) == {"bbox_2d", "label"} for box in row["answer"])
+            labels = [box["label"] for box in row["answer"]]
+            assert len(set(labels)) == len(labels)  # each object type once, like the release
+            for box in row["answer"]:
+                x1, y1, x2, y2 = box["bbox_2d"]
+                assert all(isinstance(v, int) for v in box["bbox_2d"])
+                assert 0 <= x1 <= x2 <= width - 1 and 0 <= y1 <= y2 <= height - 1
+                assert box["label"] in row["question"]
+
+
+def test_spatial_rows_match_the_release_fields(dataset):
+    out, _, settings = dataset
+    frames = {"single_image": 1, "multi_view": settings["views"], "video": settings["video_frames"]}
+    for root in _roots(out):
+        rows = _rows(root / "spld_spatial_data.jsonl")
+        ids = [row["question_id"] for row in rows]
+        assert len(set(ids)) == len(ids)
+        for row in rows:
+            assert set(row) == SPATIAL_FIELDS
+            assert isinstance(row["question_id"], int) and isinstance(row["answer"], str)
+            assert row["question_type"] in QUESTION_TYPES and row["data_type"] in DATA_TYPES
+            assert len(row["image"]) == frames[row["data_type"]]
+            _check_paths(root, row["image"])
+            if row["question_type"] in MULTIPLE_CHOICE_TYPES:
+                letters = [opt.split(". ", 1)[0] for opt in row["options"]]
+                assert letters == list("ABCD"[: len(letters)]) and len(letters) >= 3
+                texts = [opt.split(". ", 1)[1] for opt in row["options"]]
+                assert len(set(texts)) == len(texts)
+                assert row["answer"] in letters
+            else:
+                assert row["options"] is None
+                assert float(row["answer"]) >= 0
+
+
+def test_every_question_type_and_data_type_is_present(dataset):
+    out, _, _ = dataset
+    rows = _rows(out / "spld_spatial_data.jsonl") + _rows(out / "eval" / "spld_spatial_data.jsonl")
+    kinds = {(r["question_type"], r["data_type"]) for r in rows}
+    for qt in QUESTION_TYPES:
+        assert any(k[0] == qt for k in kinds), qt
+    for qt in set(NUMERIC_TYPES + MULTIPLE_CHOICE_TYPES) - {"appearance order", "room size"}:
+        assert {(qt, dt) for dt in DATA_TYPES} <= kinds, qt
+    assert {dt for qt, dt in kinds if qt == "appearance order"} == {"video"}
+    assert {dt for qt, dt in kinds if qt == "room size"} == {"multi_view", "video"}
+
+
+def test_cold_start_solutions_are_well_formed_and_agree_with_the_spatial_answers(dataset):
+    out, _, _ = dataset
+    for root in _roots(out):
+        spatial = {r["question_id"]: r for r in _rows(root / "spld_spatial_data.jsonl")}
+        rows = _rows(root / "cold_start.jsonl")
+        assert {r["data_type"] for r in rows} == set(DATA_TYPES)
+        for row in rows:
+            assert {"prompt", "solution", "image", "data_type"} <= set(row)
+            assert FORMAT.match(row["solution"].strip())
+            answer = re.search(r"<answer>(.*?)</answer>", row["solution"]).group(1)
+            source = spatial[row["question_id"]]
+            assert answer == source["answer"] and row["image"] == source["image"]
+            assert row["prompt"].startswith(f"Question: {source['question']} \n")
+            if source["options"]:
+                assert "\nOptions:\n" + "\n".join(source["options"]) in row["prompt"]
+
+
+def test_eval_scenes_are_held_out(dataset):
+    out, summary, _ = dataset
+    train = {p.name for p in (out / "images").iterdir()}
+    held = {p.name for p in (out / "eval" / "images").iterdir()}
+    assert train and held and not train & held
+    assert summary["scenes"] == {"train": 6, "eval": 2}
+    assert sorted(p.name for p in (out / "eval" / "scenes").iterdir()) == sorted(held)
+
+
+def test_scene_folders_follow_the_issue_7_format(dataset):
+    out, _, settings = dataset
+    folders = sorted((out / "scenes").iterdir())
+    assert len(folders) == 6
+    for folder in folders:
+        meta = json.loads((folder / "meta.json").read_text())
+        depth = np.load(folder / "depth.npy")
+        instances = np.asarray(Image.open(folder / "instances.png"))
+        rgb = np.asarray(Image.open(folder / "rgb.png"))
+        size = settings["size"]
+        assert depth.dtype == np.float32 and depth.shape == (size, size) and (depth > 0).all()
+        assert instances.dtype == np.uint16 and instances.shape == (size, size)
+        assert rgb.dtype == np.uint8 and rgb.shape == (size, size, 3)
+        assert np.array(meta["intrinsics"]).shape == (3, 3) and np.array(meta["camera_to_world"]).shape == (4, 4)
+        listed = {o["id"]: o["label"] for o in meta["objects"]}
+        assert set(np.unique(instances)) - {0} == set(listed)
+        gt = {o["id"]: o for o in meta["gt_objects"]}
+        assert all(gt[i]["label"] == label for i, label in listed.items())
+        for obj in meta["gt_objects"]:
+            assert obj["pixels"] == int((instances == obj["id"]).sum())
+        # The grounding / single-image frame is the scene-folder frame (JPEG against PNG).
+        jpg = np.asarray(Image.open(out / "images" / folder.name / "single.jpg"), dtype=float)
+        assert np.abs(jpg - rgb).mean() < 3.0
