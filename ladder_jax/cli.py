@@ -15,6 +15,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "export-hf": ("ladder_jax.models.qwen25_vl.convert_cli", "export an Orbax checkpoint to a Hugging Face folder"),
     "prepare": ("ladder_jax.data.prepare", "validate the release and write ArrayRecord shards with embedded images"),
     "synth": ("ladder_jax.synth.cli", "metric spatial QA from RGB-D scene folders or photos"),
+    "toyworld": ("ladder_jax.data.toyworld.cli", "write a procedural toy-world data set (release layout + RGB-D scene folders)"),
     "smoke": ("ladder_jax.smoke", "build a tiny Qwen2.5-VL and answer a question about a random image"),
 }
 
