@@ -64,11 +64,12 @@ def build_scene(root: Path, index: int, seed: int, cfg: Config) -> dict[str, lis
 
 
 def _write_frames(root: Path, name: str, data_type: str, frames: list[Frame], quality: int) -> list[str]:
+    """Writes root/images/...; returns paths relative to the image root (root/images), as the release does."""
     stem = {"single_image": "single", "multi_view": "view_{:02d}", "video": "video/frame_{:03d}"}[data_type]
-    rel = [f"images/{name}/{stem.format(i)}.jpg" for i in range(len(frames))]
+    rel = [f"{name}/{stem.format(i)}.jpg" for i in range(len(frames))]
     for path, frame in zip(rel, frames):
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(frame.rgb).save(root / path, quality=quality)
+        (root / "images" / path).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(frame.rgb).save(root / "images" / path, quality=quality)
     return rel
 
 

@@ -15,7 +15,7 @@ def _load(root: Path, name: str) -> list[dict]:
 
 
 def _scene_of(root: Path, row: dict):
-    scene = Path(row["image"][0]).parts[1]
+    scene = Path(row["image"][0]).parts[0]
     folder = root / "scenes" / scene
     meta = json.loads((folder / "meta.json").read_text())
     instances = np.asarray(Image.open(folder / "instances.png"))

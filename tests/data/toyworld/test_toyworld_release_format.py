@@ -26,7 +26,7 @@ def _check_paths(root: Path, paths):
     assert isinstance(paths, list) and paths and all(isinstance(p, str) for p in paths)
     for p in paths:
         assert not p.startswith("/") and ".." not in Path(p).parts
-        assert (root / p).is_file(), p
+        assert (root / "images" / p).is_file(), p
 
 
 def test_grounding_rows_match_the_release_fields(dataset):
@@ -39,7 +39,7 @@ def test_grounding_rows_match_the_release_fields(dataset):
             assert isinstance(row["question_id"], int) and isinstance(row["question"], str)
             assert row["data_type"] == "single_image" and len(row["image"]) == 1
             _check_paths(root, row["image"])
-            width, height = Image.open(root / row["image"][0]).size
+            width, height = Image.open(root / "images" / row["image"][0]).size
             assert row["answer"] and all(set(box) == {"bbox_2d", "label"} for box in row["answer"])
             labels = [box["label"] for box in row["answer"]]
             assert len(set(labels)) == len(labels)  # each object type once, like the release
@@ -135,3 +135,14 @@ def test_scene_folders_follow_the_issue_7_format(dataset):
         # The grounding / single-image frame is the scene-folder frame (JPEG against PNG).
         jpg = np.asarray(Image.open(out / "images" / folder.name / "single.jpg"), dtype=float)
         assert np.abs(jpg - rgb).mean() < 3.0
+
+
+def test_the_release_reader_accepts_every_record(dataset):
+    from ladder_jax.data.spld import read_release
+    for root in _roots(dataset[0]):
+        lines = sum(len(_rows(p)) for p in root.glob("*.jsonl"))
+        records, report = read_release(root)
+        assert report.num_rejected == 0, report.summary()
+        assert len(records) == lines
+        kinds = {r.kind for r in records}
+        assert kinds == {"grounding", "spatial", "cold_start"}
