@@ -86,7 +86,6 @@ class ModelConfig:
     param_dtype: str = "float32"
     attention: str = "xla"  # "xla" (any backend) | "cudnn" (NVIDIA flash) | "splash" (TPU Pallas)
     remat: str = "none"  # "none" | "full" | "dots"
-    scan_layers: bool = True
 
     def __post_init__(self):
         validate(self)

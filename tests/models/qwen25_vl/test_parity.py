@@ -51,3 +51,13 @@ def test_padded_batch(side, tiny_cfg, hf_tiny, ours, rng):
         samples.append(build_sample(tiny_cfg, rng, pieces, **pad))
     inputs = batch_inputs(tiny_cfg, samples)
     _check(hf_tiny, ours, inputs)
+
+
+def test_bfloat16_compute_tracks_float32(hf_dir, tiny_cfg, ours, rng):
+    from ladder_jax import VisionLanguageModel
+    bf16 = VisionLanguageModel.from_pretrained(hf_dir, dtype="bfloat16")
+    inputs = batch_inputs(tiny_cfg, [build_sample(tiny_cfg, rng, CASES["image_and_video"][0])])
+    got, ref = bf16(**inputs), ours(**inputs)
+    assert got.dtype == np.float32 and np.isfinite(got).all()
+    assert np.abs(got - ref).max() < 0.05 * np.abs(ref).max()
+    assert (got.argmax(-1) == ref.argmax(-1)).mean() > 0.9
