@@ -1,0 +1,1 @@
+"""Training: optimizers, SFT and GRPO steps, the sampler, rewards, checkpoints, the curriculum."""
