@@ -1,0 +1,245 @@
+import math
+import random
+import unicodedata
+
+import numpy as np
+import pytest
+
+from ladder_jax.data.schema import Box
+from ladder_jax.data.tokenizer import default_corpus, train_tokenizer
+from ladder_jax.train import reward_kernels, reward_tables
+from ladder_jax.train.rewards import (
+    RewardConfig,
+    accuracy_reward,
+    clean_answer,
+    encode_answers,
+    format_reward,
+    iou_reward,
+    length_penalty,
+    rewards_from_text,
+    score_completion,
+    total_reward,
+)
+
+MC, NUM = "relative direction", "object count"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return train_tokenizer(default_corpus() + ["<answer></answer><think></think> 1e309 nan inf"], vocab_size=600)
+
+
+@pytest.fixture(scope="module")
+def table(tokenizer):
+    return reward_tables.byte_table(tokenizer)
+
+
+# --- the reference, rule by rule (expected values worked out by hand) ---------------------------
+
+
+@pytest.mark.parametrize(
+    "completion, expected",
+    [
+        ("<think>a</think><answer>B</answer>", 1.0),
+        ("  \n<think>a\nb</think> \n\t<answer>\nB\n</answer>\n ", 1.0),  # strip; dot matches newline
+        ("<think></think><answer></answer>", 1.0),  # empty parts are allowed
+        ("<think>a</think>x<answer>B</answer>", 0.0),  # only white space between the blocks
+        ("<think>a</think><answer>B</answer>.", 0.0),  # nothing after </answer>
+        ("x<think>a</think><answer>B</answer>", 0.0),
+        ("<think>a<think>b</think><answer>B</answer>", 0.0),  # two <think>
+        ("<think>a</think><answer>B<answer>C</answer>", 0.0),  # two <answer>
+        ("<think>a</think>b</think>\u3000<answer>B</answer>c</answer>", 1.0),  # extra closers ok
+        ("<think>a</think><answer>B</answer", 0.0),
+        ("<answer>B</answer>", 0.0),
+        ("", 0.0),
+    ],
+)
+def test_format_reward(completion, expected):
+    assert format_reward(completion) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("<answer>A</answer> then <answer> B. </answer>", "b"),  # the last block
+        ("<answer>a<answer>b</answer>c</answer>", "a<answer>b"),  # findall: lazy, non-overlapping
+        ("no tags  B..", "no tags  b"),  # whole text; every trailing "." goes
+        ("<answer>x\ny</answer>", "x y"),  # newline after a non-space → space
+        ("<answer>x \ny</answer>", "x y"),  # newline after a space is removed
+        ("<answer>x\r\ny</answer>", "x y"),  # "\r" → " ", then "\n" follows white space
+        ("<answer>\nB</answer>", "b"),  # leading newline → space → stripped
+        ("<answer>5 .</answer>", "5 "),  # rstrip(".") after strip leaves the space
+        ("<answer>É</answer>", "é"),
+    ],
+)
+def test_clean_answer(text, expected):
+    assert clean_answer(text) == expected
+
+
+# float64 tolerances 1 − θ: 0.5, 0.44999999999999996, 0.4, 0.35, 0.30000000000000004, 0.25,
+# 0.19999999999999996, 0.15000000000000002, 0.10000000000000009, 0.050000000000000044.
+@pytest.mark.parametrize(
+    "prediction, truth, question_type, expected",
+    [
+        ("<answer>B</answer>", "B", MC, 1.0),
+        ("<answer>b.</answer>", "B", MC, 1.0),
+        ("<answer>(B)</answer>", "B", MC, 0.0),  # exact equality after cleaning, nothing more
+        ("<answer>B. sofa</answer>", "B", MC, 0.0),
+        ("<answer>\u212a</answer>", "k", MC, 1.0),  # KELVIN SIGN lowercases to "k"
+        ("<answer>10</answer>", "10", NUM, 1.0),
+        ("<answer>15</answer>", "10", NUM, 0.1),  # e = 0.5 ≤ 0.5 only
+        ("<answer>14.5</answer>", "10", NUM, 0.1),  # e = 0.45 > 0.44999999999999996
+        ("<answer>29</answer>", "20", NUM, 0.1),  # same: 9 / 20 = 0.45
+        ("<answer>12</answer>", "10", NUM, 0.6),  # e = 0.2 > 0.19999999999999996
+        ("<answer>11</answer>", "10", NUM, 0.9),  # e = 0.1 ≤ 0.10000000000000009
+        ("<answer>7.5</answer>", "10", NUM, 0.6),  # e = 0.25 ≤ 0.25
+        ("<answer>1_0</answer>", "10", NUM, 1.0),  # float() accepts a digit-separating "_"
+        ("<answer>\uff11\uff10</answer>", "10", NUM, 1.0),  # and Unicode decimal digits
+        ("<answer>1e1</answer>", "10.", NUM, 1.0),
+        ("<answer>1e309</answer>", "10", NUM, 0.0),  # inf
+        ("<answer>nan</answer>", "10", NUM, 0.0),
+        ("<answer>ten</answer>", "10", NUM, 0.0),
+        ("<answer>1__0</answer>", "10", NUM, 0.0),
+        ("<answer>-0</answer>", "0", NUM, 1.0),  # y = 0: only a zero prediction counts
+        ("<answer>1e-400</answer>", "0", NUM, 1.0),  # underflows to 0.0
+        ("<answer>0.001</answer>", "0", NUM, 0.0),
+        ("<answer>-3</answer>", "-2", NUM, 0.1),  # e = |−3 + 2| / |−2| = 0.5
+        ("<answer>3</answer>", "-2", NUM, 0.0),  # e = 2.5
+        ("<answer>5</answer>", "abc", NUM, 0.0),  # unusable ground truth
+        ("<answer>5</answer>", "inf", NUM, 0.0),
+    ],
+)
+def test_accuracy_reward(prediction, truth, question_type, expected):
+    assert accuracy_reward(prediction, truth, question_type) == expected
+
+
+# --- device == reference ------------------------------------------------------------------------
+
+SPACES = [" ", "  ", "\n", "\r", "\r\n", "\n\r", "\t", "\x0b", "\x0c", "\x1c", "\x85", "\xa0", "\u1680", "\u2003",
+          "\u2028", "\u3000", " \n", "\n\n"]
+NUMBERS = ["0", "-0", "+0", "0.0", ".5", "5.", "5.e2", ".", "-", "+", "1e309", "-1e309", "1e-400", "nan", "-nan",
+           "inf", "-inf", "Infinity", "iNf", "1_000", "1__0", "_1", "1_", "1_.5", "1._5", "1e1_0", "1e_1", "1e",
+           "e1", "1e+2", "1E-2", "--3", "+-3", "3..", "0x10", "1,5", "12.5.", "00012.50", "\uff11\uff12",
+           "\u0663.\u0665", "\U0001d7ce", "1 2", "1\n2", "7\u00a0", "9" * 60, "0." + "0" * 50 + "1",
+           "1" + "0" * 320, "1e99999999999", "1e-0000000000002", "3.4028235e38", "2.5", "14.5", "15", "7.5",
+           "10", "11", "29", "100", "0.5", "0.45", "1e1", "-2", "-3", "\u2212" + "3", "4.4999999999999999"]
+LETTERS = ["A", "B", "b", "C", "D", "B.", "b..", "(B)", "B .", "Answer: B", "\u212a", "k", "K", "\uff42", "\u0130",
+           "\u00e9", "option B", "B)", "B\n", "\nb", "B\r\n."]
+TEXT = ["hmm", "let me think", "über", "椅子", "😀", "a.b", "...", "<", ">", "/", "answer", "<Answer>", "<answer",
+        "answer>", "</ answer>", "<think >", "think>", "<", "\x00", "\ufffd"]
+TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
+MC_TRUTHS = ["A", "B", "c", " D. ", "<answer>B</answer>", "k", "b.", "B\n"]
+NUM_TRUTHS = ["10", "3.5", "0", "-2", "0.001", "1e3", "20", "7.25", "nan", "abc", "1_000", "2.5", "0.3", "1e-310"]
+
+
+def _boundary_numbers(rng: random.Random, truth: str) -> list[str]:
+    """Decimals on, just inside and just outside the exact MRA bounds of a ground truth."""
+    target = float(clean_answer(truth))
+    out = []
+    for pair in reward_tables.numeric_bounds(target):
+        for sign, exponent, digits, _ in pair:
+            text = f"{'-' if sign < 0 else ''}0.{digits}e{exponent}"
+            out += [text, text + "1", text[:-1] + str(int(text[-1]) - 1) + "9" if text[-1] != "0" else text]
+    out += [repr(target * (1 + s * t)) for t in (0.5, 0.45, 0.2, 0.1, 0.05) for s in (-1, 1)]
+    return rng.sample(out, 6)
+
+
+def _piece(rng: random.Random, numbers: list[str]) -> str:
+    pool = rng.choice([SPACES, numbers, LETTERS, TEXT, TAGS, TAGS])
+    return rng.choice(pool)
+
+
+def _completion(rng: random.Random, numbers: list[str]) -> str:
+    shape = rng.random()
+    piece = lambda: _piece(rng, numbers)  # noqa: E731
+    if shape < 0.45:  # near-valid: a well-formed answer with random damage
+        parts = ["<think>", piece() + piece(), "</think>", rng.choice(SPACES + [""]), "<answer>",
+                 rng.choice(SPACES + [""]) + rng.choice(numbers + LETTERS) + rng.choice(SPACES + ["", ".", ".."]),
+                 "</answer>"]
+        for _ in range(rng.randrange(3)):
+            parts.insert(rng.randrange(len(parts) + 1), piece())
+        if rng.random() < 0.2:
+            del parts[rng.randrange(len(parts))]
+        return rng.choice(SPACES + [""]) + "".join(parts) + rng.choice(SPACES + ["", ""])
+    return "".join(piece() for _ in range(rng.randrange(9)))
+
+
+def _cases(count: int, seed: int) -> tuple[list[str], list[str], list[str]]:
+    rng = random.Random(seed)
+    completions, truths, types = [], [], []
+    boundary = {truth: _boundary_numbers(rng, truth) for truth in NUM_TRUTHS if truth not in ("nan", "abc")}
+    for _ in range(count):
+        if rng.random() < 0.4:
+            truth, question_type, numbers = rng.choice(MC_TRUTHS), MC, NUMBERS
+        else:
+            truth, question_type = rng.choice(NUM_TRUTHS), NUM
+            numbers = NUMBERS + boundary.get(truth, []) * 3
+        completions.append(_completion(rng, numbers))
+        truths.append(truth)
+        types.append(question_type)
+    return completions, truths, types
+
+
+def test_device_matches_reference_on_10000_hostile_completions(tokenizer, table):
+    completions, truths, types = _cases(10_000, seed=0)
+    completions += ["", " ", "\n\r", "<answer>", "</answer>", "<answer></answer>", "<think></think><answer></answer>"]
+    truths, types = truths + ["B"] * 7, types + [MC] * 7
+    # the tokenizer normalizes to NFC (the Kelvin sign becomes "K"); the reference scores what it sees
+    seen = [tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in completions]
+    assert seen == [unicodedata.normalize("NFC", text) for text in completions]
+    got = rewards_from_text(completions, truths, types, tokenizer, table=table, max_bytes=1024, batch_size=512)
+    want = np.array([score_completion(c, t, q, max_bytes=1024) for c, t, q in zip(seen, truths, types)])
+    mismatch = np.flatnonzero((got["format"] != want[:, 0]) | (got["accuracy"] != want[:, 1]))
+    assert not mismatch.size, [(completions[i], truths[i], got["accuracy"][i], want[i]) for i in mismatch[:5]]
+    for key in ("format", "accuracy"):
+        assert np.isfinite(got[key]).all() and (got[key] >= 0).all() and (got[key] <= 1).all()
+    # the generator reaches every outcome, not just zeros
+    assert want[:, 0].mean() > 0.1 and (want[:, 1] == 1).mean() > 0.05 and ((want[:, 1] > 0) & (want[:, 1] < 1)).any()
+
+
+def test_device_truncates_like_the_reference(tokenizer, table):
+    completions, truths, types = _cases(1500, seed=1)
+    completions = [c * 3 for c in completions]
+    got = rewards_from_text(completions, truths, types, tokenizer, table=table, max_bytes=48, batch_size=512)
+    seen = [unicodedata.normalize("NFC", text) for text in completions]
+    want = np.array([score_completion(c, t, q, max_bytes=48) for c, t, q in zip(seen, truths, types)])
+    assert (got["format"] == want[:, 0]).all() and (got["accuracy"] == want[:, 1]).all()
+
+
+def _byte_ids(tokenizer, data: bytes) -> list[int]:
+    symbols = {b: s for s, b in reward_tables._byte_symbols().items()}
+    return tokenizer.convert_tokens_to_ids([symbols[b] for b in data])
+
+
+def test_device_matches_reference_on_invalid_utf8(tokenizer, table):
+    """Sampled tokens can form any bytes: the reference sees them decoded with errors="replace"."""
+    rng = random.Random(2)
+    junk = [b"\x80", b"\xc2", b"\xe2\x80", b"\xc0\xb0", b"\xe0\x80\xb0", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
+            b"\xf0\x9f\x98", b"\xff", b"\xc2\xa0", b"\xe2\x80\x83", b"\xef\xbc\x91", b"\xe2\x84\xaa", b"\xc2\x85"]
+    completions, truths, types = _cases(1000, seed=3)
+    rows = []
+    for text in completions:
+        data = bytearray(text.encode())
+        for _ in range(rng.randrange(1, 4)):
+            at = rng.randrange(len(data) + 1)
+            data[at:at] = rng.choice(junk)
+        rows.append(bytes(data))
+    ids = [_byte_ids(tokenizer, row) for row in rows]
+    tokens = np.zeros((len(ids), max(map(len, ids))), np.int32)
+    for i, row in enumerate(ids):
+        tokens[i, : len(row)] = row
+    lengths = np.array([len(r) for r in ids], np.int32)
+    out = reward_kernels.score_tokens(table, tokens, lengths, encode_answers(truths, types), max_bytes=256)
+    want = np.array([score_completion(r.decode("utf-8", "replace"), t, q, 256) for r, t, q in zip(rows, truths, types)])
+    assert (np.asarray(out["format"]) == want[:, 0]).all()
+    assert (np.asarray(out["accuracy_tenths"]) / 10 == want[:, 1]).all()
+
+
+def test_special_tokens_are_skipped(tokenizer, table):
+    text = "<think>a</think><answer>3.5</answer>"
+    ids = tokenizer(text + "<|im_end|>", add_special_tokens=False)["input_ids"]
+    ids = np.array([ids + [0, 0]], np.int32)  # eos, then padding past the length
+    out = reward_kernels.score_tokens(
+        table, ids, np.array([ids.shape[1] - 2]), encode_answers(["3.5"], ["room size"]), max_bytes=128
+    )
+    assert int(out["format"][0]) == 1 and int(out["accuracy_tenths"][0]) == 10
