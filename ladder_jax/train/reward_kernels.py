@@ -6,7 +6,7 @@ after that is whole-row array logic, no Python loop over characters:
     Unicode white space (str.isspace, re's \\s) and Unicode decimal digits (float()) are seen;
   * the format rule, the last <answer>…</answer> (re.findall semantics) and the newline cleaning
     become prefix maxima over tag positions;
-  * float() acceptance is a 14-state automaton reduced by pairwise composition (log depth);
+  * float() acceptance is a 14-state automaton scanned over the cleaned answer;
   * the accepted decimal is compared digit by digit with the exact MRA bounds of reward_tables.
 Bytes past `max_bytes` are dropped; `rewards.score_completion(..., max_bytes)` drops the same.
 """
@@ -95,21 +95,31 @@ def _tag(x: jax.Array, tag: str) -> jax.Array:
 
 
 def expand_bytes(table: ByteTable, ids: jax.Array, lengths: jax.Array, max_bytes: int):
-    """(B, max_bytes) int32 bytes of the first `lengths` tokens (0 past the end) and their count."""
-    steps = ids.shape[1]
+    """(B, max_bytes) int32 bytes of the first `lengths` tokens (0 past the end) and their count.
+
+    Byte j belongs to the last token starting at or before j: a running maximum over the token
+    indices scattered at their start offsets (tokens without bytes never own one)."""
+    rows, steps = ids.shape
     sizes = jnp.where(jnp.arange(steps) < lengths[:, None], table.length[ids], 0)
-    ends = jnp.cumsum(sizes, axis=1)
-    position = jnp.arange(max_bytes)
-    token = jnp.minimum(jax.vmap(lambda e: jnp.searchsorted(e, position, side="right"))(ends), steps - 1)
-    offset = position - jnp.take_along_axis(ends - sizes, token, axis=1)
+    starts = jnp.cumsum(sizes, axis=1) - sizes
+    target = jnp.where(sizes > 0, starts, max_bytes)
+    owner = jnp.full((rows, max_bytes), -1, jnp.int32)
+    owner = owner.at[jnp.arange(rows)[:, None], target].max(jnp.arange(steps, dtype=jnp.int32), mode="drop")
+    token = jnp.maximum(jax.lax.cummax(owner, axis=1), 0)
+    offset = jnp.arange(max_bytes) - jnp.take_along_axis(starts, token, axis=1)
     width = table.bytes.shape[1]
     byte = table.bytes[jnp.take_along_axis(ids, token, axis=1), jnp.clip(offset, 0, width - 1)]
-    count = jnp.minimum(ends[:, -1], max_bytes)
-    return jnp.where(position < count[:, None], byte.astype(jnp.int32), 0), count
+    count = jnp.minimum(jnp.sum(sizes, axis=1), max_bytes)
+    return jnp.where(jnp.arange(max_bytes) < count[:, None], byte.astype(jnp.int32), 0), count
+
+
+def _run_of(code: jax.Array, starts: np.ndarray) -> jax.Array:
+    """Index of the last run start ≤ code (−1 if none); the tables are short, so compare them all."""
+    return jnp.sum(code[..., None] >= jnp.asarray(starts), axis=-1) - 1
 
 
 def _in_runs(code: jax.Array, starts: np.ndarray, ends: np.ndarray) -> jax.Array:
-    run = jnp.searchsorted(jnp.asarray(starts), code, side="right") - 1
+    run = _run_of(code, starts)
     return (run >= 0) & (code <= jnp.asarray(ends)[jnp.maximum(run, 0)])
 
 
@@ -220,7 +230,7 @@ def _symbols(text: jax.Array, size: jax.Array):
     """Automaton symbol and digit value (−1 if none) per byte; 7 (identity) inside characters."""
     start, code, _ = _characters(text)
     space_starts, space_ends, zeros = _unicode_runs()
-    zero = jnp.asarray(zeros)[jnp.maximum(jnp.searchsorted(jnp.asarray(zeros), code, side="right") - 1, 0)]
+    zero = jnp.asarray(zeros)[jnp.maximum(_run_of(code, zeros), 0)]
     digit = jnp.where((code >= zero) & (code - zero < 10), code - zero, -1)
     space = _in_runs(code, space_starts, space_ends)
     symbol = jnp.select(
@@ -234,13 +244,14 @@ def _symbols(text: jax.Array, size: jax.Array):
 
 
 def _accepts(symbol: jax.Array) -> jax.Array:
-    """Run the float automaton from state 0: compose per-byte transition maps pairwise."""
-    maps = jnp.asarray(_TRANSITIONS)[symbol]  # (B, L, states)
-    while maps.shape[1] > 1:
-        if maps.shape[1] % 2:
-            maps = jnp.concatenate([maps, jnp.asarray(_TRANSITIONS)[7][None, None]], axis=1)
-        maps = jnp.take_along_axis(maps[:, 1::2], maps[:, 0::2], axis=2)
-    return jnp.isin(maps[:, 0, 0], jnp.asarray(_ACCEPTING))
+    """Run the float automaton from state 0 over the row (a scan: tiny state, quick to compile)."""
+    transitions = jnp.asarray(_TRANSITIONS)
+
+    def step(state, column):
+        return transitions[column, state], None
+
+    state, _ = jax.lax.scan(step, jnp.zeros(symbol.shape[:1], jnp.int32), symbol.T)
+    return jnp.isin(state, jnp.asarray(_ACCEPTING))
 
 
 def _decimal(symbol: jax.Array, digit: jax.Array, code: jax.Array, width: int):

@@ -125,16 +125,24 @@ def numeric_bounds(target: float) -> tuple[tuple[tuple[int, int, str, bool], ...
     )
 
 
-def _bucket(n: int, minimum: int) -> int:
-    return max(minimum, 1 << max(n - 1, 0).bit_length())
+def _width(needed: int, fixed: int | None, minimum: int, what: str) -> int:
+    """`fixed` if given (and enough), else the power of two ≥ needed, at least `minimum`."""
+    if fixed is None:
+        return max(minimum, 1 << max(needed - 1, 0).bit_length())
+    if needed > fixed:
+        raise ValueError(f"{what} needs width {needed} > the fixed {fixed}")
+    return fixed
 
 
-def encode_answers(cleaned: list[str], question_types: list[str]) -> Answers:
+def encode_answers(
+    cleaned: list[str], question_types: list[str], choice_width: int | None = None, digit_width: int | None = None
+) -> Answers:
     """Encode ground truths already cleaned by `rewards.clean_answer` for the device.
 
     Multiple-choice answers must be ASCII after cleaning (option letters are): the device compares
     bytes after ASCII lowercasing, which equals str.lower() equality only against ASCII. The widths
-    A and K are powers of two sized to the batch, so shapes (and compilations) repeat.
+    A and K default to powers of two sized to the batch; fix them to compile once (K = 768 holds
+    every float64 bound; y = 0 and subnormal y need over 700 digits, ordinary answers under 64).
     """
     rows, choices, bounds = len(cleaned), [], []
     kind = np.full(rows, KIND_NEVER, np.int32)
@@ -149,13 +157,13 @@ def encode_answers(cleaned: list[str], question_types: list[str]) -> Answers:
                 kind[row], bounds = KIND_NUMERIC, bounds + [(row, numeric_bounds(target))]
         else:
             raise ValueError(f"no accuracy reward for question type {question_type!r}")
-    width = _bucket(max((len(text) for _, text in choices), default=1), 16)
+    width = _width(max((len(text) for _, text in choices), default=1), choice_width, 16, "a multiple-choice answer")
     choice, choice_length = np.zeros((rows, width), np.uint8), np.zeros(rows, np.int32)
     for row, text in choices:
         choice[row, : len(text)], choice_length[row] = np.frombuffer(text, np.uint8), len(text)
     longest = max((len(b[2]) for _, per_k in bounds for pair in per_k for b in pair), default=1)
     sign, exponent = np.ones((rows, 10, 2), np.int32), np.zeros((rows, 10, 2), np.int32)
-    digits = np.zeros((rows, 10, 2, _bucket(longest, 32)), np.uint8)
+    digits = np.zeros((rows, 10, 2, _width(longest, digit_width, 32, "an MRA bound")), np.uint8)
     inclusive = np.zeros((rows, 10, 2), bool)
     for row, per_k in bounds:
         for k, pair in enumerate(per_k):

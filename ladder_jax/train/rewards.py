@@ -156,13 +156,12 @@ def total_reward(config: RewardConfig, format_r, accuracy_r, iou_r=0.0, penalty=
     )
 
 
-def encode_answers(answers: Sequence[str], question_types: Sequence[str]) -> reward_tables.Answers:
+def encode_answers(
+    answers: Sequence[str], question_types: Sequence[str], choice_width: int | None = None, digit_width: int | None = None
+) -> reward_tables.Answers:
     """Ground truths for `reward_kernels.score_tokens`, cleaned exactly as the reference cleans them."""
-    return reward_tables.encode_answers([clean_answer(a) for a in answers], list(question_types))
-
-
-def _bucket(n: int) -> int:
-    return 1 << max(n - 1, 1).bit_length()
+    cleaned = [clean_answer(a) for a in answers]
+    return reward_tables.encode_answers(cleaned, list(question_types), choice_width, digit_width)
 
 
 def rewards_from_text(
@@ -175,22 +174,31 @@ def rewards_from_text(
     max_bytes: int = 4096,
     batch_size: int = 256,
     table: reward_tables.ByteTable | None = None,
+    choice_width: int | None = None,
+    digit_width: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Tokenize, score on device in fixed-size batches (one compilation), return float64 arrays
-    "format", "accuracy", "length_penalty" and "total" (IoU is not part of it: see `iou_reward`)."""
+    """Tokenize, score on device in fixed-size batches, return float64 arrays "format", "accuracy",
+    "length_penalty" and "total" (IoU is not part of it: see `iou_reward`).
+
+    Token rows are (batch_size, max_bytes): tokens without bytes (special tokens) are dropped on the
+    host and no more than max_bytes tokens can hold bytes below the cap, so nothing that counts is lost.
+    The length penalty counts all tokens. Fix the widths to compile once across calls.
+    """
     table = reward_tables.byte_table(tokenizer) if table is None else table
     ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in completions]
-    steps, rows = _bucket(max(map(len, ids), default=1)), len(ids)
-    tokens, lengths = np.zeros((rows, steps), np.int32), np.array([len(row) for row in ids], np.int32)
+    rows, lengths = len(ids), np.array([len(row) for row in ids], np.int32)
+    tokens, kept = np.zeros((rows, max_bytes), np.int32), np.zeros(rows, np.int32)
     for row, sequence in enumerate(ids):
-        tokens[row, : len(sequence)] = sequence
+        sequence = [t for t in sequence if table.length[t] > 0][:max_bytes]
+        tokens[row, : len(sequence)], kept[row] = sequence, len(sequence)
     parts: dict[str, list[np.ndarray]] = {"format": [], "accuracy_tenths": []}
     for begin in range(0, rows, batch_size):
         chunk = slice(begin, min(begin + batch_size, rows))
         pad = batch_size - (chunk.stop - chunk.start)
-        encoded = encode_answers(list(answers[chunk]) + ["0"] * pad, list(question_types[chunk]) + ["room size"] * pad)
+        padded_answers = list(answers[chunk]) + ["1"] * pad
+        encoded = encode_answers(padded_answers, list(question_types[chunk]) + ["room size"] * pad, choice_width, digit_width)
         out = reward_kernels.score_tokens(
-            table, np.pad(tokens[chunk], ((0, pad), (0, 0))), np.pad(lengths[chunk], (0, pad)), encoded, max_bytes
+            table, np.pad(tokens[chunk], ((0, pad), (0, 0))), np.pad(kept[chunk], (0, pad)), encoded, max_bytes=max_bytes
         )
         for key in parts:
             parts[key].append(np.asarray(out[key])[: batch_size - pad])

@@ -22,6 +22,8 @@ from ladder_jax.train.rewards import (
 )
 
 MC, NUM = "relative direction", "object count"
+# One shape for every device call in this file, so the scorer compiles once.
+SHAPE = {"max_bytes": 1024, "batch_size": 512, "choice_width": 16, "digit_width": 768}
 
 
 @pytest.fixture(scope="module")
@@ -149,13 +151,13 @@ def _piece(rng: random.Random, numbers: list[str]) -> str:
     return rng.choice(pool)
 
 
-def _completion(rng: random.Random, numbers: list[str]) -> str:
+def _completion(rng: random.Random, numbers: list[str], truth: str) -> str:
     shape = rng.random()
     piece = lambda: _piece(rng, numbers)  # noqa: E731
-    if shape < 0.45:  # near-valid: a well-formed answer with random damage
+    if shape < 0.45:  # near-valid: a well-formed answer (often the right one) with random damage
+        guess = truth if rng.random() < 0.3 else rng.choice(numbers + LETTERS)
         parts = ["<think>", piece() + piece(), "</think>", rng.choice(SPACES + [""]), "<answer>",
-                 rng.choice(SPACES + [""]) + rng.choice(numbers + LETTERS) + rng.choice(SPACES + ["", ".", ".."]),
-                 "</answer>"]
+                 rng.choice(SPACES + [""]) + guess + rng.choice(SPACES + ["", ".", ".."]), "</answer>"]
         for _ in range(rng.randrange(3)):
             parts.insert(rng.randrange(len(parts) + 1), piece())
         if rng.random() < 0.2:
@@ -174,7 +176,7 @@ def _cases(count: int, seed: int) -> tuple[list[str], list[str], list[str]]:
         else:
             truth, question_type = rng.choice(NUM_TRUTHS), NUM
             numbers = NUMBERS + boundary.get(truth, []) * 3
-        completions.append(_completion(rng, numbers))
+        completions.append(_completion(rng, numbers, truth))
         truths.append(truth)
         types.append(question_type)
     return completions, truths, types
@@ -187,7 +189,7 @@ def test_device_matches_reference_on_10000_hostile_completions(tokenizer, table)
     # the tokenizer normalizes to NFC (the Kelvin sign becomes "K"); the reference scores what it sees
     seen = [tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in completions]
     assert seen == [unicodedata.normalize("NFC", text) for text in completions]
-    got = rewards_from_text(completions, truths, types, tokenizer, table=table, max_bytes=1024, batch_size=512)
+    got = rewards_from_text(completions, truths, types, tokenizer, table=table, **SHAPE)
     want = np.array([score_completion(c, t, q, max_bytes=1024) for c, t, q in zip(seen, truths, types)])
     mismatch = np.flatnonzero((got["format"] != want[:, 0]) | (got["accuracy"] != want[:, 1]))
     assert not mismatch.size, [(completions[i], truths[i], got["accuracy"][i], want[i]) for i in mismatch[:5]]
@@ -198,15 +200,29 @@ def test_device_matches_reference_on_10000_hostile_completions(tokenizer, table)
 
 
 def test_device_truncates_like_the_reference(tokenizer, table):
-    completions, truths, types = _cases(1500, seed=1)
-    completions = [c * 3 for c in completions]
-    got = rewards_from_text(completions, truths, types, tokenizer, table=table, max_bytes=48, batch_size=512)
+    completions, truths, types = _cases(500, seed=1)
+    completions = [c * 40 for c in completions]
+    got = rewards_from_text(completions, truths, types, tokenizer, table=table, **SHAPE)
     seen = [unicodedata.normalize("NFC", text) for text in completions]
-    want = np.array([score_completion(c, t, q, max_bytes=48) for c, t, q in zip(seen, truths, types)])
+    assert sum(len(text.encode()) > 1024 for text in seen) > 200
+    want = np.array([score_completion(c, t, q, max_bytes=1024) for c, t, q in zip(seen, truths, types)])
     assert (got["format"] == want[:, 0]).all() and (got["accuracy"] == want[:, 1]).all()
 
 
+def _score_ids(table, ids: list[list[int]], truths: list[str], types: list[str]):
+    """score_tokens on rows of token ids, padded to SHAPE."""
+    tokens = np.zeros((SHAPE["batch_size"], SHAPE["max_bytes"]), np.int32)
+    for i, row in enumerate(ids):
+        tokens[i, : len(row)] = row
+    lengths = np.array([len(r) for r in ids] + [0] * (len(tokens) - len(ids)), np.int32)
+    pad = len(tokens) - len(ids)
+    answers = encode_answers(truths + ["1"] * pad, types + [NUM] * pad, SHAPE["choice_width"], SHAPE["digit_width"])
+    out = reward_kernels.score_tokens(table, tokens, lengths, answers, max_bytes=SHAPE["max_bytes"])
+    return np.asarray(out["format"])[: len(ids)], np.asarray(out["accuracy_tenths"])[: len(ids)] / 10
+
+
 def _byte_ids(tokenizer, data: bytes) -> list[int]:
+    """One single-byte token per byte: any byte string, valid UTF-8 or not."""
     symbols = {b: s for s, b in reward_tables._byte_symbols().items()}
     return tokenizer.convert_tokens_to_ids([symbols[b] for b in data])
 
@@ -216,7 +232,7 @@ def test_device_matches_reference_on_invalid_utf8(tokenizer, table):
     rng = random.Random(2)
     junk = [b"\x80", b"\xc2", b"\xe2\x80", b"\xc0\xb0", b"\xe0\x80\xb0", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
             b"\xf0\x9f\x98", b"\xff", b"\xc2\xa0", b"\xe2\x80\x83", b"\xef\xbc\x91", b"\xe2\x84\xaa", b"\xc2\x85"]
-    completions, truths, types = _cases(1000, seed=3)
+    completions, truths, types = _cases(512, seed=3)
     rows = []
     for text in completions:
         data = bytearray(text.encode())
@@ -224,22 +240,13 @@ def test_device_matches_reference_on_invalid_utf8(tokenizer, table):
             at = rng.randrange(len(data) + 1)
             data[at:at] = rng.choice(junk)
         rows.append(bytes(data))
-    ids = [_byte_ids(tokenizer, row) for row in rows]
-    tokens = np.zeros((len(ids), max(map(len, ids))), np.int32)
-    for i, row in enumerate(ids):
-        tokens[i, : len(row)] = row
-    lengths = np.array([len(r) for r in ids], np.int32)
-    out = reward_kernels.score_tokens(table, tokens, lengths, encode_answers(truths, types), max_bytes=256)
-    want = np.array([score_completion(r.decode("utf-8", "replace"), t, q, 256) for r, t, q in zip(rows, truths, types)])
-    assert (np.asarray(out["format"]) == want[:, 0]).all()
-    assert (np.asarray(out["accuracy_tenths"]) / 10 == want[:, 1]).all()
+    format_r, accuracy = _score_ids(table, [_byte_ids(tokenizer, row[:1024]) for row in rows], truths, types)
+    want = np.array([score_completion(r.decode("utf-8", "replace"), t, q, 1024) for r, t, q in zip(rows, truths, types)])
+    assert (format_r == want[:, 0]).all() and (accuracy == want[:, 1]).all()
 
 
 def test_special_tokens_are_skipped(tokenizer, table):
-    text = "<think>a</think><answer>3.5</answer>"
-    ids = tokenizer(text + "<|im_end|>", add_special_tokens=False)["input_ids"]
-    ids = np.array([ids + [0, 0]], np.int32)  # eos, then padding past the length
-    out = reward_kernels.score_tokens(
-        table, ids, np.array([ids.shape[1] - 2]), encode_answers(["3.5"], ["room size"]), max_bytes=128
-    )
-    assert int(out["format"][0]) == 1 and int(out["accuracy_tenths"][0]) == 10
+    ids = tokenizer("<|im_start|><think>a</think><answer>3.5</answer><|im_end|>", add_special_tokens=False)["input_ids"]
+    assert len(table.length) == len(tokenizer) and table.length[ids[0]] == 0 and table.length[ids[-1]] == 0
+    format_r, accuracy = _score_ids(table, [ids], ["3.5"], ["room size"])
+    assert format_r[0] == 1 and accuracy[0] == 1
