@@ -250,3 +250,71 @@ def test_special_tokens_are_skipped(tokenizer, table):
     assert len(table.length) == len(tokenizer) and table.length[ids[0]] == 0 and table.length[ids[-1]] == 0
     format_r, accuracy = _score_ids(table, [ids], ["3.5"], ["room size"])
     assert format_r[0] == 1 and accuracy[0] == 1
+
+
+def test_hand_cases_agree_on_device(tokenizer, table):
+    """Every hand-computed accuracy case above, scored on device from text."""
+    cases = test_accuracy_reward.pytestmark[0].args[1]  # the tokenizer's NFC turns the Kelvin sign into "K"
+    completions, truths, types, expected = map(list, zip(*cases))
+    got = rewards_from_text(completions, truths, types, tokenizer, table=table, **SHAPE)
+    assert got["accuracy"].tolist() == expected
+
+
+def test_lowercasing_never_changes_what_float_accepts():
+    """The reference lowercases before float(); the device does not. That is exact because no
+    character's lowercase differs from it in white space, decimal digit value or number syntax."""
+    def classes(text):
+        return tuple("space" if ch.isspace() else int(ch) if ch.isdecimal() else ch.lower() if ch in "+-._eE"
+                     else "other" for ch in text)
+    for code in range(0x110000):
+        char = chr(code)
+        lowered = char.lower()
+        if len(lowered) == 1:
+            assert classes(lowered) == classes(char), hex(code)
+        else:  # U+0130 → "i̇": neither is part of a number
+            assert set(classes(lowered)) == {"other"} and classes(char) == ("other",), hex(code)
+
+
+def test_byte_table_decodes_like_the_tokenizer(tokenizer, table):
+    text = "Question: the chair is 1.25 m — über 椅子 😀\n\tA. left"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    data = b"".join(bytes(table.bytes[i, : table.length[i]]) for i in ids)
+    assert data.decode() == tokenizer.decode(ids) == text
+    assert table.bytes.shape[0] == len(tokenizer)
+
+
+def test_numeric_bounds_are_exact():
+    """The decision bounds of y = 10, tolerance 0.5: predictions x with |x − 10| / 10 ≤ 0.5."""
+    (low, high) = reward_tables.numeric_bounds(10.0)[0]
+    assert low[:2] == (1, 1) and high[:2] == (1, 2)  # about 0.5·10^1 and 0.15·10^2
+    for side, inner in ((low, 5.0), (high, 15.0)):
+        sign, exponent, digits, inclusive = side
+        midpoint = float(f"0.{digits}e{exponent}")
+        assert midpoint == inner  # the midpoint next to 5.0 / 15.0 rounds to them: inclusive
+        assert inclusive
+    assert accuracy_reward("4.999999999999999", "10", NUM) == 0.0  # one ulp below 5: e > 0.5
+    assert accuracy_reward("4.9999999999999999", "10", NUM) == 0.1  # rounds to 5.0
+
+
+def test_iou_reward():
+    truth = [Box((0, 0, 10, 10), "chair"), Box((20, 20, 30, 30), "table")]
+    exact = '```json\n[{"bbox_2d": [0, 0, 10, 10], "label": "chair"}, {"bbox_2d": [20, 20, 30, 30], "label": "Table "}]\n```'
+    assert iou_reward(exact, truth) == 1.0
+    half = '```json\n[{"bbox_2d": [0, 0, 10, 5], "label": "chair"}, {"bbox_2d": [0, 0, 5, 5], "label": "chair"}]\n```'
+    assert iou_reward(half, truth) == pytest.approx((0.5 + 0.0) / 2)  # best chair 50/100; no table
+    shifted = '[{"bbox_2d": [5, 0, 15, 10], "label": "chair"}]'  # no fence: the whole answer is JSON
+    assert iou_reward(f"<think>x</think><answer>{shifted}</answer>", truth[:1]) == pytest.approx(50 / 150)
+    for broken in ("", "```json\n[{]\n```", '[{"bbox_2d": [1, 2, 3], "label": "chair"}]', '[{"label": "chair"}]',
+                   '{"bbox_2d": [0, 0, 1, 1]}', '[{"bbox_2d": [0, 0, NaN, 1], "label": "chair"}]'):
+        assert iou_reward(broken, truth) == 0.0
+    assert iou_reward("[]", []) == 1.0 and iou_reward(exact, []) == 0.0
+
+
+def test_length_penalty_and_total():
+    config = RewardConfig(length_weight=0.5, length_free_tokens=100, length_max_tokens=200)
+    assert np.asarray(length_penalty(np.array([50, 100, 150, 200, 900]), config)).tolist() == [0, 0, 0.5, 1, 1]
+    assert total_reward(config, 1.0, 0.6, 0.0, 0.5) == pytest.approx(1.0 + 0.6 - 0.25)
+    default = RewardConfig()
+    assert (default.format_weight, default.accuracy_weight, default.length_weight) == (1.0, 1.0, 0.0)
+    got = rewards_from_text(["<think>a</think><answer>B</answer>"], ["B"], [MC], train_tokenizer(default_corpus(), 400))
+    assert got["total"].tolist() == [2.0] and got["length_penalty"].tolist() == [0.0]
