@@ -80,37 +80,37 @@ def test_clean_answer(text, expected):
 
 # float64 tolerances 1 − θ: 0.5, 0.44999999999999996, 0.4, 0.35, 0.30000000000000004, 0.25,
 # 0.19999999999999996, 0.15000000000000002, 0.10000000000000009, 0.050000000000000044.
-@pytest.mark.parametrize(
-    "prediction, truth, question_type, expected",
-    [
-        ("<answer>B</answer>", "B", MC, 1.0),
-        ("<answer>b.</answer>", "B", MC, 1.0),
-        ("<answer>(B)</answer>", "B", MC, 0.0),  # exact equality after cleaning, nothing more
-        ("<answer>B. sofa</answer>", "B", MC, 0.0),
-        ("<answer>\u212a</answer>", "k", MC, 1.0),  # KELVIN SIGN lowercases to "k"
-        ("<answer>10</answer>", "10", NUM, 1.0),
-        ("<answer>15</answer>", "10", NUM, 0.1),  # e = 0.5 ≤ 0.5 only
-        ("<answer>14.5</answer>", "10", NUM, 0.1),  # e = 0.45 > 0.44999999999999996
-        ("<answer>29</answer>", "20", NUM, 0.1),  # same: 9 / 20 = 0.45
-        ("<answer>12</answer>", "10", NUM, 0.6),  # e = 0.2 > 0.19999999999999996
-        ("<answer>11</answer>", "10", NUM, 0.9),  # e = 0.1 ≤ 0.10000000000000009
-        ("<answer>7.5</answer>", "10", NUM, 0.6),  # e = 0.25 ≤ 0.25
-        ("<answer>1_0</answer>", "10", NUM, 1.0),  # float() accepts a digit-separating "_"
-        ("<answer>\uff11\uff10</answer>", "10", NUM, 1.0),  # and Unicode decimal digits
-        ("<answer>1e1</answer>", "10.", NUM, 1.0),
-        ("<answer>1e309</answer>", "10", NUM, 0.0),  # inf
-        ("<answer>nan</answer>", "10", NUM, 0.0),
-        ("<answer>ten</answer>", "10", NUM, 0.0),
-        ("<answer>1__0</answer>", "10", NUM, 0.0),
-        ("<answer>-0</answer>", "0", NUM, 1.0),  # y = 0: only a zero prediction counts
-        ("<answer>1e-400</answer>", "0", NUM, 1.0),  # underflows to 0.0
-        ("<answer>0.001</answer>", "0", NUM, 0.0),
-        ("<answer>-3</answer>", "-2", NUM, 0.1),  # e = |−3 + 2| / |−2| = 0.5
-        ("<answer>3</answer>", "-2", NUM, 0.0),  # e = 2.5
-        ("<answer>5</answer>", "abc", NUM, 0.0),  # unusable ground truth
-        ("<answer>5</answer>", "inf", NUM, 0.0),
-    ],
-)
+ACCURACY_CASES = [
+    ("<answer>B</answer>", "B", MC, 1.0),
+    ("<answer>b.</answer>", "B", MC, 1.0),
+    ("<answer>(B)</answer>", "B", MC, 0.0),  # exact equality after cleaning, nothing more
+    ("<answer>B. sofa</answer>", "B", MC, 0.0),
+    ("<answer>\u212a</answer>", "k", MC, 1.0),  # KELVIN SIGN lowercases to "k"
+    ("<answer>10</answer>", "10", NUM, 1.0),
+    ("<answer>15</answer>", "10", NUM, 0.1),  # e = 0.5 ≤ 0.5 only
+    ("<answer>14.5</answer>", "10", NUM, 0.1),  # e = 0.45 > 0.44999999999999996
+    ("<answer>29</answer>", "20", NUM, 0.1),  # same: 9 / 20 = 0.45
+    ("<answer>12</answer>", "10", NUM, 0.6),  # e = 0.2 > 0.19999999999999996
+    ("<answer>11</answer>", "10", NUM, 0.9),  # e = 0.1 ≤ 0.10000000000000009
+    ("<answer>7.5</answer>", "10", NUM, 0.6),  # e = 0.25 ≤ 0.25
+    ("<answer>1_0</answer>", "10", NUM, 1.0),  # float() accepts a digit-separating "_"
+    ("<answer>\uff11\uff10</answer>", "10", NUM, 1.0),  # and Unicode decimal digits
+    ("<answer>1e1</answer>", "10.", NUM, 1.0),
+    ("<answer>1e309</answer>", "10", NUM, 0.0),  # inf
+    ("<answer>nan</answer>", "10", NUM, 0.0),
+    ("<answer>ten</answer>", "10", NUM, 0.0),
+    ("<answer>1__0</answer>", "10", NUM, 0.0),
+    ("<answer>-0</answer>", "0", NUM, 1.0),  # y = 0: only a zero prediction counts
+    ("<answer>1e-400</answer>", "0", NUM, 1.0),  # underflows to 0.0
+    ("<answer>0.001</answer>", "0", NUM, 0.0),
+    ("<answer>-3</answer>", "-2", NUM, 0.1),  # e = |−3 + 2| / |−2| = 0.5
+    ("<answer>3</answer>", "-2", NUM, 0.0),  # e = 2.5
+    ("<answer>5</answer>", "abc", NUM, 0.0),  # unusable ground truth
+    ("<answer>5</answer>", "inf", NUM, 0.0),
+]
+
+
+@pytest.mark.parametrize("prediction, truth, question_type, expected", ACCURACY_CASES)
 def test_accuracy_reward(prediction, truth, question_type, expected):
     assert accuracy_reward(prediction, truth, question_type) == expected
 
@@ -254,8 +254,8 @@ def test_special_tokens_are_skipped(tokenizer, table):
 
 def test_hand_cases_agree_on_device(tokenizer, table):
     """Every hand-computed accuracy case above, scored on device from text."""
-    cases = test_accuracy_reward.pytestmark[0].args[1]  # the tokenizer's NFC turns the Kelvin sign into "K"
-    completions, truths, types, expected = map(list, zip(*cases))
+    # (the tokenizer's NFC turns the Kelvin sign into "K", which lowercases to "k" all the same)
+    completions, truths, types, expected = map(list, zip(*ACCURACY_CASES))
     got = rewards_from_text(completions, truths, types, tokenizer, table=table, **SHAPE)
     assert got["accuracy"].tolist() == expected
 
@@ -310,11 +310,11 @@ def test_iou_reward():
     assert iou_reward("[]", []) == 1.0 and iou_reward(exact, []) == 0.0
 
 
-def test_length_penalty_and_total():
+def test_length_penalty_and_total(tokenizer, table):
     config = RewardConfig(length_weight=0.5, length_free_tokens=100, length_max_tokens=200)
     assert np.asarray(length_penalty(np.array([50, 100, 150, 200, 900]), config)).tolist() == [0, 0, 0.5, 1, 1]
     assert total_reward(config, 1.0, 0.6, 0.0, 0.5) == pytest.approx(1.0 + 0.6 - 0.25)
     default = RewardConfig()
     assert (default.format_weight, default.accuracy_weight, default.length_weight) == (1.0, 1.0, 0.0)
-    got = rewards_from_text(["<think>a</think><answer>B</answer>"], ["B"], [MC], train_tokenizer(default_corpus(), 400))
+    got = rewards_from_text(["<think>a</think><answer>B</answer>"], ["B"], [MC], tokenizer, table=table, **SHAPE)
     assert got["total"].tolist() == [2.0] and got["length_penalty"].tolist() == [0.0]
