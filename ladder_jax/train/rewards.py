@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from collections.abc import Sequence
 
@@ -157,7 +156,10 @@ def total_reward(config: RewardConfig, format_r, accuracy_r, iou_r=0.0, penalty=
 
 
 def encode_answers(
-    answers: Sequence[str], question_types: Sequence[str], choice_width: int | None = None, digit_width: int | None = None
+    answers: Sequence[str],
+    question_types: Sequence[str],
+    choice_width: int | None = None,
+    digit_width: int | None = None,
 ) -> reward_tables.Answers:
     """Ground truths for `reward_kernels.score_tokens`, cleaned exactly as the reference cleans them."""
     cleaned = [clean_answer(a) for a in answers]
@@ -195,11 +197,11 @@ def rewards_from_text(
     for begin in range(0, rows, batch_size):
         chunk = slice(begin, min(begin + batch_size, rows))
         pad = batch_size - (chunk.stop - chunk.start)
-        padded_answers = list(answers[chunk]) + ["1"] * pad
-        encoded = encode_answers(padded_answers, list(question_types[chunk]) + ["room size"] * pad, choice_width, digit_width)
-        out = reward_kernels.score_tokens(
-            table, np.pad(tokens[chunk], ((0, pad), (0, 0))), np.pad(kept[chunk], (0, pad)), encoded, max_bytes=max_bytes
-        )
+        truths = list(answers[chunk]) + ["1"] * pad  # padding rows: any cheap numeric answer
+        kinds = list(question_types[chunk]) + ["room size"] * pad
+        encoded = encode_answers(truths, kinds, choice_width, digit_width)
+        row_tokens, row_lengths = np.pad(tokens[chunk], ((0, pad), (0, 0))), np.pad(kept[chunk], (0, pad))
+        out = reward_kernels.score_tokens(table, row_tokens, row_lengths, encoded, max_bytes=max_bytes)
         for key in parts:
             parts[key].append(np.asarray(out[key])[: batch_size - pad])
     format_r = np.concatenate(parts["format"]).astype(np.float64)

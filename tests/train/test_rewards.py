@@ -1,4 +1,3 @@
-import math
 import random
 import unicodedata
 
@@ -241,7 +240,8 @@ def test_device_matches_reference_on_invalid_utf8(tokenizer, table):
             data[at:at] = rng.choice(junk)
         rows.append(bytes(data))
     format_r, accuracy = _score_ids(table, [_byte_ids(tokenizer, row[:1024]) for row in rows], truths, types)
-    want = np.array([score_completion(r.decode("utf-8", "replace"), t, q, 1024) for r, t, q in zip(rows, truths, types)])
+    seen = [row.decode("utf-8", errors="replace") for row in rows]
+    want = np.array([score_completion(c, t, q, 1024) for c, t, q in zip(seen, truths, types)])
     assert (format_r == want[:, 0]).all() and (accuracy == want[:, 1]).all()
 
 
@@ -298,7 +298,10 @@ def test_numeric_bounds_are_exact():
 
 def test_iou_reward():
     truth = [Box((0, 0, 10, 10), "chair"), Box((20, 20, 30, 30), "table")]
-    exact = '```json\n[{"bbox_2d": [0, 0, 10, 10], "label": "chair"}, {"bbox_2d": [20, 20, 30, 30], "label": "Table "}]\n```'
+    exact = (
+        '```json\n[{"bbox_2d": [0, 0, 10, 10], "label": "chair"}, '
+        '{"bbox_2d": [20, 20, 30, 30], "label": "Table "}]\n```'
+    )
     assert iou_reward(exact, truth) == 1.0
     half = '```json\n[{"bbox_2d": [0, 0, 10, 5], "label": "chair"}, {"bbox_2d": [0, 0, 5, 5], "label": "chair"}]\n```'
     assert iou_reward(half, truth) == pytest.approx((0.5 + 0.0) / 2)  # best chair 50/100; no table
