@@ -97,6 +97,34 @@ class Qwen25VL(nnx.Module):
         hidden, _ = self.decoder(x, cos, sin, mask, segments=segments)
         return hidden if return_hidden else self.logits(hidden)
 
+    def score_completions(self, prompt: dict, completions, completion_mask, group_size: int):
+        """Log-probabilities (rows, T) of sampled completion tokens, rows = prompts * group_size.
+
+        The prompt (left-padded, per-sample vision inputs, B rows) is embedded once and repeated for
+        its G completions (rows b*G .. b*G+G-1), so the vision tower runs once per prompt here as in
+        the sampler's prefill. Completion positions continue from the prompt's next M-RoPE position,
+        as decoding does; completion_mask (rows, T) marks real tokens (0 after EOS)."""
+        ids, mask = prompt["input_ids"], prompt["attention_mask"]
+        x = self.embed(ids, prompt.get("pixel_values"), prompt.get("image_grid_thw"),
+                       prompt.get("pixel_values_videos"), prompt.get("video_grid_thw"))
+        positions, next_position = self.positions(ids, mask, prompt.get("image_grid_thw"),
+                                                  prompt.get("video_grid_thw"), prompt.get("second_per_grid_ts"))
+        repeat = lambda a, axis=0: jnp.repeat(a, group_size, axis=axis)
+        t = completions.shape[1]
+        x = jnp.concatenate([repeat(x), jnp.take(self.embed_tokens[...], completions, axis=0).astype(self.dtype)], 1)
+        tail = repeat(next_position)[None, :, None] + jnp.arange(t)[None, None, :]
+        positions = jnp.concatenate([repeat(positions, 1), jnp.broadcast_to(tail, (3,) + tail.shape[1:])], axis=2)
+        valid = jnp.concatenate([repeat(mask), completion_mask], axis=1)
+        if self.cfg.attention == "splash":
+            attn_mask, segments = None, valid
+        else:
+            attn_mask, segments = causal_mask(jnp.arange(valid.shape[1]), valid.astype(bool)), None
+        hidden, _ = self.decoder(x, *self._cos_sin(positions), attn_mask, segments=segments)
+        prompt_len = ids.shape[1]
+        logits = self.logits(hidden[:, prompt_len - 1: prompt_len - 1 + t])
+        logp = jax.nn.log_softmax(logits, axis=-1)
+        return jnp.take_along_axis(logp, completions[..., None], axis=-1)[..., 0]
+
     def prefill(self, cache: KVCache, input_ids, attention_mask, pixel_values=None, image_grid_thw=None,
                 pixel_values_videos=None, video_grid_thw=None, second_per_grid_ts=None):
         """Writes a (left-padded) prompt into an empty cache; returns last-token logits (B, V) and the cache."""

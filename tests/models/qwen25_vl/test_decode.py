@@ -30,3 +30,38 @@ def test_decode_matches_full_forward(name, tiny_cfg, ours, rng):
         logits, cache = ours.decode_step(cache, continuation[:, i])
         got.append(np.asarray(logits))
     np.testing.assert_allclose(np.stack(got, axis=1), expected, atol=1e-4, rtol=0)
+
+
+def test_score_completions_equals_full_forward(tiny_cfg, ours, rng):
+    """Scoring G completions per prompt (vision once per prompt) = log_softmax of a plain forward
+    over each prompt + completion, at the completion tokens."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+    from ladder_jax.models.qwen25_vl.api import model_inputs
+
+    group, steps = 3, 4
+    layouts = LAYOUTS["image"]
+    lengths = [len(build_sample(tiny_cfg, np.random.default_rng(0), p)[0]) for p in layouts]
+    prompt = batch_inputs(tiny_cfg, [build_sample(tiny_cfg, rng, p, pad_left=max(lengths) - n)
+                                     for p, n in zip(layouts, lengths)])
+    completions = rng.integers(0, 400, size=(len(layouts) * group, steps))
+    completion_mask = (np.arange(steps)[None] < rng.integers(1, steps + 1, size=(len(completions), 1))).astype(np.int32)
+    per_sample = {k: jnp.asarray(v) for k, v in model_inputs(tiny_cfg, prompt).items()}
+    got = jax.jit(lambda s: nnx.merge(ours.graphdef, s).score_completions(
+        per_sample, jnp.asarray(completions), jnp.asarray(completion_mask), group))(ours.state)
+
+    for row in range(len(completions)):
+        b = row // group
+        one = {k: v[b:b + 1] for k, v in prompt.items() if k in ("input_ids", "attention_mask")}
+        first = sum(int(np.prod(g)) for g in prompt["image_grid_thw"][:b])
+        one["pixel_values"] = prompt["pixel_values"][first:first + int(np.prod(prompt["image_grid_thw"][b]))]
+        one["image_grid_thw"] = prompt["image_grid_thw"][b:b + 1]
+        one["input_ids"] = np.concatenate([one["input_ids"], completions[row:row + 1]], 1)
+        one["attention_mask"] = np.concatenate([one["attention_mask"], completion_mask[row:row + 1]], 1)
+        logits = ours(**one)[0, max(lengths) - 1: max(lengths) - 1 + steps]
+        top = logits.max(-1, keepdims=True)
+        logp = logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
+        expected = logp[np.arange(steps), completions[row]]
+        real = completion_mask[row].astype(bool)
+        np.testing.assert_allclose(np.asarray(got)[row][real], expected[real], atol=1e-4)
