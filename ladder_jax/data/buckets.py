@@ -65,11 +65,11 @@ class Buckets:
             if any(b % 4 for b in getattr(self, field)):
                 raise ValueError(f"Buckets.{field} must be multiples of 4 (the 2x2 merge unit)")
 
-    def fit(self, need: Sizes) -> Sizes:
+    def fit(self, need: Sequence[int]) -> Sizes:
         """The smallest bucket sizes that hold `need`; raises BucketError if one exceeds every bucket."""
-        return Sizes(*(_smallest(getattr(self, _field(name)), value, name) for name, value in need._asdict().items()))
+        return Sizes(*(_smallest(getattr(self, _field(name)), value, name) for name, value in zip(Sizes._fields, need)))
 
-    def fit_batch(self, needs: Sequence[Sizes]) -> Sizes:
+    def fit_batch(self, needs: Sequence[Sequence[int]]) -> Sizes:
         """Buckets for a batch: the elementwise maximum of its examples' needs, fitted."""
         return self.fit(Sizes(*(max(column) for column in zip(*needs))))
 
