@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -48,9 +49,10 @@ def synthetic_records(root: Path, count: int) -> list[Record]:
         images = tuple(frames[(7 * i + j) % len(frames)] for j in range(n))
         question = "Which object is closest to the door?" + " Think about the room layout." * (i % 5)
         if i % 2:
-            records.append(Record(f"bench/{i}", "spatial", question, images, kind, "object count", None, str(i % 9)))
+            typed = ("object count", None, str(i % 9))
         else:
-            records.append(Record(f"bench/{i}", "spatial", question, images, kind, "relative distance", MC, "ABCD"[i % 4]))
+            typed = ("relative distance", MC, "ABCD"[i % 4])
+        records.append(Record(f"bench/{i}", "spatial", question, images, kind, *typed))
     return records
 
 
@@ -64,8 +66,22 @@ def time_pipeline(pipe: Pipeline, batches: int) -> tuple[float, float, dict]:
         for _ in range(batches):
             n += len(next(it)["ids"])
         rate = n / (time.perf_counter() - warm)
-        print(f"  report: {it.report.num_accepted} used, {it.report.num_rejected} skipped; shapes {dict(it.batch_shapes)}")
+        report = it.report
+        print(f"  report: {report.num_accepted} used, {report.num_rejected} skipped; shapes {dict(it.batch_shapes)}")
     return warm - start, rate, first
+
+
+def cpu_cost(pipe: Pipeline, batches: int) -> float:
+    """CPU milliseconds per example of decode + process + collate, in this process (no workers).
+    Less sensitive than examples/s to other programs sharing the machine."""
+    solo = Pipeline(pipe._source._source, pipe.processor, dataclasses.replace(pipe.config, num_workers=0),
+                    data_root=pipe.encoder.data_root, shard_index=pipe.shard_index, shard_count=pipe.shard_count)
+    with iter(solo) as it:
+        next(it)
+        start, n = time.process_time(), 0
+        for _ in range(batches):
+            n += len(next(it)["ids"])
+        return (time.process_time() - start) / n * 1e3
 
 
 def model_config(tokenizer, name: str):
@@ -123,19 +139,25 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--batches", type=int, default=20, help="batches timed after the first")
-    parser.add_argument("--model", choices=("tiny", "small"), default="tiny")
+    parser.add_argument("--model", choices=("tiny", "small", "none"), default="tiny")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
     start = time.perf_counter()
     records = synthetic_records(root, args.records)
-    print(f"{len(records)} records, {len(list(root.glob('*.jpg')))} frames written in {time.perf_counter() - start:.1f} s")
+    frames = len(list(root.glob("*.jpg")))
+    print(f"{len(records)} records, {frames} frames written in {time.perf_counter() - start:.1f} s")
     processor = Processor(train_tokenizer(default_corpus()))
     config = PipelineConfig("stage2", args.batch, num_workers=args.workers, num_epochs=None)
     pipe = Pipeline(records, processor, config, data_root=root, shard_index=0, shard_count=1)
     print(pipe.summary())
     startup, rate, batch = time_pipeline(pipe, args.batches)
     print(f"pipeline: {rate:.1f} examples/s with {args.workers} workers ({startup:.1f} s to the first batch)")
+    cost = cpu_cost(pipe, max(2, args.batches // 4))
+    print(f"  CPU cost: {cost:.0f} ms per example in one process -> {1e3 / cost:.1f} examples/s per free core; "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (other programs slow the rate above)")
+    if args.model == "none":
+        return
     compiled, seconds = time_step(model_config(processor.tokenizer, args.model), batch)
     shape = tuple(batch["input_ids"].shape) + (batch["pixel_values"].shape[1], batch["pixel_values_videos"].shape[1])
     need = len(batch["ids"]) / seconds

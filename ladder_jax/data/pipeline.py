@@ -226,7 +226,8 @@ class PipelineIterator:
 
 def batch_shape(batch: dict) -> tuple[int, int, int, int, int, int]:
     """(B, L, P, K, Pv, Kv) of a batch."""
-    (b, length), (_, p, _), (_, k, _) = batch["input_ids"].shape, batch["pixel_values"].shape, batch["image_grid_thw"].shape
+    b, length = batch["input_ids"].shape
+    p, k = batch["pixel_values"].shape[1], batch["image_grid_thw"].shape[1]
     return b, length, p, k, batch["pixel_values_videos"].shape[1], batch["video_grid_thw"].shape[1]
 
 

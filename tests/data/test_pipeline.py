@@ -3,7 +3,6 @@ and their counts, checkpoint/restore (with and without worker processes), shard 
 batch through the tiny model."""
 
 import dataclasses
-import io
 import json
 
 import jax
@@ -177,7 +176,8 @@ def test_examples_longer_than_every_bucket_are_skipped_and_counted(world, proces
     short = dataclasses.replace(BUCKETS, image_patches=(64, 128))  # the 3-view records need 192 patches
     pipe = pipeline(world, processor, buckets=short, global_batch_size=1)
     batches, report = run(pipe)
-    too_long = [r.record_id for r in report.rejections if r.reason == "too long: image patches exceed the largest bucket"]
+    reason = "too long: image patches exceed the largest bucket"
+    too_long = [r.record_id for r in report.rejections if r.reason == reason]
     three_views = [r.id for r in world.records if r.data_type == "multi_view" and len(r.images) == 3]
     assert sorted(too_long) == sorted(three_views) and too_long
     assert not set(too_long) & {rid for b in batches for rid in b["ids"]}
