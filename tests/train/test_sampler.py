@@ -224,12 +224,18 @@ def _random_logits(rng, rows, vocab):
     return logits.astype(np.float32)
 
 
-@pytest.mark.parametrize("top_k, top_p", [(1, 1.0), (3, 1.0), (7, 1.0), (0, 0.3), (0, 0.75), (0, 0.95),
-                                          (5, 0.5), (16, 0.9)])
+@pytest.mark.parametrize("top_k, top_p", [(1, 1.0), (7, 1.0), (0, 0.3), (0, 0.9), (5, 0.5)])
 def test_filters_match_reference_and_sampling_stays_inside(top_k, top_p):
     rng = np.random.default_rng(top_k * 100 + int(top_p * 100))
-    logits = _random_logits(rng, 400, 16)
-    got = np.isfinite(np.asarray(jax.jit(sampler.filter_logits, static_argnums=(1, 2))(logits, top_k, top_p)))
+    logits, draws = _random_logits(rng, 400, 16), 64
+    keys = jax.random.split(jax.random.key(top_k), len(logits) * draws)
+
+    @jax.jit
+    def run(x, keys):
+        kept = jnp.isfinite(sampler.filter_logits(x, top_k, top_p))
+        return kept, sampler.choose(jnp.repeat(x, draws, axis=0), keys, temperature=1.0, top_k=top_k, top_p=top_p)
+
+    got, (tokens, logprobs) = jax.tree.map(np.asarray, run(logits, keys))
     checked = 0
     for row, kept in zip(logits, got):
         want, margin = _reference_keep(row, top_k, top_p)
@@ -238,27 +244,24 @@ def test_filters_match_reference_and_sampling_stays_inside(top_k, top_p):
             checked += 1
     assert checked > 350
 
-    draws = 64
-    keys = jax.random.split(jax.random.key(top_k), len(logits) * draws)
-    choose = jax.jit(lambda x, k: sampler.choose(x, k, temperature=1.0, top_k=top_k, top_p=top_p))
-    tokens, logprobs = choose(np.repeat(logits, draws, axis=0), keys)
-    tokens = np.asarray(tokens).reshape(len(logits), draws)
+    tokens = tokens.reshape(len(logits), draws)
     assert np.take_along_axis(got, tokens, axis=1).all()
     masked = np.where(got, logits, -np.inf)
     want_lp = np.take_along_axis(np.asarray(jax.nn.log_softmax(masked, axis=-1)), tokens, axis=1)
-    np.testing.assert_allclose(np.asarray(logprobs).reshape(len(logits), draws), want_lp, atol=1e-5)
+    np.testing.assert_allclose(logprobs.reshape(len(logits), draws), want_lp, atol=1e-5)
 
 
 def test_filtered_frequencies_and_temperature():
     logits = np.array([2.0, 2.0, 1.5, 1.0, 0.5, 0.0, -1.0, -np.inf, 1.0, 0.25], np.float32)
-    rows = 20000
+    rows = 10000
     keys = jax.random.split(jax.random.key(5), rows)
-    for temperature, top_k, top_p in ((1.0, 4, 1.0), (0.5, 0, 1.0), (1.0, 0, 0.7), (2.0, 6, 0.8)):
+    for temperature, top_k, top_p in ((0.5, 0, 1.0), (2.0, 6, 0.8)):
         kept = _reference_keep(logits / temperature, top_k, top_p)[0]
         probs = np.where(kept, np.exp((logits - logits.max()) / temperature), 0.0)
         probs /= probs.sum()
-        x = jnp.broadcast_to(jnp.asarray(logits), (rows, len(logits)))
-        tokens, _ = sampler.choose(x, keys, temperature=temperature, top_k=top_k, top_p=top_p)
+        draw = jax.jit(lambda k: sampler.choose(jnp.broadcast_to(logits, (rows, len(logits))), k,
+                                                temperature=temperature, top_k=top_k, top_p=top_p)[0])
+        tokens = draw(keys)
         stat, bound = _chi2(np.bincount(np.asarray(tokens), minlength=len(logits)), probs)
         assert stat < bound, (temperature, top_k, top_p, stat, bound)
     greedy, lp = sampler.choose(jnp.asarray(logits)[None], keys[:1], temperature=0.0, top_k=3, top_p=0.5)
@@ -266,15 +269,13 @@ def test_filtered_frequencies_and_temperature():
 
 
 # ---- sharding -----------------------------------------------------------------------------------
-def test_sharded_mesh_gives_single_device_tokens(greedy, sharp_dir, prompts, cfg):
-    mesh = make_mesh(data=2, fsdp=2, tensor=2)
-    sharded = VisionLanguageModel.from_pretrained(sharp_dir, mesh=mesh)
+def test_sharded_mesh_gives_single_device_tokens(greedy, sharp_dir, prompts, monkeypatch):
+    sharded = VisionLanguageModel.from_pretrained(sharp_dir, mesh=make_mesh(data=2, fsdp=2, tensor=2))
+    prefilled = []
+    real = sampler._prefill
+    monkeypatch.setattr(sampler, "_prefill", lambda *a, **kw: prefilled.append(real(*a, **kw)) or prefilled[-1])
     np.testing.assert_array_equal(sharded.generate(prompts, STEPS, num_samples=GROUP), greedy)
-
-    layout = {k: np.asarray(v) for k, v in model_inputs(cfg, prompts).items()}
-    with jax.set_mesh(mesh):
-        logits, cache = sampler._prefill(sharded.graphdef, sharded.state, layout, num_samples=GROUP,
-                                         max_new_tokens=STEPS)
+    (logits, cache), = prefilled
     assert cache.k.sharding.spec == P(None, ("data", "fsdp"), None, "tensor")  # rows and kv heads
-    assert cache.k.shape[1:3] == (len(LAYOUTS) * GROUP, layout["input_ids"].shape[1] + STEPS - 1)
+    assert cache.k.shape[1:3] == (len(LAYOUTS) * GROUP, prompts["input_ids"].shape[1] + STEPS - 1)
     assert logits.sharding.spec == P(("data", "fsdp"))
