@@ -53,10 +53,10 @@ class EvalResult:
 
 
 def bucket(n: int, minimum: int) -> int:
-    """n rounded up on a ladder of 8 sizes per doubling (under 12.5% padding), at least `minimum`."""
+    """n rounded up on a ladder of 4 sizes per doubling (under 25% padding), at least `minimum`."""
     if n <= minimum:
         return minimum
-    step = 2 ** max(0, (n - 1).bit_length() - 4)
+    step = 2 ** max(0, (n - 1).bit_length() - 3)
     return -(-n // step) * step
 
 
@@ -156,10 +156,10 @@ def pad_layout(layout: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray
         if pix_key not in out:
             continue
         patches, images = out[pix_key].shape[1], out[grid_key].shape[1]
-        out[pix_key] = _pad_axis(out[pix_key], 1, bucket(patches, 64), 0)
-        out[grid_key] = _pad_axis(out[grid_key], 1, bucket(images, 1), 0)
+        out[pix_key] = _pad_axis(out[pix_key], 1, bucket(patches, 256), 0)
+        out[grid_key] = _pad_axis(out[grid_key], 1, bucket(images, 8), 0)
         if grid_key == "video_grid_thw":
-            out["second_per_grid_ts"] = _pad_axis(out["second_per_grid_ts"], 1, bucket(images, 1), 1)
+            out["second_per_grid_ts"] = _pad_axis(out["second_per_grid_ts"], 1, bucket(images, 8), 1)
     return {k: np.concatenate([v, np.repeat(v[:1], rows - len(v), axis=0)]) for k, v in out.items()}
 
 
@@ -177,7 +177,7 @@ def generate(model, processor: Processor, encoded: list[dict[str, np.ndarray]], 
     the vision arrays to each batch's maxima: here they are bucketed to bound compiles.
     """
     cfg = model.config
-    length = bucket(max(e["input_ids"].shape[1] for e in encoded), 64)
+    length = bucket(max(e["input_ids"].shape[1] for e in encoded), 256)
     layout = model_inputs(cfg, collate(encoded, cfg.pad_token_id, length))
     layout = pad_layout({k: np.asarray(v) for k, v in layout.items()}, batch_size)
     out = sampler.sample(model.graphdef, model.state, layout, jax.random.key(0), max_new_tokens=max_new_tokens,

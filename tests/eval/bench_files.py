@@ -108,13 +108,14 @@ CVBENCH_GOOD, CVBENCH_BAD = 4, 1  # as read: the non-image bytes fail later, at 
 def write_cvbench(root: Path) -> Path:
     """Three good rows (one per source) and two bad: no image bytes, and bytes that are not an image
     (caught only when decoded, by the runner)."""
-    prompt = "Which object is closer to the camera? Select from the following choices.\n(A) chair\n(B) table"
+    question = "Which object is closer to the camera? Select from the following choices.\n(A) {}\n(B) {}"
+    prompt = question.format("chair", "table")
     rows = [
-        {"idx": 0, "prompt": prompt, "image": {"bytes": png_bytes(0)}, "answer": "(A)", "type": "2D",
+        {"idx": 0, "prompt": question.format("table", "chair"), "image": {"bytes": png_bytes(0)}, "answer": "(A)", "type": "2D",
          "task": "Count", "source": "ADE20K"},
         {"idx": 1, "prompt": prompt, "image": {"bytes": png_bytes(1)}, "answer": "(B)", "type": "2D",
          "task": "Relation", "source": "COCO"},
-        {"idx": 2, "prompt": prompt, "image": {"bytes": png_bytes(2)}, "answer": "(A)", "type": "3D",
+        {"idx": 2, "prompt": question.format("chair", "chair"), "image": {"bytes": png_bytes(2)}, "answer": "(A)", "type": "3D",
          "task": "Depth", "source": "Omni3D"},
         {"idx": 3, "prompt": prompt, "image": {"bytes": b""}, "answer": "(A)", "type": "3D",
          "task": "Distance", "source": "Omni3D"},
