@@ -13,12 +13,14 @@ from ladder_jax.eval.benchmarks import BENCHMARKS, VSI_FRAMES, VSI_VIDEO_MAX_PIX
 
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, type=Path, help="Hugging Face Qwen2.5-VL folder (weights + tokenizer)")
+    parser.add_argument("--model", required=True, type=Path,
+                        help="Hugging Face Qwen2.5-VL folder (weights + tokenizer)")
     parser.add_argument("--benchmark", required=True, choices=BENCHMARKS)
     parser.add_argument("--data", required=True, type=Path,
                         help="the benchmark's parquet file or its folder (toyworld: a split folder such as OUT/eval)")
     parser.add_argument("--media-dir", type=Path, default=None,
-                        help="where videos / frames live (default: beside the parquet; SPBench: its images/ if present)")
+                        help="where videos / frames live (default: beside the parquet; SPBench: its images/ "
+                             "subfolder if present)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the result files")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N questions in file order")
     parser.add_argument("--think", action="store_true", help="stage-3 reasoning prompt, 1024 new tokens")

@@ -83,5 +83,6 @@ def markdown(summary: Mapping[str, Any]) -> str:
     else:
         lines.append(metrics.markdown_table({summary["model"]: {name: nan}}, [name]).rstrip())
     lines += ["", "| task | kind | items | score |", "|---|---|---|---|"]
-    lines += [f"| {task} | {t['kind']} | {t['count']} | {_percent(t['score'])} |" for task, t in summary["tasks"].items()]
+    for task, t in summary["tasks"].items():
+        lines.append(f"| {task} | {t['kind']} | {t['count']} | {_percent(t['score'])} |")
     return "\n".join(lines) + "\n"

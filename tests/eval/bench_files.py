@@ -111,12 +111,12 @@ def write_cvbench(root: Path) -> Path:
     question = "Which object is closer to the camera? Select from the following choices.\n(A) {}\n(B) {}"
     prompt = question.format("chair", "table")
     rows = [
-        {"idx": 0, "prompt": question.format("table", "chair"), "image": {"bytes": png_bytes(0)}, "answer": "(A)", "type": "2D",
-         "task": "Count", "source": "ADE20K"},
+        {"idx": 0, "prompt": question.format("table", "chair"), "image": {"bytes": png_bytes(0)}, "answer": "(A)",
+         "type": "2D", "task": "Count", "source": "ADE20K"},
         {"idx": 1, "prompt": prompt, "image": {"bytes": png_bytes(1)}, "answer": "(B)", "type": "2D",
          "task": "Relation", "source": "COCO"},
-        {"idx": 2, "prompt": question.format("chair", "chair"), "image": {"bytes": png_bytes(2)}, "answer": "(A)", "type": "3D",
-         "task": "Depth", "source": "Omni3D"},
+        {"idx": 2, "prompt": question.format("chair", "chair"), "image": {"bytes": png_bytes(2)}, "answer": "(A)",
+         "type": "3D", "task": "Depth", "source": "Omni3D"},
         {"idx": 3, "prompt": prompt, "image": {"bytes": b""}, "answer": "(A)", "type": "3D",
          "task": "Distance", "source": "Omni3D"},
         {"idx": 4, "prompt": prompt, "image": {"bytes": b"not an image"}, "answer": "(B)", "type": "3D",

@@ -65,7 +65,8 @@ def test_spbench_reader(tmp_path, views):
     assert [i.id for i in items] == ["a", "b", "c"]
     assert report.num_accepted == bf.SPBENCH_GOOD and report.num_rejected == bf.SPBENCH_BAD
     assert set(report.counts()) == {"images: media file not found", "question_type: missing, empty or not text"}
-    assert len(items[0].media.paths) == views and items[0].media.paths[0].startswith(str(tmp_path / "images" / "scene0100"))
+    assert len(items[0].media.paths) == views
+    assert items[0].media.paths[0].startswith(str(tmp_path / "images" / "scene0100"))
     visual = media.load(items[1].media)
     assert len(visual.images) == views and visual.video is None
     assert sum(c["type"] == "image" for c in items[1].messages()[1]["content"]) == views
