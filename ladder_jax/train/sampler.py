@@ -117,7 +117,9 @@ def _prefill(graphdef, state, prompts, *, num_samples, max_new_tokens):
     cache = KVCache(k=_on_rows(grow(cache.k, 1, 2), 1, 3), v=_on_rows(grow(cache.v, 1, 2), 1, 3),
                     mask=_on_rows(grow(cache.mask, 0, 1)), index=cache.index,
                     next_position=_on_rows(grow(cache.next_position, 0)))
-    return _on_rows(grow(logits, 0)), cache
+    # Gather the vocab (sharded on `tensor` by the lm_head) before the repeat: sampling needs whole
+    # rows, and GSPMD cannot move a repeated, vocab-sharded array onto rows without replicating it.
+    return _on_rows(grow(_on_rows(logits), 0)), cache
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "max_new_tokens", "temperature", "top_k", "top_p"),
