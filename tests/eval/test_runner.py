@@ -1,0 +1,181 @@
+"""The runner end to end on a tiny random model saved as a HF folder, and the scoring path on
+hand-written outputs against hand-computed values."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+import torch
+
+from ladder_jax.data.processor import Processor
+from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
+from ladder_jax.data.vision_preprocess import VisionConfig
+from ladder_jax.eval import benchmarks, runner, scoring
+from ladder_jax.eval.benchmarks import Item
+from ladder_jax.eval.media import Media
+from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
+from ladder_jax.models.qwen25_vl.config import for_tokenizer, preset
+from ladder_jax.parallel.mesh import make_mesh
+from tests.eval import bench_files as bf
+from tests.models.qwen25_vl.reference import hf_model
+
+NEW_TOKENS = 4
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """Tokenizer, weights and preprocessor config in one folder, as `ladder-jax eval --model` reads it.
+    Text weights are scaled up, attention logits most, so that greedy answers differ from prompt to
+    prompt (plain random init repeats one token), which makes the batching check below meaningful."""
+    folder = tmp_path_factory.mktemp("model")
+    tokenizer = train_tokenizer(default_corpus())
+    cfg = for_tokenizer(preset("tiny"), special_token_ids(tokenizer), len(tokenizer))
+    model = hf_model(cfg)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim == 2 and "visual" not in name:
+                sharp = 50.0 if "q_proj" in name or "k_proj" in name else 10.0
+                p.mul_(5.0 if "embed" in name else sharp)
+    model.save_pretrained(folder)
+    small = VisionConfig(min_pixels=28 * 28, max_pixels=56 * 56, video_min_pixels=28 * 28,
+                         video_max_pixels=56 * 56, num_frames=4)
+    Processor(tokenizer, small).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    return VisionLanguageModel.from_pretrained(model_dir, mesh=make_mesh(devices=jax.devices()[:1]))
+
+
+@pytest.fixture(scope="module")
+def processor(model_dir):
+    return Processor.from_pretrained(str(model_dir))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("benchmarks")
+    bf.write_vsi(root / "vsi")
+    return {"vsi": root / "vsi", "spbench-si": bf.write_spbench(root / "si", 1),
+            "spbench-mv": bf.write_spbench(root / "mv", 3), "cvbench": bf.write_cvbench(root / "cv"),
+            "toyworld": bf.write_toyworld(root / "toyworld")}
+
+
+@pytest.mark.parametrize("name", benchmarks.BENCHMARKS)
+def test_evaluate_writes_every_item(name, model, processor, data, tmp_path):
+    items, report = benchmarks.read_benchmark(name, data[name], num_frames=4)
+    result = runner.evaluate(model, processor, items, benchmark=name, batch_size=2, max_new_tokens=NEW_TOKENS,
+                             report=report, progress=False)
+    paths = result.write(tmp_path)
+    rows = [json.loads(line) for line in paths["predictions.jsonl"].read_text().splitlines()]
+    undecodable = 1 if name == "cvbench" else 0  # its non-image bytes
+    assert [r["id"] for r in rows] == [i.id for i in items if not (name == "cvbench" and i.id == "4")]
+    assert len(rows) == len(items) - undecodable
+    for row in rows:
+        assert set(row) == {"id", "question_type", "group", "ground_truth", "raw_output", "parsed_answer", "score"}
+        assert 0.0 <= row["score"] <= 1.0 and isinstance(row["raw_output"], str)
+    summary = json.loads(paths["summary.json"].read_text())
+    assert summary["num_items"] == len(items) and summary["num_skipped"] == undecodable
+    headline = ("2D", "3D", "avg") if name == "cvbench" else ("overall", "NQ", "MCQ")
+    assert all(0.0 <= summary["scores"][key] <= 1.0 for key in headline)
+    assert sum(t["count"] for t in summary["tasks"].values()) == len(rows)
+    markdown = paths["summary.md"].read_text()
+    assert ("| model | 2D | 3D | Avg |" if name == "cvbench" else f"| model | {name} (NQ / MCQ / Avg) |") in markdown
+    skipped = json.loads(paths["skipped.json"].read_text())
+    assert skipped["num_rejected"] == report.num_rejected and skipped["num_accepted"] == len(rows)
+    if name == "cvbench":
+        assert report.counts()["media: cannot decode or preprocess"] == 1
+
+
+def test_batched_generation_equals_one_prompt_at_a_time(model, processor, data):
+    """Left padding, bucketed lengths and patches, and filler rows leave greedy answers unchanged."""
+    items, _ = benchmarks.read_benchmark("cvbench", data["cvbench"])
+    items = items[:3]
+    result = runner.evaluate(model, processor, items, benchmark="cvbench", batch_size=2,
+                             max_new_tokens=NEW_TOKENS, progress=False)
+    batched = [r["raw_output"] for r in result.predictions]
+    single = []
+    for item in items:
+        inputs = runner.encode(processor, item, runner.media_lib.load(item.media))
+        tokens = model.generate(inputs, NEW_TOKENS)[0]
+        single.append(processor.tokenizer.decode([t for t in tokens if t != model.config.eos_token_id],
+                                                 skip_special_tokens=True))
+    assert batched == single
+    assert len(set(batched)) > 1  # the answers differ, so rows were not mixed up unnoticed
+
+
+def test_limit_takes_the_first_items_in_file_order(model, processor, data):
+    items, _ = benchmarks.read_benchmark("toyworld", data["toyworld"])
+    result = runner.evaluate(model, processor, items, benchmark="toyworld", batch_size=2,
+                             max_new_tokens=NEW_TOKENS, limit=3, progress=False)
+    assert [r["id"] for r in result.predictions] == [i.id for i in items[:3]]
+    assert result.summary["num_items"] == 3
+
+
+def test_runner_pairs_outputs_with_their_items(model, processor, data, monkeypatch):
+    """Generation replaced by an oracle that reads each prompt back: every answer must land on its
+    own item although the runner visits items grouped by media, so everything scores 1."""
+    items, _ = benchmarks.read_benchmark("toyworld", data["toyworld"])
+    answer_of = {i.prompt: i.ground_truth for i in items}
+
+    def oracle(model, processor, encoded, batch_size, max_new_tokens):
+        texts = [processor.tokenizer.decode(e["input_ids"][0]) for e in encoded]
+        return [f"<answer>{next(a for p, a in answer_of.items() if p in t)}</answer>" for t in texts]
+
+    monkeypatch.setattr(runner, "generate", oracle)
+    result = runner.evaluate(model, processor, items, benchmark="toyworld", batch_size=3, progress=False)
+    assert [r["score"] for r in result.predictions] == [1.0] * len(items)
+    assert result.summary["scores"]["overall"] == 1.0
+
+
+def _item(qid, question_type, truth, group=""):
+    return Item(id=qid, question_type=question_type, prompt="", media=Media("images", ("x.png",)),
+                ground_truth=truth, think=False, group=group)
+
+
+def test_scoring_against_hand_computed_values():
+    items = [
+        _item("a", "object_counting", "4"),
+        _item("b", "object_counting", "10"),
+        _item("c", "object_rel_distance", "B"),
+        _item("d", "object_rel_direction_easy", "A"),
+        _item("e", "object_rel_direction_hard", "C"),
+        _item("f", "room_size_estimation", "20"),
+        _item("g", "route_planning", "D"),
+    ]
+    outputs = {"a": "<think>I count.</think><answer>4</answer>", "b": "There are 6.8 of them, or 9.",
+               "c": "B. table", "d": "b", "e": "Answer: C", "f": "no idea"}  # "g" never answered
+    rows = scoring.predictions(items, outputs)
+    assert [r["id"] for r in rows] == list("abcdef")
+    assert [r["parsed_answer"] for r in rows] == [4.0, 6.8, "b", "b", "c", None]
+    # b: |6.8 - 10| / 10 = 0.32 passes the tolerances 0.50, 0.45, 0.40, 0.35 -> MRA 0.4
+    assert [r["score"] for r in rows] == [1.0, 0.4, 1.0, 0.0, 1.0, 0.0]
+    summary = scoring.summarize("vsi", rows)
+    assert summary["object_counting"] == pytest.approx(0.7)
+    assert summary["object_rel_direction"] == pytest.approx(0.5)  # mean of easy 0 and hard 1
+    assert summary["overall"] == pytest.approx((0.7 + 1.0 + 0.5 + 0.0) / 4)
+    assert summary["NQ"] == pytest.approx(1.4 / 3) and summary["MCQ"] == pytest.approx(2 / 3)
+    table = scoring.markdown(scoring.summary_json("vsi", "m", rows))
+    assert "| m | 46.7 / 66.7 / 55.0 |" in table and "| object_counting | NQ | 2 | 70.0 |" in table
+
+
+def test_cvbench_scoring_against_hand_computed_values():
+    items = [_item("0", "Count", "(A)", "ADE20K"), _item("1", "Relation", "(B)", "ADE20K"),
+             _item("2", "Relation", "(C)", "COCO"), _item("3", "Depth", "(A)", "Omni3D"),
+             _item("4", "Distance", "(B)", "Omni3D")]
+    outputs = {"0": "(A)", "1": "A", "2": "<answer>C</answer>", "3": "(B) table", "4": "(B) table"}
+    rows = scoring.predictions(items, outputs)
+    assert [r["score"] for r in rows] == [1.0, 0.0, 1.0, 0.0, 1.0]
+    summary = scoring.summarize("cvbench", rows)
+    assert summary["2D"] == pytest.approx(0.75) and summary["3D"] == pytest.approx(0.5)
+    assert summary["avg"] == pytest.approx(0.625)
+    assert "| m | 75.0 | 50.0 | 62.5 |" in scoring.markdown(scoring.summary_json("cvbench", "m", rows))
+
+
+def test_bucket_ladder():
+    assert [runner.bucket(n, 256) for n in (1, 256, 257, 300, 321, 513, 5000)] == [256, 256, 320, 320, 384, 640, 5120]
+    for n in range(1, 5000, 37):
+        assert n <= runner.bucket(n, 1) < 1.25 * n + 1
+    assert np.unique([runner.bucket(n, 1) for n in range(1025, 2049)]).size == 4

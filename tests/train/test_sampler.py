@@ -1,0 +1,281 @@
+"""The sampler: greedy parity with transformers' generate, EOS stopping, teacher-forced log-probs,
+sampling statistics, top-k / top-p against a plain-Python reference, shared prefill, sharding."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+from jax.sharding import PartitionSpec as P
+
+from ladder_jax import VisionLanguageModel
+from ladder_jax.models.qwen25_vl.api import model_inputs
+from ladder_jax.models.qwen25_vl.config import preset
+from ladder_jax.parallel.mesh import make_mesh
+from ladder_jax.train import sampler
+from tests.models.qwen25_vl.reference import batch_inputs, build_sample, hf_model
+
+LAYOUTS = [[("text", 9)], [("text", 3), ("image", (4, 6)), ("text", 4)], [("text", 2), ("video", (2, 4, 4)), ("text", 3)]]
+GROUP, STEPS = 4, 10  # every call on PROMPTS shares one prefill compile
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return preset("tiny")
+
+
+@pytest.fixture(scope="module")
+def hf_sharp(cfg):
+    """A tiny random model whose greedy path wanders (plain random init repeats one token) and
+    whose top-2 logit margins along it are >= 1e-2, far above fp32 differences between the two."""
+    model = hf_model(cfg)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.ndim == 2 and "visual" not in name:
+                p.mul_(5.0 if "embed" in name else 10.0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def sharp_dir(hf_sharp, tmp_path_factory):
+    d = tmp_path_factory.mktemp("hf_sharp")
+    hf_sharp.save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def single(sharp_dir):
+    return VisionLanguageModel.from_pretrained(sharp_dir, mesh=make_mesh(devices=jax.devices()[:1]))
+
+
+def _left_pad_batch(singles, pad_id):
+    """One processor-style batch from single prompts: ids left-padded, pixels concatenated in row order."""
+    longest = max(s["input_ids"].shape[1] for s in singles)
+    out = {}
+    for key, fill in (("input_ids", pad_id), ("mm_token_type_ids", 0), ("attention_mask", 0)):
+        out[key] = np.concatenate([np.pad(s[key], ((0, 0), (longest - s[key].shape[1], 0)), constant_values=fill)
+                                   for s in singles])
+    for key in ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw"):
+        if any(key in s for s in singles):
+            out[key] = np.concatenate([s[key] for s in singles if key in s])
+    return out
+
+
+@pytest.fixture(scope="module")
+def singles(cfg):
+    rng = np.random.default_rng(1)
+    return [batch_inputs(cfg, [build_sample(cfg, rng, layout)], seed=i) for i, layout in enumerate(LAYOUTS)]
+
+
+@pytest.fixture(scope="module")
+def prompts(cfg, singles):
+    return _left_pad_batch(singles, cfg.pad_token_id)
+
+
+def _hf_generate(model, inputs, eos_id, pad_id, steps=STEPS):
+    with torch.no_grad():
+        out = model.generate(**{k: torch.from_numpy(np.asarray(v)) for k, v in inputs.items()}, do_sample=False,
+                             max_new_tokens=steps, eos_token_id=eos_id, pad_token_id=pad_id)
+    new = out[:, inputs["input_ids"].shape[1]:].numpy()
+    return np.pad(new, ((0, 0), (0, steps - new.shape[1])), constant_values=pad_id)
+
+
+@pytest.fixture(scope="module")
+def greedy(single, prompts, cfg):
+    return single.generate(prompts, STEPS, num_samples=GROUP)
+
+
+def test_greedy_equals_transformers(greedy, single, hf_sharp, singles, prompts, cfg):
+    rows = greedy.reshape(len(LAYOUTS), GROUP, STEPS)
+    assert (rows == rows[:, :1]).all()  # greedy samples of one prompt agree
+    assert len(np.unique(rows[:, 0])) > STEPS  # the paths wander, so positions are really checked
+    eos, pad = cfg.eos_token_id, cfg.pad_token_id
+    for b, one in enumerate(singles):  # text, image and video prompts, unpadded in transformers
+        np.testing.assert_array_equal(rows[b, 0], _hf_generate(hf_sharp, one, eos, pad)[0], err_msg=f"prompt {b}")
+    np.testing.assert_array_equal(rows[:, 0], _hf_generate(hf_sharp, prompts, eos, pad))  # left-padded batch
+
+
+def _cut_at_eos(tokens, eos, pad):
+    tokens = tokens.copy()
+    lengths, done = [], []
+    for row in tokens:
+        hits = np.flatnonzero(row == eos)
+        n = int(hits[0]) + 1 if len(hits) else len(row)
+        row[n:] = pad
+        lengths.append(n)
+        done.append(bool(len(hits)))
+    return tokens, np.array(lengths), np.array(done)
+
+
+def test_eos_stops_each_row(greedy, single, hf_sharp, prompts, cfg):
+    first = greedy[::GROUP]
+    eos, pad = int(first[0, 3]), cfg.pad_token_id  # a token the greedy path of prompt 0 emits
+    want, lengths, done = _cut_at_eos(first, eos, pad)
+    assert lengths[0] <= 4 and not done.all()  # one row stops early, another runs to the end
+    layout = {k: np.asarray(v) for k, v in model_inputs(cfg, prompts).items()}
+    out = sampler.sample(single.graphdef, single.state, layout, jax.random.key(0), num_samples=GROUP,
+                         max_new_tokens=STEPS, temperature=0.0, eos_id=eos, pad_id=pad)
+    np.testing.assert_array_equal(np.asarray(out.tokens)[::GROUP], want)
+    np.testing.assert_array_equal(np.asarray(out.lengths)[::GROUP], lengths)
+    np.testing.assert_array_equal(np.asarray(out.done)[::GROUP], done)
+    np.testing.assert_array_equal(np.asarray(out.mask)[::GROUP], np.arange(STEPS) < lengths[:, None])
+    assert (np.asarray(out.model_logprobs)[~np.asarray(out.mask)] == 0).all()
+    np.testing.assert_array_equal(want, _hf_generate(hf_sharp, prompts, eos, pad))
+
+
+@pytest.fixture(scope="module")
+def rollout(single, prompts, cfg):
+    """G samples per prompt at temperature 1, recording what the jitted prefill was given."""
+    seen = []
+    real = sampler._prefill
+
+    def spy(graphdef, state, batch, **static):
+        seen.append({k: v.shape for k, v in batch.items()})
+        return real(graphdef, state, batch, **static)
+
+    layout = {k: np.asarray(v) for k, v in model_inputs(cfg, prompts).items()}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sampler, "_prefill", spy)
+        out = sampler.sample(single.graphdef, single.state, layout, jax.random.key(7), num_samples=GROUP,
+                             max_new_tokens=STEPS, temperature=1.0, eos_id=cfg.eos_token_id, pad_id=cfg.pad_token_id)
+    return layout, out, seen
+
+
+def test_logprobs_equal_teacher_forced_forward(single, rollout):
+    layout, out, _ = rollout
+    tokens, mask = np.asarray(out.tokens), np.asarray(out.mask)
+    full = {k: np.repeat(v, GROUP, axis=0) for k, v in layout.items()}
+    length = full["input_ids"].shape[1]
+    full["input_ids"] = np.concatenate([full["input_ids"], tokens], axis=1)
+    full["attention_mask"] = np.concatenate([full["attention_mask"], mask.astype(full["attention_mask"].dtype)], axis=1)
+    forward = jax.jit(lambda state, x: nnx.merge(single.graphdef, state)(**x))
+    logits = np.asarray(forward(single.state, full))[:, length - 1:-1]  # position L-1+t predicts token t
+    want = np.take_along_axis(jax.nn.log_softmax(logits, axis=-1), tokens[..., None], axis=-1)[..., 0]
+    np.testing.assert_allclose(np.asarray(out.model_logprobs)[mask], want[mask], atol=1e-4, rtol=0)
+    # temperature 1 without filters: the sampling distribution is the model's
+    np.testing.assert_allclose(np.asarray(out.logprobs)[mask], want[mask], atol=1e-4, rtol=0)
+
+
+def test_group_shares_one_prefill_and_samples_differ(rollout):
+    layout, out, seen = rollout
+    assert seen == [{k: v.shape for k, v in layout.items()}]  # one prefill call, prompt rows only
+    assert seen[0]["input_ids"][0] == seen[0]["pixel_values"][0] == len(LAYOUTS)
+    assert out.tokens.shape == (len(LAYOUTS) * GROUP, STEPS)
+    groups = np.asarray(out.tokens).reshape(len(LAYOUTS), GROUP, STEPS)
+    for b in range(len(LAYOUTS)):
+        assert len({tuple(row) for row in groups[b]}) == GROUP
+
+
+# ---- sampling statistics and filters ------------------------------------------------------------
+def _chi2(counts, probs):
+    """Pearson statistic (bins with expected count < 5 pooled) and a 6-sigma bound for it."""
+    expected = probs * counts.sum()
+    small = expected < 5
+    obs = np.append(counts[~small], counts[small].sum())
+    exp = np.append(expected[~small], expected[small].sum())
+    obs, exp = obs[exp > 0], exp[exp > 0]
+    df = len(exp) - 1
+    return float(((obs - exp) ** 2 / exp).sum()), df + 6 * math.sqrt(2 * df)
+
+
+def test_first_token_frequencies_match_softmax(single, hf_sharp, cfg):
+    rows = 8000
+    one = batch_inputs(cfg, [build_sample(cfg, np.random.default_rng(3), [("text", 6)])])
+    with torch.no_grad():
+        logits = hf_sharp(**{k: torch.from_numpy(v) for k, v in one.items()}).logits[0, -1].double().numpy()
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    layout = {k: np.asarray(v) for k, v in model_inputs(cfg, one).items()}
+    out = sampler.sample(single.graphdef, single.state, layout, jax.random.key(1), num_samples=rows,
+                         max_new_tokens=1, temperature=1.0, eos_id=-1, pad_id=cfg.pad_token_id)
+    counts = np.bincount(np.asarray(out.tokens)[:, 0], minlength=len(probs))
+    stat, bound = _chi2(counts, probs)
+    assert stat < bound, (stat, bound)
+    hotter = np.exp((logits - logits.max()) / 1.5)
+    assert _chi2(counts, hotter / hotter.sum())[0] > bound  # the check has the power to fail
+
+
+def _reference_keep(logits, top_k, top_p):
+    """Plain Python: which tokens top-k then top-p keep, and how far the decision is from top_p."""
+    values = [float(x) for x in logits]
+    keep = [x != -math.inf for x in values]
+    if 0 < top_k < len(values):
+        kth = sorted(values, reverse=True)[top_k - 1]
+        keep = [k and x >= kth for k, x in zip(keep, values)]
+    margin = math.inf
+    if top_p < 1.0:
+        top = max(x for x, k in zip(values, keep) if k)
+        weights = [math.exp(x - top) if k else 0.0 for x, k in zip(values, keep)]
+        probs = [w / sum(weights) for w in weights]
+        ahead = [sum(q for q in probs if q > p) for p in probs]
+        margin = min(abs(a - top_p) for a, k in zip(ahead, keep) if k)
+        keep = [k and a < top_p for k, a in zip(keep, ahead)]
+    return np.array(keep), margin
+
+
+def _random_logits(rng, rows, vocab):
+    """Quantised (many ties), with some -inf entries."""
+    logits = rng.integers(-8, 8, size=(rows, vocab)) / 4.0
+    logits[rng.random((rows, vocab)) < 0.1] = -np.inf
+    logits[:, 0] = rng.integers(-8, 8, size=rows) / 4.0  # at least one finite entry per row
+    return logits.astype(np.float32)
+
+
+@pytest.mark.parametrize("top_k, top_p", [(1, 1.0), (7, 1.0), (0, 0.3), (0, 0.9), (5, 0.5)])
+def test_filters_match_reference_and_sampling_stays_inside(top_k, top_p):
+    rng = np.random.default_rng(top_k * 100 + int(top_p * 100))
+    logits, draws = _random_logits(rng, 400, 16), 64
+    keys = jax.random.split(jax.random.key(top_k), len(logits) * draws)
+
+    @jax.jit
+    def run(x, keys):
+        kept = jnp.isfinite(sampler.filter_logits(x, top_k, top_p))
+        return kept, sampler.choose(jnp.repeat(x, draws, axis=0), keys, temperature=1.0, top_k=top_k, top_p=top_p)
+
+    got, (tokens, logprobs) = jax.tree.map(np.asarray, run(logits, keys))
+    checked = 0
+    for row, kept in zip(logits, got):
+        want, margin = _reference_keep(row, top_k, top_p)
+        if margin > 1e-5:  # float32 and float64 may round a boundary sum differently
+            np.testing.assert_array_equal(kept, want, err_msg=f"{row}")
+            checked += 1
+    assert checked > 350
+
+    tokens = tokens.reshape(len(logits), draws)
+    assert np.take_along_axis(got, tokens, axis=1).all()
+    masked = np.where(got, logits, -np.inf)
+    want_lp = np.take_along_axis(np.asarray(jax.nn.log_softmax(masked, axis=-1)), tokens, axis=1)
+    np.testing.assert_allclose(logprobs.reshape(len(logits), draws), want_lp, atol=1e-5)
+
+
+def test_filtered_frequencies_and_temperature():
+    logits = np.array([2.0, 2.0, 1.5, 1.0, 0.5, 0.0, -1.0, -np.inf, 1.0, 0.25], np.float32)
+    rows = 10000
+    keys = jax.random.split(jax.random.key(5), rows)
+    for temperature, top_k, top_p in ((0.5, 0, 1.0), (2.0, 6, 0.8)):
+        kept = _reference_keep(logits / temperature, top_k, top_p)[0]
+        probs = np.where(kept, np.exp((logits - logits.max()) / temperature), 0.0)
+        probs /= probs.sum()
+        draw = jax.jit(lambda k: sampler.choose(jnp.broadcast_to(logits, (rows, len(logits))), k,
+                                                temperature=temperature, top_k=top_k, top_p=top_p)[0])
+        tokens = draw(keys)
+        stat, bound = _chi2(np.bincount(np.asarray(tokens), minlength=len(logits)), probs)
+        assert stat < bound, (temperature, top_k, top_p, stat, bound)
+    greedy, lp = sampler.choose(jnp.asarray(logits)[None], keys[:1], temperature=0.0, top_k=3, top_p=0.5)
+    assert int(greedy[0]) == 0 and float(lp[0]) == 0.0
+
+
+# ---- sharding -----------------------------------------------------------------------------------
+def test_sharded_mesh_gives_single_device_tokens(greedy, sharp_dir, prompts, monkeypatch):
+    sharded = VisionLanguageModel.from_pretrained(sharp_dir, mesh=make_mesh(data=2, fsdp=2, tensor=2))
+    prefilled = []
+    real = sampler._prefill
+    monkeypatch.setattr(sampler, "_prefill", lambda *a, **kw: prefilled.append(real(*a, **kw)) or prefilled[-1])
+    np.testing.assert_array_equal(sharded.generate(prompts, STEPS, num_samples=GROUP), greedy)
+    (logits, cache), = prefilled
+    assert cache.k.sharding.spec == P(None, ("data", "fsdp"), None, "tensor")  # rows and kv heads
+    assert cache.k.shape[1:3] == (len(LAYOUTS) * GROUP, prompts["input_ids"].shape[1] + STEPS - 1)
+    assert logits.sharding.spec == P(("data", "fsdp"))
