@@ -19,8 +19,8 @@ from ladder_jax.data.processor import IGNORE_INDEX, Processor
 from ladder_jax.data.shards import ShardSource, encode_example
 from ladder_jax.data.spld import read_release
 from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
-from pipeline_world import make_world
-from spld_fixture import make_release
+from tests.data.pipeline_world import make_world
+from tests.data.spld_fixture import make_release
 
 BUCKETS = Buckets(lengths=(128, 256, 512), image_patches=(64, 128, 256), image_items=(1, 2, 4),
                   video_patches=(128, 256), video_items=(1,))

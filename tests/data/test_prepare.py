@@ -12,7 +12,7 @@ from ladder_jax.data.prepare import configure, main, prepare
 from ladder_jax.data.report import Report
 from ladder_jax.data.shards import ShardSource, decode_example, encode_example
 from ladder_jax.data.spld import read_release
-from spld_fixture import make_release
+from tests.data.spld_fixture import make_release
 
 
 @pytest.fixture(scope="module")

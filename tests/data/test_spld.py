@@ -9,7 +9,7 @@ import pytest
 from ladder_jax.data.report import Report
 from ladder_jax.data.schema import Box, record_to_json
 from ladder_jax.data.spld import iter_jsonl, read_release
-from spld_fixture import MC, make_release
+from tests.data.spld_fixture import MC, make_release
 
 
 @pytest.fixture(scope="module")

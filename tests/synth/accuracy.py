@@ -11,7 +11,7 @@ from ladder_jax.synth.analyze import analyze_scene
 from ladder_jax.synth.cleaning import ObjectBox
 from ladder_jax.synth.predicates import evaluate
 from ladder_jax.synth.scene import Scene
-from analytic import camera, canonical_truth, random_room, render
+from tests.synth.analytic import camera, canonical_truth, random_room, render
 
 
 def corrupt(depth: np.ndarray, rng: np.random.Generator, scale: float = 1.0, noise: float = 0.0, bleed: int = 0):

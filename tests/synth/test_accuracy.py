@@ -2,7 +2,7 @@
 
 import pytest
 
-from accuracy import measure
+from tests.synth.accuracy import measure
 
 
 @pytest.fixture(scope="module")

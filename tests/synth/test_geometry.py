@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from analytic import WorldBox, camera, render
+from tests.synth.analytic import WorldBox, camera, render
 from ladder_jax.synth.canonical import canonical_frame
 from ladder_jax.synth.cleaning import CleaningConfig, clean_points, largest_cluster, min_area_rectangle
 from ladder_jax.synth.lifting import assumed_intrinsics, backproject, object_points

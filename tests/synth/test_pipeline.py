@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from analytic import camera, random_room, render
+from tests.synth.analytic import camera, random_room, render
 from ladder_jax.data.schema import QUESTION_TYPES
 from ladder_jax.synth import cli
 from ladder_jax.synth.analyze import analyze_scene

@@ -4,7 +4,7 @@ random-weight Depth Anything saved to a local folder (nothing downloaded)."""
 import numpy as np
 import pytest
 
-from analytic import camera, random_room, render
+from tests.synth.analytic import camera, random_room, render
 from ladder_jax.synth.analyze import analyze_scene
 from ladder_jax.synth.providers import GroundTruth, TransformersDepth, perceive
 from ladder_jax.synth.scene import load_scene, write_scene

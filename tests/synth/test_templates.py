@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from analytic import WorldBox, camera, render
+from tests.synth.analytic import WorldBox, camera, render
 from ladder_jax.data.schema import MULTIPLE_CHOICE_TYPES, NUMERIC_TYPES
 from ladder_jax.synth.ambiguity import label_key, unambiguous_ids
 from ladder_jax.synth.analyze import analyze_scene
