@@ -18,9 +18,10 @@ from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import sampler
 from tests.models.qwen25_vl.reference import batch_inputs, build_sample, hf_model
 
-LAYOUTS = [[("text", 9)], [("text", 3), ("image", (4, 6)), ("text", 4)], [("text", 2), ("video", (2, 4, 4)), ("text", 3)],
+LAYOUTS = [[("text", 9)], [("text", 3), ("image", (4, 6)), ("text", 4)],
+           [("text", 2), ("video", (2, 4, 4)), ("text", 3)],
            [("text", 2), ("image", (4, 4)), ("text", 1), ("video", (2, 4, 4)), ("text", 2)]]  # 4 rows: shard on 2x2
-GROUP, STEPS = 4, 10  # every call on PROMPTS shares one prefill compile
+GROUP, STEPS = 4, 10  # every single-device call on `prompts` shares one prefill compile
 
 
 @pytest.fixture(scope="module")
