@@ -52,8 +52,8 @@ def image_prompts(cfg: ModelConfig, count: int, text: int, grid_hw: tuple[int, i
     image_tokens = grid_hw[0] * grid_hw[1] // cfg.vision.merge_unit
     rows, types = [], []
     for _ in range(count):
-        ids = list(rng.integers(0, 30000, text // 2)) + [cfg.vision_start_token_id] + \
-            [cfg.image_token_id] * image_tokens + [cfg.vision_end_token_id] + list(rng.integers(0, 30000, text - text // 2))
+        image = [cfg.vision_start_token_id] + [cfg.image_token_id] * image_tokens + [cfg.vision_end_token_id]
+        ids = list(rng.integers(0, 30000, text // 2)) + image + list(rng.integers(0, 30000, text - text // 2))
         rows.append(ids)
         types.append([1 if t == cfg.image_token_id else 0 for t in ids])
     patches = count * grid_hw[0] * grid_hw[1]
@@ -129,8 +129,9 @@ def main():
 
     big = preset("3b")
     context = 600 + 1024 // 2  # a stage-3 prompt plus half of a 1,024-token completion, on average
+    bound = bandwidth_bound(big, 32, context, args.bandwidth)
     print(f"reference (not measured; no GPU here): 3B decode at batch 32, mean context {context}, bf16, "
-          f"{args.bandwidth / 1e12:.2f} TB/s -> bandwidth bound {bandwidth_bound(big, 32, context, args.bandwidth):,.0f} tok/s")
+          f"{args.bandwidth / 1e12:.2f} TB/s -> bandwidth bound {bound:,.0f} tok/s")
 
 
 if __name__ == "__main__":

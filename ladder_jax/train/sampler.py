@@ -14,8 +14,11 @@ Sharding: the state keeps the shardings the trainer gave it (heads on `tensor`, 
 `ladder_jax.parallel.sharding` explicitly, because the cache is created inside the jit and
 nothing else would tell GSPMD how to lay out its largest buffer.
 
-Randomness: row r at step t draws with `fold_in(fold_in(rng, r), t)`, so a row's samples depend on
-neither the batch size nor the mesh.
+Randomness: row r at step t draws with `fold_in(fold_in(rng, r), t)`: independent rows, and draws
+that do not depend on how the rows are sharded.
+
+`sample` is called outside jit (it reads the mesh from the state's NamedShardings, as
+`api.init_state` / `from_pretrained` make them); the trainer's jitted step runs after it.
 """
 
 from __future__ import annotations

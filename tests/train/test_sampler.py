@@ -18,8 +18,10 @@ from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import sampler
 from tests.models.qwen25_vl.reference import batch_inputs, build_sample, hf_model
 
-LAYOUTS = [[("text", 9)], [("text", 3), ("image", (4, 6)), ("text", 4)], [("text", 2), ("video", (2, 4, 4)), ("text", 3)]]
-GROUP, STEPS = 4, 10  # every call on PROMPTS shares one prefill compile
+LAYOUTS = [[("text", 9)], [("text", 3), ("image", (4, 6)), ("text", 4)],
+           [("text", 2), ("video", (2, 4, 4)), ("text", 3)],
+           [("text", 2), ("image", (4, 4)), ("text", 1), ("video", (2, 4, 4)), ("text", 2)]]  # 4 rows: shard on 2x2
+GROUP, STEPS = 4, 10  # every single-device call on `prompts` shares one prefill compile
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +95,7 @@ def test_greedy_equals_transformers(greedy, single, hf_sharp, singles, prompts, 
     assert (rows == rows[:, :1]).all()  # greedy samples of one prompt agree
     assert len(np.unique(rows[:, 0])) > STEPS  # the paths wander, so positions are really checked
     eos, pad = cfg.eos_token_id, cfg.pad_token_id
-    for b, one in enumerate(singles):  # text, image and video prompts, unpadded in transformers
+    for b, one in enumerate(singles):  # text, image, video, image + video prompts, unpadded in transformers
         np.testing.assert_array_equal(rows[b, 0], _hf_generate(hf_sharp, one, eos, pad)[0], err_msg=f"prompt {b}")
     np.testing.assert_array_equal(rows[:, 0], _hf_generate(hf_sharp, prompts, eos, pad))  # left-padded batch
 
@@ -271,11 +273,17 @@ def test_filtered_frequencies_and_temperature():
 # ---- sharding -----------------------------------------------------------------------------------
 def test_sharded_mesh_gives_single_device_tokens(greedy, sharp_dir, prompts, monkeypatch):
     sharded = VisionLanguageModel.from_pretrained(sharp_dir, mesh=make_mesh(data=2, fsdp=2, tensor=2))
-    prefilled = []
+    calls = []
     real = sampler._prefill
-    monkeypatch.setattr(sampler, "_prefill", lambda *a, **kw: prefilled.append(real(*a, **kw)) or prefilled[-1])
+
+    def spy(graphdef, state, batch, **static):
+        calls.append((batch, real(graphdef, state, batch, **static)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(sampler, "_prefill", spy)
     np.testing.assert_array_equal(sharded.generate(prompts, STEPS, num_samples=GROUP), greedy)
-    (logits, cache), = prefilled
-    assert cache.k.sharding.spec == P(None, ("data", "fsdp"), None, "tensor")  # rows and kv heads
+    (batch, (logits, cache)), = calls
+    assert batch["input_ids"].sharding.spec == P(("data", "fsdp"), None)  # prompt rows
+    assert cache.k.sharding.spec == P(None, ("data", "fsdp"), None, "tensor")  # sample rows and kv heads
     assert cache.k.shape[1:3] == (len(LAYOUTS) * GROUP, prompts["input_ids"].shape[1] + STEPS - 1)
     assert logits.sharding.spec == P(("data", "fsdp"))

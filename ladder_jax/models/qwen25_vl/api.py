@@ -144,7 +144,8 @@ class VisionLanguageModel:
         return out_dir
 
     def generate(self, inputs: dict, max_new_tokens: int, temperature: float = 0.0, top_k: int = 0,
-                 top_p: float = 1.0, num_samples: int = 1, seed: int = 0, eos_token_id: int | None = None) -> np.ndarray:
+                 top_p: float = 1.0, num_samples: int = 1, seed: int = 0,
+                 eos_token_id: int | None = None) -> np.ndarray:
         """Completions (B * num_samples, max_new_tokens) int32 for a left-padded prompt batch in the
         processor layout; row b*G+g is sample g of prompt b. Greedy at temperature 0. After a row's
         EOS (the config's when eos_token_id is None; a negative id never stops) come pad tokens."""
