@@ -97,7 +97,7 @@ def analyze_scene(scene: Scene, seed: int = 0, fov_deg: float | None = None,
                 dropped[f"{scene.labels[i]} (id {i}) measurements"] = incomplete[i]
     counts, skipped = _count_facts(scene, present, pixel_count, cleaning.min_points)
     dropped.update(skipped)
-    facts = scene_facts(boxes, frame.has_up, rng) + _nearest_facts(boxes, rng) + counts
+    facts = scene_facts(boxes, frame.has_up, rng) + _nearest_facts([b for b in boxes if b.complete], rng) + counts
     if not frame.has_up:
         assumptions.append("no floor plane found and no camera_to_world: predicates that need gravity were not emitted")
     return Analysis(scene.name, frame, boxes, facts, {b.label: b.pixel_box for b in boxes}, assumptions, dropped)
