@@ -13,7 +13,7 @@ from ladder_jax.synth.cleaning import CleaningConfig, ObjectBox, clean_points, f
 from ladder_jax.synth.lifting import assumed_intrinsics, backproject, object_points, pixel_boxes
 from ladder_jax.synth.predicates import Fact, nearest, scene_facts
 from ladder_jax.synth.scene import Scene
-from ladder_jax.synth.visibility import incomplete_objects
+from ladder_jax.synth.visibility import bases_seen, incomplete_objects
 
 COUNT_DEFINITION = "number of labelled instances of this category (same head noun) visible in the image"
 NEAREST_DEFINITION = "the candidate whose box centre is nearest the reference's box centre, winning by at least 10 cm"
@@ -82,6 +82,7 @@ def analyze_scene(scene: Scene, seed: int = 0, fov_deg: float | None = None,
     per_object = object_points(points, depth, scene.instances, sorted(nameable))
     pix = pixel_boxes(scene.instances, sorted(nameable))
     incomplete = incomplete_objects(scene.instances, depth)
+    resting = bases_seen(scene.instances, depth)
     boxes = []
     for i, pts in per_object.items():
         footprint = float(np.median(pts[:, 2])) / k[0, 0] if len(pts) else 0.0  # metres per pixel at its range
@@ -91,12 +92,12 @@ def analyze_scene(scene: Scene, seed: int = 0, fov_deg: float | None = None,
         else:
             if len(kept) < cleaning.min_measure_points:
                 incomplete.setdefault(i, f"too small to measure ({len(kept)} points < {cleaning.min_measure_points})")
-            boxes.append(object_box(i, scene.labels[i], kept, pix.get(i), i not in incomplete))
+            boxes.append(object_box(i, scene.labels[i], kept, pix.get(i), i not in incomplete, i in resting))
             if i in incomplete:
                 dropped[f"{scene.labels[i]} (id {i}) measurements"] = incomplete[i]
     counts, skipped = _count_facts(scene, present, pixel_count, cleaning.min_points)
     dropped.update(skipped)
-    facts = scene_facts(boxes, frame.has_up, rng) + _nearest_facts(boxes, rng) + counts
+    facts = scene_facts(boxes, frame.has_up, rng) + _nearest_facts([b for b in boxes if b.complete], rng) + counts
     if not frame.has_up:
         assumptions.append("no floor plane found and no camera_to_world: predicates that need gravity were not emitted")
     return Analysis(scene.name, frame, boxes, facts, {b.label: b.pixel_box for b in boxes}, assumptions, dropped)

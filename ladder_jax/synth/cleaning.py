@@ -21,7 +21,7 @@ from scipy.spatial import ConvexHull, QhullError, cKDTree
 @dataclasses.dataclass(frozen=True)
 class CleaningConfig:
     neighbours: int = 16  # statistical outlier removal: k nearest voxel centroids
-    std_ratio: float = 2.5  # drop voxels whose mean k-NN distance exceeds mean + ratio·std
+    std_ratio: float = 4.0  # drop voxels whose mean k-NN distance exceeds mean + ratio·std
     min_voxel: float = 0.01  # metres; the voxel grows with the pixel footprint at the object's range
     footprint_voxels: float = 1.5  # voxel = max(min_voxel, this × pixel footprint)
     eps_voxels: float = 5.0  # DBSCAN radius in voxels: surfaces seen at a grazing angle are sparse
@@ -115,7 +115,9 @@ class ObjectBox:
     height: float  # extent along up
     n_points: int
     pixel_box: tuple[int, int, int, int] | None = None
-    complete: bool = True  # seen whole (not truncated or occluded): extents and centre are measurable
+    complete: bool = True  # not truncated or occluded
+    footprint_seen: bool = True  # its top surface covers the footprint: horizontal sides are measured, not guessed
+    base_seen: bool = True  # its bottom visibly rests on a surface: the height is not cut short
 
     @property
     def volume(self) -> float:
@@ -146,10 +148,33 @@ def min_area_rectangle(xz: np.ndarray) -> tuple[float, float, float, np.ndarray]
     return yaw, float(max(a, b)), float(min(a, b)), centre
 
 
-def object_box(obj_id: int, label: str, points: np.ndarray, pixel_box=None, complete: bool = True) -> ObjectBox:
+def object_box(obj_id: int, label: str, points: np.ndarray, pixel_box=None, complete: bool = True,
+               base_seen: bool = True) -> ObjectBox:
     """Box of cleaned canonical-frame points: oriented about up, height along up."""
     lo, hi = points.min(axis=0), points.max(axis=0)
     yaw, width, depth, centre_xz = min_area_rectangle(points[:, [0, 2]])
     centre = np.array([centre_xz[0], (lo[1] + hi[1]) / 2, centre_xz[1]])
     return ObjectBox(obj_id, label, centre, lo, hi, yaw, width, depth, float(hi[1] - lo[1]), len(points),
-                     pixel_box, complete)
+                     pixel_box, complete, footprint_covered(points, width, depth), base_seen)
+
+
+TOP_SLAB = 0.03  # metres below the highest point that still count as the top surface
+FOOTPRINT_COVER = 0.7  # a disc fills 0.785 of its square; the L of two top edges fills 0.5
+MAX_ROW_STEP = 0.1  # the top's samples along the view may leave gaps of at most 5% of the depth
+
+
+def footprint_covered(points: np.ndarray, width: float, depth: float) -> bool:
+    """Whether the points near the top fill the object's footprint rectangle (hull area ≥ 70%).
+
+    Seen from above, a lid, a table top or a drum's top disc shows the whole footprint; seen from
+    below its top (or for a ball) only the front is visible, the top points trace an edge or an
+    arc, and the back of the rectangle would be a guess. A top seen so far or so flat that its
+    pixel rows are far apart along the view is refused too: its sides are only known to a row.
+    """
+    top = points[points[:, 1] >= points[:, 1].max() - TOP_SLAB][:, [0, 2]]
+    try:
+        area = ConvexHull(top).volume  # in 2-D, "volume" is the area
+    except (QhullError, ValueError):
+        return False
+    steps = np.diff(np.sort(top[:, 1]))  # far or grazing tops are sampled in sparse rows along the view
+    return area >= FOOTPRINT_COVER * width * depth and steps.max() <= MAX_ROW_STEP * depth

@@ -1,6 +1,12 @@
-"""Scenes → output folder: spatial.jsonl (release format + audit fields), grounding.jsonl,
-freeform.jsonl, images/ (the rgb each row names, so the folder is its own image root) and
-report.json (what was skipped or dropped and why, frame per scene, seconds per scene)."""
+"""Scenes → an output folder laid out as a SpatialLadder-26k release, so `read_release(OUT)` and
+`ladder-jax prepare OUT` take it as it is:
+
+    spld_spatial_data.jsonl    release fields + audit fields (predicate, objects, value, ...)
+    spld_grounding_data.jsonl  boxes of the objects each spatial question names
+    images/<scene>.png         the rgb; every row's image path is relative to images/
+    freeform/freeform_qa.jsonl free-form QA (no release type; kept out of the release's *.jsonl)
+    report.json                what was skipped or dropped and why, frame and seconds per scene
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,13 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image
 
+from ladder_jax.data.spld import GROUNDING_FILE, SPATIAL_FILE
 from ladder_jax.synth.analyze import analyze_scene
 from ladder_jax.synth.cleaning import CleaningConfig
 from ladder_jax.synth.records import scene_rows
 from ladder_jax.synth.scene import Scene, load_scene
 
-OUTPUTS = ("spatial", "grounding", "freeform")
+OUTPUTS = {"spatial": SPATIAL_FILE, "grounding": GROUNDING_FILE, "freeform": "freeform/freeform_qa.jsonl"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +47,11 @@ def synthesize(sources: Iterable[tuple[str, Callable[[], Scene]]], out: str | pa
                options: SynthOptions = SynthOptions()) -> dict:
     """Runs every scene; one that fails to load or analyse is skipped and reported, never fatal."""
     out = pathlib.Path(out)
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    for folder in ("images", "freeform"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
     report = {"scenes_done": 0, "skipped_scenes": {}, "dropped": {}, "frames": {}, "assumptions": {},
               "rows": dict.fromkeys(OUTPUTS, 0), "seconds_per_scene": {}}
-    files = {k: open(out / f"{k}.jsonl", "w") for k in OUTPUTS}
+    files = {k: open(out / name, "w") for k, name in OUTPUTS.items()}
     next_id = 0
     try:
         for index, (name, load) in enumerate(sources):
@@ -54,8 +62,8 @@ def synthesize(sources: Iterable[tuple[str, Callable[[], Scene]]], out: str | pa
             except Exception as e:  # noqa: BLE001 — a bad scene must not end a long run
                 report["skipped_scenes"][name] = f"{type(e).__name__}: {e}"
                 continue
-            image = f"images/{name}.png"
-            Image.fromarray(scene.rgb).save(out / image)
+            image = f"{name}.png"
+            Image.fromarray(scene.rgb).save(out / "images" / image)
             rows = scene_rows(analysis, image, next_id, np.random.default_rng([options.seed, index]))
             for kind, items in rows.items():
                 files[kind].writelines(json.dumps(r) + "\n" for r in items)

@@ -41,12 +41,17 @@ def scene_rows(analysis: Analysis, image: str, first_id: int, rng: np.random.Gen
         rows["spatial"].append({"question_id": qid, "question": item.question, "options": list(item.options) if item.options else None,
                                 "answer": item.answer, "image": [image], "question_type": item.question_type,
                                 "data_type": "single_image", **audit})
-        named = [o for o in fact.objects if o in analysis.pixel_boxes] if fact.predicate != "count" else []
+        named = [o for o in fact.objects if _box_has_area(analysis.pixel_boxes.get(o))] if fact.predicate != "count" else []
         if named:
             rows["grounding"].append({"question_id": qid, "question": item.question, "image": [image], "data_type": "single_image",
                                       "answer": [{"bbox_2d": list(analysis.pixel_boxes[o]), "label": o} for o in dict.fromkeys(named)]})
         qid += 1
     return rows
+
+
+def _box_has_area(box) -> bool:
+    """Inclusive pixel boxes one pixel thin would read as x2 <= x1 (or y2 <= y1), which the schema rejects."""
+    return box is not None and box[2] > box[0] and box[3] > box[1]
 
 
 def as_record(row: dict) -> Record:

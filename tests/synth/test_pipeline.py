@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tests.synth.analytic import camera, random_room, render
-from ladder_jax.data.schema import QUESTION_TYPES
+from ladder_jax.data.schema import QUESTION_TYPES, validate
+from ladder_jax.data.spld import GROUNDING_FILE, SPATIAL_FILE, read_release
 from ladder_jax.synth import cli
 from ladder_jax.synth.analyze import analyze_scene
 from ladder_jax.synth.records import as_record
@@ -43,8 +44,11 @@ def output(tmp_path_factory):
     return out
 
 
+FILES = {"spatial": SPATIAL_FILE, "grounding": GROUNDING_FILE, "freeform": "freeform/freeform_qa.jsonl"}
+
+
 def rows(out, kind):
-    return [json.loads(line) for line in (out / f"{kind}.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (out / FILES[kind]).read_text().splitlines()]
 
 
 def test_spatial_rows_use_release_fields_and_audit_fields(output):
@@ -53,8 +57,8 @@ def test_spatial_rows_use_release_fields_and_audit_fields(output):
     assert {r["question_type"] for r in spatial} <= set(QUESTION_TYPES)
     assert len({r["question_id"] for r in spatial}) == len(spatial)
     for r in spatial:
-        assert (output / r["image"][0]).is_file()
-        record = as_record(r)
+        assert (output / "images" / r["image"][0]).is_file()
+        record = validate(as_record(r), output / "images")
         assert record.meta["predicate"] == r["predicate"] and record.is_multiple_choice == (r["options"] is not None)
     assumed = [r for r in spatial if r["scene"] == "room1"]
     assert assumed and all("assumed intrinsics" in r["assumptions"][0] for r in assumed)
@@ -64,6 +68,13 @@ def test_grounding_and_free_form_rows(output):
     grounding, free = rows(output, "grounding"), rows(output, "freeform")
     assert grounding and all(set(b) == {"bbox_2d", "label"} and len(b["bbox_2d"]) == 4 for g in grounding for b in g["answer"])
     assert free and all(AUDIT <= set(r) and r["answer"] for r in free)
+
+
+def test_the_output_folder_reads_as_a_release_with_every_row_valid(output):
+    records, report = read_release(output)
+    lines = sum(len(rows(output, kind)) for kind in ("spatial", "grounding"))
+    assert report.rejections == [] and len(records) == lines
+    assert {r.kind for r in records} == {"spatial", "grounding"}
 
 
 def test_report_names_the_skipped_scene(output):
