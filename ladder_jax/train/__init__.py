@@ -1,0 +1,1 @@
+"""Training: optimizer, SFT step, checkpoints and the training loop."""

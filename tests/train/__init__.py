@@ -1,0 +1,1 @@
+"""Training: tests of the optimizer, SFT step, checkpoints and the training loop."""
