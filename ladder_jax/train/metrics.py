@@ -72,25 +72,23 @@ def mfu(flops: float, seconds: float, devices: int | None = None, device=None) -
 class MetricsWriter:
     """Scalars per step to `metrics.jsonl` and TensorBoard event files (process 0 only).
 
-    Started again from a checkpoint at `resume_step`, records of later steps (written by the run
-    that was interrupted) are dropped from the JSONL and purged from TensorBoard, so each step
-    appears once."""
+    A run (re)starting at `resume_step` (0: from scratch) drops records of later steps, written by
+    a run that was interrupted, from the JSONL and purges them from TensorBoard: each step appears once."""
 
-    def __init__(self, logdir, resume_step: int | None = None, tensorboard: bool = True):
+    def __init__(self, logdir, resume_step: int = 0, tensorboard: bool = True):
         self.active = jax.process_index() == 0
         self.path = Path(logdir) / "metrics.jsonl"
         self.tb = None
         if not self.active:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if resume_step is not None and self.path.exists():
+        if self.path.exists():
             keep = [line for line in self.path.read_text().splitlines()
                     if line.strip() and json.loads(line)["step"] <= resume_step]
             self.path.write_text("".join(line + "\n" for line in keep))
         if tensorboard:
             from tensorboardX import SummaryWriter  # noqa: PLC0415 (optional dependency)
-            purge = None if resume_step is None else resume_step + 1
-            self.tb = SummaryWriter(str(Path(logdir) / "tensorboard"), purge_step=purge)
+            self.tb = SummaryWriter(str(Path(logdir) / "tensorboard"), purge_step=resume_step + 1)
 
     def write(self, step: int, scalars: dict) -> None:
         if not self.active:
