@@ -9,7 +9,7 @@ import optax
 from flax import nnx
 from jax.sharding import PartitionSpec as P
 
-from ladder_jax.models.qwen25_vl.api import abstract_model, init_state
+from ladder_jax.models.qwen25_vl.api import abstract_model
 from ladder_jax.models.qwen25_vl.config import preset
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import optim
@@ -50,8 +50,8 @@ def _flat_labels(labels):
 
 
 def test_update_decays_only_matrices_and_skips_frozen():
-    mesh = make_mesh(devices=jax.devices()[:1])
-    _, state = init_state(CFG, mesh)
+    _, abstract = abstract_model(CFG)
+    state = jax.tree.map(lambda x: jnp.full(x.shape, 0.5, x.dtype), abstract)
     cfg = optim.OptimConfig(learning_rate=0.1, total_steps=10, warmup_ratio=0.0, weight_decay=0.5, freeze_vision=True)
     tx = optim.make_optimizer(cfg, state)
     opt_state = tx.init(state)
