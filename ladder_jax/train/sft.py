@@ -107,7 +107,7 @@ def accumulate_grads(graphdef, state, batch, step_cfg: StepConfig, mesh):
 def _global_norm(grads, trainable):
     """√(Σ g²) over the trainable parameters' gradients."""
     chosen = [g for keep, g in zip(jax.tree.leaves(trainable), jax.tree.leaves(grads, is_leaf=optim.is_variable)) if keep]
-    return optax.global_norm(chosen)
+    return optax.tree.norm(chosen)
 
 
 def train_step_fn(graphdef, tx, lr_schedule, trainable, step_cfg: StepConfig, mesh) -> Callable:

@@ -54,9 +54,9 @@ def test_update_decays_only_matrices_and_skips_frozen():
     state = jax.tree.map(lambda x: jnp.full(x.shape, 0.5, x.dtype), abstract)
     cfg = optim.OptimConfig(learning_rate=0.1, total_steps=10, warmup_ratio=0.0, weight_decay=0.5, freeze_vision=True)
     tx = optim.make_optimizer(cfg, state)
-    opt_state = tx.init(state)
+    opt_state = jax.jit(tx.init)(state)
     zero = jax.tree.map(jnp.zeros_like, state)
-    updates, opt_state = tx.update(zero, opt_state, state)
+    updates, opt_state = jax.jit(tx.update)(zero, opt_state, state)
     p, u = _flat(state), _flat(updates)
     # Zero gradients: Adam's direction is 0, so the update is -lr * wd * p on decayed matrices only.
     np.testing.assert_allclose(u["embed_tokens"].get_value(), -0.1 * 0.5 * p["embed_tokens"].get_value(), rtol=1e-6)

@@ -90,9 +90,19 @@ def tiny_step(data: int = 1, fsdp: int = 1, tensor: int = 1, micro: int = 1):
     return graphdef, make_train_step(graphdef, abstract, optim_cfg, mesh, StepConfig(micro_batches=micro), FAST_COMPILE)
 
 
+@functools.lru_cache(maxsize=None)
+def _host_init():
+    import jax  # noqa: PLC0415
+
+    from ladder_jax.models.qwen25_vl.api import init_state
+    from ladder_jax.parallel.mesh import make_mesh
+    return jax.device_get(init_state(CFG, make_mesh(devices=jax.devices()[:1]), seed=0)[1])
+
+
 def fresh_state(train_step):
-    from ladder_jax.models.qwen25_vl.api import init_state  # noqa: PLC0415
-    return init_state(CFG, train_step.mesh, seed=0)[1]
+    """The seed-0 initial parameters on the step's shardings (initialised once per process)."""
+    import jax  # noqa: PLC0415
+    return jax.device_put(_host_init(), train_step.state_shardings)
 
 
 class LocalRows:
