@@ -1,5 +1,7 @@
 """Training checkpoints: Orbax CheckpointManager (async) holding params, optimizer state, rng, loop
 counters and each process's data-iterator state; restored onto any mesh via abstract targets.
+Items of a step: `train` (params + optimizer state, OCDBT), `meta` (loop counters and the rng key
+data, JSON), `data` (one JSON per process).
 
 A step directory is written under a temporary name and renamed when every item is committed, so
 a save killed half-way leaves the previous checkpoint the latest one. Nothing is pickled: arrays
@@ -16,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
-
-from ladder_jax.parallel.sharding import replicated
 
 
 class ProcessJsonHandler(ocp.CheckpointHandler):
@@ -91,26 +92,24 @@ class Checkpointer:
         return self.manager.latest_step()
 
     def save(self, step: int, state, opt_state, rng, meta: dict, data_state=None, force: bool = False) -> bool:
-        """Starts an async save of everything needed to continue exactly after `step`."""
-        items = {"train": ocp.args.StandardSave({"params": state, "opt_state": opt_state,
-                                                 "rng": jax.random.key_data(rng)}),
+        """Starts an async save of everything needed to continue exactly after `step`. The rng key's
+        few words travel in the JSON with the loop counters (identical on every host)."""
+        meta = {**meta, "rng": np.asarray(jax.random.key_data(rng)).tolist()}
+        items = {"train": ocp.args.StandardSave({"params": state, "opt_state": opt_state}),
                  "meta": ocp.args.JsonSave(meta),
                  "data": ProcessJsonSave(data_state)}
         return self.manager.save(step, args=ocp.args.Composite(**items), force=force)
 
     def restore(self, step: int, state, opt_state, rng, state_shardings, opt_shardings) -> Restored:
-        """`state`, `opt_state` and `rng` may be abstract: only their shapes, dtypes, the rng's
-        implementation and the given shardings are used."""
-        mesh = jax.tree.leaves(state_shardings)[0].mesh
-        rng_data = jax.eval_shape(jax.random.key_data, rng)
+        """`state` and `opt_state` may be abstract: only their shapes, dtypes and the given shardings
+        are used; `rng` gives the key implementation."""
         target = {"params": abstract_targets(state, state_shardings),
-                  "opt_state": abstract_targets(opt_state, opt_shardings),
-                  "rng": jax.ShapeDtypeStruct(rng_data.shape, rng_data.dtype, sharding=replicated(mesh))}
+                  "opt_state": abstract_targets(opt_state, opt_shardings)}
         out = self.manager.restore(step, args=ocp.args.Composite(
             train=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore(), data=ProcessJsonRestore()))
-        train = out["train"]
-        key = jax.random.wrap_key_data(train["rng"], impl=jax.random.key_impl(rng))
-        return Restored(step, train["params"], train["opt_state"], key, out["meta"], out["data"])
+        meta = dict(out["meta"])
+        key = jax.random.wrap_key_data(np.asarray(meta.pop("rng"), np.uint32), impl=jax.random.key_impl(rng))
+        return Restored(step, out["train"]["params"], out["train"]["opt_state"], key, meta, out["data"])
 
     def wait(self) -> None:
         self.manager.wait_until_finished()

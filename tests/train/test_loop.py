@@ -24,21 +24,24 @@ def script_env(cache_dir) -> dict:
                 JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
 
 
-def run_script(workdir, cache_dir, *args, timeout=240) -> subprocess.CompletedProcess:
+def start_script(workdir, cache_dir, *args) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "tests.train.tiny", "--workdir", str(workdir), "--steps", "6", "--devices", "1", *args]
-    return subprocess.run(cmd, cwd=ROOT, env=script_env(cache_dir), capture_output=True, text=True, timeout=timeout)
+    return subprocess.Popen(cmd, cwd=ROOT, env=script_env(cache_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def test_killed_then_preempted_run_reproduces_uninterrupted_losses(tmp_path):
-    reference = reference_losses(6)
     work, cache = tmp_path / "run", tmp_path / "jax_cache"
-    killed = run_script(work, cache, "--kill-at", "3")
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    killed = start_script(work, cache, "--kill-at", "3")
+    reference = reference_losses(6)  # computed here while the subprocess runs
+    _, err = killed.communicate(timeout=240)
+    assert killed.returncode == -signal.SIGKILL, err[-2000:]
     assert Checkpointer(work / "checkpoints").latest_step() == 2
 
-    preempted = run_script(work, cache, "--term-at", "3")  # resumes at 2; SIGTERM after step 3
-    assert preempted.returncode == 0, preempted.stderr[-2000:]
-    assert '"step": 3, "preempted": true' in preempted.stdout
+    preempted = start_script(work, cache, "--term-at", "3")  # resumes at 2; SIGTERM after step 3
+    out, err = preempted.communicate(timeout=240)
+    assert preempted.returncode == 0, err[-2000:]
+    assert '"step": 3, "preempted": true' in out
     assert Checkpointer(work / "checkpoints").latest_step() == 3
 
     result = run(work, 6, tiny_step()[1])  # this process resumes at 3 and finishes

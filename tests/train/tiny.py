@@ -96,7 +96,7 @@ def _host_init():
 
     from ladder_jax.models.qwen25_vl.api import init_state
     from ladder_jax.parallel.mesh import make_mesh
-    return jax.device_get(init_state(CFG, make_mesh(devices=jax.devices()[:1]), seed=0)[1])
+    return jax.device_get(init_state(CFG, make_mesh(devices=jax.local_devices()[:1]), seed=0)[1])
 
 
 def fresh_state(train_step):
