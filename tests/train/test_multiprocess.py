@@ -40,4 +40,4 @@ def test_two_processes_match_one(tmp_path):
     losses = [r["loss"] for r in read_jsonl(tmp_path / "metrics.jsonl")]  # written by process 0
     np.testing.assert_allclose(losses, reference, atol=1e-5, rtol=0)
     step_dir = tmp_path / "checkpoints" / str(STEPS) / "data"
-    assert sorted(p.name for p in step_dir.iterdir()) == ["process_0-of-2.json", "process_1-of-2.json"]
+    assert sorted(p.name for p in step_dir.glob("*.json")) == ["process_0-of-2.json", "process_1-of-2.json"]

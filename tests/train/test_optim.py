@@ -77,7 +77,7 @@ def test_clipping_uses_the_global_norm():
     adam = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
             if isinstance(s, optax.ScaleByAdamState)][0]
     # First moment = (1 - b1) * clipped gradient, whose global norm is max_grad_norm.
-    assert abs(float(optax.global_norm(adam.mu)) / 0.1 - 1.0) < 1e-5
+    assert abs(float(optax.tree.norm(adam.mu)) / 0.1 - 1.0) < 1e-5
 
 
 def test_moments_shard_like_their_params():
