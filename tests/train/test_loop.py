@@ -1,6 +1,7 @@
 """The loop: exact resume after SIGKILL, clean save-and-exit on SIGTERM, metrics files, eval hook,
 non-finite steps skipped then stopped, and bad configs rejected before any compute."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -97,7 +98,7 @@ def test_nonfinite_steps_are_skipped_counted_then_stop(tmp_path):
 def test_bad_config_fails_before_any_compute(tmp_path):
     ts = tiny_step(2, 2, 2, micro=2)[1]  # built, never compiled: validation comes first
     with pytest.raises(TrainConfigError, match="multiple of 8"):
-        train(ts, None, iter(()), _loop_cfg(tmp_path, 3).__class__(**{**_loop_cfg(tmp_path, 3).__dict__, "batch_size": 12}), CFG)
+        train(ts, None, iter(()), dataclasses.replace(_loop_cfg(tmp_path, 3), batch_size=12), CFG)
     bad = dict(make_batch(CFG, 0))
     del bad["second_per_grid_ts"]
     with pytest.raises(TrainConfigError, match="missing \\['second_per_grid_ts'\\]"):
