@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from ladder_jax.models.qwen25_vl.api import abstract_model
 from ladder_jax.models.qwen25_vl.config import preset
@@ -93,7 +94,7 @@ def test_loss_falls_on_repeated_data():
 
 def test_flops_model_counts_the_text_matrices():
     _, abstract = abstract_model(CFG)
-    flat = {"/".join(map(str, p)): v.get_value() for p, v in __import__("flax").nnx.to_flat_state(abstract)}
+    flat = {"/".join(map(str, p)): v.get_value() for p, v in nnx.to_flat_state(abstract)}
     matrices = sum(int(np.prod(x.shape)) for k, x in flat.items()
                    if k.startswith("decoder/layers") and k.endswith("kernel")) + flat["embed_tokens"].size
     assert metrics.text_params(CFG) == matrices
