@@ -1,0 +1,43 @@
+"""Multi-host start-up (JAX's own multi-controller runtime) and global batches from per-host data.
+
+Every process runs the same program; each feeds only its own rows. On TPU pods and under slurm
+`initialize()` finds the cluster from the environment; a local multi-process run names the
+coordinator, the process count and its id. CPU processes exchange data with gloo collectives.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+
+def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None, local_device_ids=None) -> None:
+    """Calls `jax.distributed.initialize` before anything touches a device.
+
+    Without arguments the cluster is detected (TPU pod metadata, slurm, ...). For local runs pass
+    all of coordinator_address ("127.0.0.1:PORT"), num_processes and process_id."""
+    explicit = (coordinator_address, num_processes, process_id)
+    if any(x is not None for x in explicit) and any(x is None for x in explicit):
+        raise ValueError("a local multi-process run needs coordinator_address, num_processes and process_id together")
+    # Only the CPU backend reads this; without it CPU processes cannot run cross-process collectives.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
+                               process_id=process_id, local_device_ids=local_device_ids)
+
+
+def global_batch(local: dict, shardings: dict) -> dict:
+    """Process-local rows -> global jax.Arrays (batch-leading, sharded by `shardings`).
+
+    Process i holds rows [i·b, (i+1)·b) of the global batch of process_count·b rows, in the order of
+    the mesh's devices; with one process this is a plain device_put of the whole batch."""
+    return {k: jax.make_array_from_process_local_data(shardings[k], np.asarray(v)) for k, v in local.items()}
+
+
+def process_rows(global_rows: int) -> slice:
+    """The rows of a global batch that this process feeds (for data sources read in full on every host)."""
+    n, i = jax.process_count(), jax.process_index()
+    if global_rows % n:
+        raise ValueError(f"global batch {global_rows} does not divide over {n} processes")
+    per = global_rows // n
+    return slice(i * per, (i + 1) * per)

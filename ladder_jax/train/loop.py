@@ -1,0 +1,223 @@
+"""The training loop: feed batches to the jitted step, log, checkpoint, evaluate, resume, stop.
+
+Started again with the same work directory, a run restores the latest checkpoint (params,
+optimizer state, rng, counters, data-iterator position) and continues with the very next batch,
+so its per-step losses are those of a run that was never interrupted. SIGTERM (a preemption
+notice) saves at the next step boundary and returns with `preempted=True`.
+
+Per step the loop waits for the step's metrics (a few scalars): non-finite steps are counted
+exactly, and the data-wait time it reports is the time spent in `next(data)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import jax
+import numpy as np
+
+from ladder_jax.models.qwen25_vl.config import ModelConfig
+from ladder_jax.parallel.distributed import global_batch
+from ladder_jax.train import metrics as metrics_lib
+from ladder_jax.train.checkpoint import Checkpointer, StopSignal
+from ladder_jax.train.sft import BATCH_KEYS, TrainStep
+
+
+class TrainConfigError(ValueError):
+    """A loop setting that cannot work with this mesh / step; raised before any compute."""
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    workdir: str
+    total_steps: int
+    batch_size: int  # global rows per step (all processes, all micro-batches)
+    log_every: int = 10
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    eval_every: int = 0  # 0: never
+    max_nonfinite: int = 5  # consecutive skipped steps before the run stops
+    seed: int = 0
+    tensorboard: bool = True
+    progress: bool = True
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int
+    state: object
+    opt_state: object
+    preempted: bool
+    last_metrics: dict
+
+
+def validate(cfg: LoopConfig, train_step: TrainStep) -> None:
+    """Every setting the mesh and step must agree with, each error saying how to fix it."""
+    shape = dict(train_step.mesh.shape)
+    rows = shape["data"] * shape["fsdp"]
+    micro = train_step.step_cfg.micro_batches
+    checks = [
+        (cfg.total_steps >= 1, f"total_steps must be >= 1, got {cfg.total_steps}"),
+        (min(cfg.log_every, cfg.checkpoint_every, cfg.max_nonfinite, cfg.keep_checkpoints) >= 1 and cfg.eval_every >= 0,
+         "log_every, checkpoint_every, keep_checkpoints and max_nonfinite must be >= 1, eval_every >= 0"),
+        (micro >= 1 and cfg.batch_size % (micro * rows) == 0,
+         f"batch_size {cfg.batch_size} must split into micro_batches={micro} micro-batches that each divide over "
+         f"the data axes data x fsdp = {rows} of mesh {shape}; use a multiple of {rows * max(micro, 1)}"),
+        (cfg.batch_size % jax.process_count() == 0,
+         f"batch_size {cfg.batch_size} must divide over {jax.process_count()} processes"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise TrainConfigError(message)
+
+
+def check_batch(batch: dict, local_rows: int) -> None:
+    """The agreed batch contract, checked on the host before the step sees it."""
+    missing, extra = set(BATCH_KEYS) - set(batch), set(batch) - set(BATCH_KEYS)
+    if missing or extra:
+        raise TrainConfigError(f"batch keys differ from the contract: missing {sorted(missing)}, unexpected {sorted(extra)}")
+    for key, ndim in BATCH_KEYS.items():
+        shape = np.shape(batch[key])
+        if len(shape) != ndim or shape[0] != local_rows:
+            raise TrainConfigError(f"batch[{key!r}] has shape {shape}; expected {ndim} dims with {local_rows} rows "
+                                   f"(batch_size / processes)")
+
+
+class _Window:
+    """Sums over the steps since the last log line. tokens/s counts non-padding input tokens (with
+    several processes: this process's count times the process count)."""
+
+    def __init__(self):
+        self.steps = self.loss_tokens = self.tokens = self.inputs = self.flops = self.seconds = self.wait = 0.0
+
+    def add(self, m: dict, inputs: int, flops: float, seconds: float, wait: float) -> None:
+        if not m["skipped"]:
+            self.loss_tokens += m["loss"] * m["tokens"]
+            self.tokens += m["tokens"]
+        self.steps += 1
+        self.inputs += inputs
+        self.flops += flops
+        self.seconds += seconds
+        self.wait += wait
+
+    def scalars(self, m: dict, skipped_total: int) -> dict:
+        return {"loss": self.loss_tokens / self.tokens if self.tokens else float("nan"),
+                "lr": m["lr"], "grad_norm": m["grad_norm"], "label_tokens": self.tokens,
+                "tokens_per_s": self.inputs / self.seconds, "mfu": metrics_lib.mfu(self.flops, self.seconds),
+                "step_time_s": self.seconds / self.steps, "data_wait_s": self.wait / self.steps,
+                "skipped_steps": skipped_total}
+
+
+def _start(train_step: TrainStep, state, ckpt: Checkpointer, cfg: LoopConfig, set_data_state):
+    """(step, state, opt_state, rng, meta): the latest checkpoint's, or a fresh start."""
+    rng = jax.random.key(cfg.seed)
+    step = ckpt.latest_step()
+    if step is None:
+        return 0, state, train_step.init_opt_state(state), rng, {"skipped_total": 0, "nonfinite_run": 0}
+    abstract_opt = jax.eval_shape(train_step.tx.init, state)
+    r = ckpt.restore(step, state, abstract_opt, rng, train_step.state_shardings, train_step.opt_shardings)
+    if r.data_state is not None:
+        if set_data_state is None:
+            raise TrainConfigError("the checkpoint holds a data-iterator state but the data has no set_state")
+        set_data_state(r.data_state)
+    return step, r.state, r.opt_state, r.rng, r.meta
+
+
+def train(train_step: TrainStep, state, data: Iterator[dict], cfg: LoopConfig, model_cfg: ModelConfig, *,
+          get_data_state: Callable[[], dict] | None = None, set_data_state: Callable[[dict], None] | None = None,
+          eval_fn: Callable[[int, object], dict | None] | None = None,
+          checkpointer: Checkpointer | None = None) -> TrainResult:
+    """Trains to `cfg.total_steps`, resuming from `cfg.workdir` when it holds a checkpoint.
+
+    `data` yields this process's rows of each global batch (the agreed batch contract);
+    get/set_data_state default to the iterator's own `get_state` / `set_state` (Grain's).
+    `eval_fn(step, state)` runs every `eval_every` steps; a returned dict is logged as `eval/*`."""
+    validate(cfg, train_step)
+    get_data_state = get_data_state or getattr(data, "get_state", None)
+    set_data_state = set_data_state or getattr(data, "set_state", None)
+    ckpt = checkpointer or Checkpointer(Path(cfg.workdir) / "checkpoints", keep=cfg.keep_checkpoints)
+    step, state, opt_state, rng, meta = _start(train_step, state, ckpt, cfg, set_data_state)
+    writer = metrics_lib.MetricsWriter(cfg.workdir, resume_step=step, tensorboard=cfg.tensorboard)
+    progress = metrics_lib.Progress(cfg.total_steps, step, cfg.progress)
+    run = _Run(train_step, cfg, model_cfg, ckpt, writer, progress, get_data_state, eval_fn, meta)
+    try:
+        with StopSignal() as stop:
+            return run.loop(step, state, opt_state, rng, data, stop)
+    finally:
+        ckpt.wait()
+        writer.close()
+        progress.close()
+
+
+class _Run:
+    """The loop's state between steps; `loop` is the whole control flow."""
+
+    def __init__(self, train_step, cfg, model_cfg, ckpt, writer, progress, get_data_state, eval_fn, meta):
+        self.ts, self.cfg, self.model_cfg = train_step, cfg, model_cfg
+        self.ckpt, self.writer, self.progress = ckpt, writer, progress
+        self.get_data_state, self.eval_fn = get_data_state, eval_fn
+        self.skipped_total, self.nonfinite_run = int(meta["skipped_total"]), int(meta["nonfinite_run"])
+        self.local_rows = cfg.batch_size // jax.process_count()
+
+    def loop(self, step, state, opt_state, rng, data, stop) -> TrainResult:
+        window, last = _Window(), {}
+        while step < self.cfg.total_steps:
+            t0 = time.perf_counter()
+            local = next(data, None)
+            if local is None:
+                self._save(step, state, opt_state, rng, force=True)
+                raise TrainConfigError(f"the data ran out after {step} of {self.cfg.total_steps} steps (saved); "
+                                       f"make the iterator repeat or lower total_steps")
+            wait = time.perf_counter() - t0
+            check_batch(local, self.local_rows)
+            inputs = int(np.sum(local["attention_mask"])) * jax.process_count()
+            batch = global_batch(local, self.ts.batch_shardings)
+            state, opt_state, m = self.ts.step(state, opt_state, batch, jax.random.fold_in(rng, step))
+            m = {k: v.item() for k, v in jax.device_get(m).items()}
+            step += 1
+            flops = metrics_lib.train_flops(self.model_cfg, self.cfg.batch_size, local["input_ids"].shape[1],
+                                            local["pixel_values"].shape[1] + local["pixel_values_videos"].shape[1])
+            window.add(m, inputs, flops, time.perf_counter() - t0 - wait, wait)
+            self._count_nonfinite(step, m)
+            self.progress.update(m["loss"], inputs / max(time.perf_counter() - t0, 1e-9))
+            if step % self.cfg.log_every == 0 or step == self.cfg.total_steps:
+                last = window.scalars(m, self.skipped_total)
+                self.writer.write(step, last)
+                window = _Window()
+            saved = step % self.cfg.checkpoint_every == 0 or step == self.cfg.total_steps
+            if saved:
+                self._save(step, state, opt_state, rng)
+            self._evaluate(step, state)
+            if stop.requested or self.ckpt.reached_preemption(step):
+                if not saved:
+                    self._save(step, state, opt_state, rng, force=True)
+                return TrainResult(step, state, opt_state, True, last)
+        return TrainResult(step, state, opt_state, False, last)
+
+    def _count_nonfinite(self, step: int, m: dict) -> None:
+        self.skipped_total += m["skipped"]
+        self.nonfinite_run = self.nonfinite_run + 1 if m["skipped"] else 0
+        if self.nonfinite_run >= self.cfg.max_nonfinite:
+            raise NonFiniteLossError(
+                f"{self.nonfinite_run} consecutive steps up to step {step} had a non-finite loss or gradient "
+                f"(last loss {m['loss']}, grad norm {m['grad_norm']}); their updates were skipped. Lower the "
+                f"learning rate, check the data for empty/corrupt samples, or raise max_nonfinite.")
+
+    def _save(self, step, state, opt_state, rng, force: bool = False) -> None:
+        meta = {"skipped_total": self.skipped_total, "nonfinite_run": self.nonfinite_run}
+        data_state = self.get_data_state() if self.get_data_state else None
+        self.ckpt.save(step, state, opt_state, rng, meta, data_state, force=force)
+
+    def _evaluate(self, step: int, state) -> None:
+        if self.eval_fn is None or not self.cfg.eval_every or step % self.cfg.eval_every:
+            return
+        result = self.eval_fn(step, state)
+        if result:
+            self.writer.write(step, {f"eval/{k}": v for k, v in result.items()})

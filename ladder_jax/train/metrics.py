@@ -1,0 +1,126 @@
+"""What a training run reports: JSONL + TensorBoard scalars, a progress bar, and an MFU estimate.
+
+FLOPs are model FLOPs of a training step (forward + backward = 3 × forward, each multiply-add 2
+FLOPs), counted on the padded shapes the step computes, without rematerialisation:
+
+  text, per token:   6·N_text + 12·n_layers·(heads·head_dim)·L
+      N_text = n_layers·(d·(h + 2·kv)·hd + h·hd·d + 3·d·ff) + d·V   (projections, SwiGLU, LM head)
+      12·n_layers·h·hd·L: scores q·kᵀ and weights·v over the whole (dense, unhalved) L × L
+  vision, per patch: 6·N_vis + 12·Σ_blocks d_v·S_b
+      N_vis = patch_dim·d_v + depth·(4·d_v² + 3·d_v·ff_v) + (16·d_v² + 4·d_v·out)/4   (merger per patch)
+      S_b = attended patches: the window (window_merged²·merge_unit) or all P for full blocks
+Biases, norms, rotary and softmax are left out (well under 1% at 3B). MFU = FLOPs / (time ·
+devices · peak), with the dense bf16 peak of the device kind; unknown kinds (and CPUs) give None.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+from tqdm.auto import tqdm
+
+from ladder_jax.models.qwen25_vl.config import ModelConfig
+
+# Dense bf16 peak FLOP/s per device, matched by substring of `device.device_kind` (first match wins).
+PEAK_FLOPS = (
+    ("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12),
+    ("L40S", 362e12), ("L4", 121e12), ("TPU v4", 275e12), ("TPU v5 lite", 197e12), ("TPU v5e", 197e12),
+    ("TPU v5", 459e12), ("TPU v6 lite", 918e12), ("TPU v6e", 918e12),
+)
+
+
+def text_params(cfg: ModelConfig) -> int:
+    t = cfg.text
+    h, kv, hd, d = t.num_attention_heads, t.num_key_value_heads, t.head_dim, t.hidden_size
+    layer = d * (h + 2 * kv) * hd + h * hd * d + 3 * d * t.intermediate_size
+    return t.num_hidden_layers * layer + d * t.vocab_size
+
+
+def vision_params_per_patch(cfg: ModelConfig) -> float:
+    v = cfg.vision
+    d, m = v.hidden_size, v.merge_unit
+    blocks = v.depth * (4 * d * d + 3 * d * v.intermediate_size)
+    merger = (m * d) ** 2 + m * d * v.out_hidden_size
+    return v.patch_dim * d + blocks + merger / m
+
+
+def train_flops(cfg: ModelConfig, batch: int, length: int, patches: int) -> float:
+    """Model FLOPs of one training step on a (batch, length) token array and (batch, patches) pixels
+    (images and videos together); see the module docstring."""
+    t, v = cfg.text, cfg.vision
+    text = batch * length * (6 * text_params(cfg) + 12 * t.num_hidden_layers * t.num_attention_heads * t.head_dim * length)
+    window = min(patches, v.window_merged ** 2 * v.merge_unit)
+    spans = sum(patches if i in v.fullatt_block_indexes else window for i in range(v.depth))
+    vision = batch * patches * (6 * vision_params_per_patch(cfg) + 12 * v.hidden_size * spans)
+    return float(text + vision)
+
+
+def peak_flops(device=None) -> float | None:
+    kind = (device or jax.devices()[0]).device_kind
+    return next((peak for name, peak in PEAK_FLOPS if name in kind), None)
+
+
+def mfu(flops: float, seconds: float, devices: int | None = None, device=None) -> float | None:
+    peak = peak_flops(device)
+    if peak is None or seconds <= 0:
+        return None
+    return flops / (seconds * (devices or jax.device_count()) * peak)
+
+
+class MetricsWriter:
+    """Scalars per step to `metrics.jsonl` and TensorBoard event files (process 0 only).
+
+    A run (re)starting at `resume_step` (0: from scratch) drops records of later steps, written by
+    a run that was interrupted, from the JSONL and purges them from TensorBoard: each step appears once."""
+
+    def __init__(self, logdir, resume_step: int = 0, tensorboard: bool = True):
+        self.active = jax.process_index() == 0
+        self.path = Path(logdir) / "metrics.jsonl"
+        self.tb = None
+        if not self.active:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            keep = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line)["step"] <= resume_step]
+            self.path.write_text("".join(line + "\n" for line in keep))
+        if tensorboard:
+            from tensorboardX import SummaryWriter  # noqa: PLC0415 (optional dependency)
+            self.tb = SummaryWriter(str(Path(logdir) / "tensorboard"), purge_step=resume_step + 1)
+
+    def write(self, step: int, scalars: dict) -> None:
+        if not self.active:
+            return
+        clean = {k: (None if v is None else float(v)) for k, v in scalars.items()}
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **clean}) + "\n")
+        if self.tb is not None:
+            for k, v in clean.items():
+                if v is not None:
+                    self.tb.add_scalar(k, v, step)
+            self.tb.flush()
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def read_jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+class Progress:
+    """tqdm bar over steps with loss, tokens/s and (tqdm's) ETA; silent on processes other than 0."""
+
+    def __init__(self, total: int, start: int, enabled: bool = True):
+        self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True,
+                        disable=not enabled or jax.process_index() != 0)
+
+    def update(self, loss: float, tokens_per_s: float) -> None:
+        self.bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()

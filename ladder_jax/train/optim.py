@@ -1,0 +1,108 @@
+"""AdamW with linear warmup + cosine decay, global-norm clipping, a weight-decay mask and optional
+frozen vision tower / merger; the optimizer state is sharded like the parameters it mirrors.
+
+Parameters are the model's nnx State: each Param carries logical `axes`, so optimizer moments
+(which optax builds by mapping over the params) carry them too and shard by the same rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding
+
+from ladder_jax.parallel.sharding import replicated, spec_for
+
+FROZEN, DECAY, NO_DECAY = "frozen", "decay", "no_decay"
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """SFT reference values (SPEC.md section 3): lr 1e-5, cosine, warmup ratio 0.1."""
+
+    learning_rate: float = 1e-5
+    total_steps: int = 1000
+    warmup_ratio: float = 0.1
+    end_lr_ratio: float = 0.0
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    freeze_vision: bool = False  # the vision tower without its merger (`visual/` minus `visual/merger`)
+    freeze_merger: bool = False  # the patch merger (`visual/merger`)
+
+    @property
+    def warmup_steps(self) -> int:
+        return math.ceil(self.total_steps * self.warmup_ratio)
+
+
+def schedule(cfg: OptimConfig) -> optax.Schedule:
+    """lr(s) = peak·s/w for s < w; then end + (peak − end)·½(1 + cos(π·(s − w)/(T − w))), T = total_steps.
+
+    The transformers `cosine` schedule with warmup (end = 0), so step 0 trains at lr 0."""
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0, peak_value=cfg.learning_rate, warmup_steps=cfg.warmup_steps,
+        decay_steps=max(cfg.total_steps, cfg.warmup_steps + 1), end_value=cfg.learning_rate * cfg.end_lr_ratio)
+
+
+def is_variable(x) -> bool:
+    return isinstance(x, nnx.Variable)
+
+
+def _path_str(path) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
+
+
+def param_label(path: str, axes: tuple[str, ...], cfg: OptimConfig) -> str:
+    """frozen | decay | no_decay. Matrices decay; vectors (norm scales, biases) do not, judged by
+    their logical axes without the stacked `layers` axis, so a stacked norm (layers, dim) is a vector."""
+    in_merger = path.startswith("visual/merger/")
+    if (cfg.freeze_merger and in_merger) or (cfg.freeze_vision and path.startswith("visual/") and not in_merger):
+        return FROZEN
+    return DECAY if len([a for a in axes if a != "layers"]) >= 2 else NO_DECAY
+
+
+def param_labels(params, cfg: OptimConfig):
+    """A tree of labels, a prefix of `params` (one label per Param)."""
+    return jax.tree_util.tree_map_with_path(
+        lambda p, v: param_label(_path_str(p), tuple(v.get_metadata()["axes"]), cfg), params, is_leaf=is_variable)
+
+
+def make_optimizer(cfg: OptimConfig, params) -> optax.GradientTransformation:
+    """clip(global norm over trainable grads) -> AdamW (decay on matrices only) -> ×lr(s); frozen
+    params get zero updates and keep no moments. `params` (abstract is fine) only fixes the labels."""
+    labels = param_labels(params, cfg)
+    decay_mask = jax.tree.map(lambda label: label == DECAY, labels)
+    train = optax.chain(
+        optax.clip_by_global_norm(cfg.max_grad_norm),
+        optax.adamw(schedule(cfg), b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay,
+                    mask=decay_mask))
+    trainable = jax.tree.map(lambda label: "train" if label != FROZEN else FROZEN, labels)
+    return optax.partition({"train": train, FROZEN: optax.set_to_zero()}, trainable)
+
+
+def trainable_mask(params, cfg: OptimConfig):
+    """Prefix tree of bools: True where a Param is trained."""
+    return jax.tree.map(lambda label: label != FROZEN, param_labels(params, cfg))
+
+
+def current_lr(opt_state, lr_schedule: optax.Schedule):
+    """The learning rate the next update uses: the schedule at the optimizer's update count."""
+    counts = [s.count for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByScheduleState))
+              if isinstance(s, optax.ScaleByScheduleState)]
+    return lr_schedule(counts[0])
+
+
+def opt_state_shardings(abstract_opt_state, mesh):
+    """Moments mirror their Param (same logical axes, same sharding); counters are replicated."""
+    def one(x):
+        if is_variable(x):
+            return NamedSharding(mesh, spec_for(x.get_value().shape, x.get_metadata()["axes"], mesh))
+        return replicated(mesh)
+    return jax.tree.map(one, abstract_opt_state, is_leaf=is_variable)
+

@@ -1,0 +1,104 @@
+"""The SFT loss and step: (sum, count) maths, sharded = single device, exact accumulation, NaN skip,
+learning, and the FLOPs model behind MFU."""
+
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from ladder_jax.models.qwen25_vl.api import abstract_model
+from ladder_jax.models.qwen25_vl.config import preset
+from ladder_jax.train import metrics, sft
+from tests.train.tiny import CFG, BatchIterator, fresh_state, make_batch, tiny_step
+
+
+def _losses(train_step, steps: int, batches=None):
+    state = fresh_state(train_step)
+    opt_state = train_step.init_opt_state(state)
+    batches = batches or [make_batch(CFG, seed) for seed in range(steps)]
+    out = []
+    for i, b in enumerate(batches):
+        b = jax.device_put(b, train_step.batch_shardings)
+        state, opt_state, m = train_step.step(state, opt_state, b, jax.random.key(i))
+        out.append(jax.device_get(m))
+    return out, state
+
+
+def test_token_loss_is_shifted_sum_and_count():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((2, 5, 7)).astype(np.float32)
+    labels = np.array([[-100, 3, 1, -100, 6], [-100, -100, -100, 2, 0]])
+    total, count = sft.token_loss(jnp.asarray(logits), sft.shifted_targets(jnp.asarray(labels)))
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    want = [-logp[b, t - 1, labels[b, t]] for b in range(2) for t in range(1, 5) if labels[b, t] != -100]
+    assert count == 5
+    np.testing.assert_allclose(total, np.sum(want), rtol=1e-6)
+
+
+def test_chunked_loss_equals_full_logits_with_gradients():
+    rng = np.random.default_rng(1)
+    w = jnp.asarray(rng.standard_normal((8, 11)), jnp.float32)
+    hidden = jnp.asarray(rng.standard_normal((2, 13, 8)), jnp.float32)
+    targets = jnp.asarray(rng.integers(-1, 11, (2, 13))).at[:, ::3].set(-100)
+    model = lambda w: types.SimpleNamespace(logits=lambda h: h @ w)
+    full = lambda w, h: sft.token_loss(model(w).logits(h), targets)[0]
+    chunked = lambda w, h: sft.chunked_loss(model(w), h, targets, 4)[0]
+    np.testing.assert_allclose(chunked(w, hidden), full(w, hidden), rtol=1e-6)
+    for a, b in zip(jax.grad(chunked, (0, 1))(w, hidden), jax.grad(full, (0, 1))(w, hidden)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_sharded_222_run_equals_single_device_run():
+    assert jax.device_count() == 8
+    single, _ = _losses(tiny_step()[1], 5)
+    sharded, _ = _losses(tiny_step(2, 2, 2)[1], 5)
+    for key in ("loss", "grad_norm"):
+        np.testing.assert_allclose([m[key] for m in sharded], [m[key] for m in single], atol=1e-5, rtol=0)
+
+
+def test_two_micro_batches_equal_one_big_batch():
+    whole, state_a = _losses(tiny_step()[1], 2)
+    micro, state_b = _losses(tiny_step(micro=2)[1], 2)
+    # Same sums in another order: equal up to float32 rounding.
+    np.testing.assert_allclose([m["loss"] for m in micro], [m["loss"] for m in whole], atol=1e-5, rtol=0)
+    assert [m["tokens"] for m in micro] == [m["tokens"] for m in whole]
+    for a, b in zip(jax.tree.leaves(state_b), jax.tree.leaves(state_a)):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def test_nonfinite_step_is_skipped_and_reported():
+    ts = tiny_step()[1]
+    state = fresh_state(ts)
+    opt_state = ts.init_opt_state(state)
+    before = jax.device_get((state, opt_state))
+    bad = make_batch(CFG, 0)
+    bad["pixel_values"][0, 0, 0] = np.nan
+    state, opt_state, m = ts.step(state, opt_state, jax.device_put(bad, ts.batch_shardings), jax.random.key(0))
+    assert int(m["skipped"]) == 1 and not np.isfinite(float(m["loss"]))
+    for a, b in zip(jax.tree.leaves(jax.device_get((state, opt_state))), jax.tree.leaves(before)):
+        np.testing.assert_array_equal(a, b)
+    _, _, m = ts.step(state, opt_state, jax.device_put(make_batch(CFG, 0), ts.batch_shardings), jax.random.key(1))
+    assert int(m["skipped"]) == 0 and np.isfinite(float(m["loss"]))
+
+
+def test_loss_falls_on_repeated_data():
+    data = BatchIterator(CFG, n=2)
+    out, _ = _losses(tiny_step()[1], 24, [next(data) for _ in range(24)])
+    losses = [float(m["loss"]) for m in out]
+    assert losses[0] > 6.0  # about ln(vocab 512) = 6.24 at random init
+    assert np.mean(losses[-2:]) < 0.6 * losses[0], losses
+
+
+def test_flops_model_counts_the_text_matrices():
+    _, abstract = abstract_model(CFG)
+    flat = {"/".join(map(str, p)): v.get_value() for p, v in nnx.to_flat_state(abstract)}
+    matrices = sum(int(np.prod(x.shape)) for k, x in flat.items()
+                   if k.startswith("decoder/layers") and k.endswith("kernel")) + flat["embed_tokens"].size
+    assert metrics.text_params(CFG) == matrices
+    assert metrics.text_params(preset("3b")) == pytest.approx(3.09e9, rel=0.01)  # Qwen2.5-VL-3B text tower
+    flops = metrics.train_flops(CFG, batch=8, length=32, patches=16)
+    assert flops > 6 * metrics.text_params(CFG) * 8 * 32
+    assert metrics.peak_flops() is None and metrics.mfu(flops, 1.0) is None  # CPU: MFU reported as n/a
