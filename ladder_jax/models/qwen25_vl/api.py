@@ -41,15 +41,20 @@ def abstract_model(cfg: config_lib.ModelConfig):
 
 
 def init_state(cfg: config_lib.ModelConfig, mesh, seed: int = 0):
-    """Random parameters, created directly on their shardings."""
+    """Random parameters, created directly on their shardings (one compile per config and mesh)."""
+    graphdef, make = _initializer(cfg, mesh)
+    return graphdef, make(jax.random.key(seed))
+
+
+@functools.lru_cache(maxsize=None)
+def _initializer(cfg: config_lib.ModelConfig, mesh):
     graphdef, abstract = abstract_model(cfg)
-    shardings = state_shardings(abstract, mesh)
 
-    @functools.partial(jax.jit, out_shardings=shardings)
-    def make():
-        return nnx.split(Qwen25VL(cfg, rngs=nnx.Rngs(seed)))[1]
+    @functools.partial(jax.jit, out_shardings=state_shardings(abstract, mesh))
+    def make(key):
+        return nnx.split(Qwen25VL(cfg, rngs=nnx.Rngs(key)))[1]
 
-    return graphdef, make()
+    return graphdef, make
 
 
 @functools.lru_cache(maxsize=None)
