@@ -5,9 +5,9 @@
 
   1. sample G completions per prompt from the live, sharded `state` (`sampler.sample`: no
      weight copies), timed to its end with block_until_ready;
-  2. one jit (`grpo_rollout.score_rollout`): rewards by the device reward kernel, group
-     advantages, reference log-probs under `ref_state` (and old log-probs when
-     updates_per_batch > 1), all with the prompt's own images and videos;
+  2. `grpo_rollout.rewards` (the device reward kernel, group advantages) and a jit of
+     `grpo_rollout.fixed_logps`: reference log-probs under `ref_state` (and old log-probs when
+     updates_per_batch > 1), with the prompt's own images and videos;
   3. one jit (`grpo_update.update_fn`): updates_per_batch optimizer steps, exact micro-batching.
 
 `batch` is a pipeline prompt-mode batch: the model arrays plus this process's `answers` and
@@ -19,6 +19,7 @@ set OptimConfig.total_steps to k × steps.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import jax
@@ -77,8 +78,7 @@ class GRPOStep(TrainStep):
 
 def rollout_shardings(mesh) -> grpo_rollout.Rollout:
     rows = lambda ndim: batch_sharding(mesh, ndim)
-    return grpo_rollout.Rollout(rows(2), rows(2), rows(1), rows(2), rows(2),
-                                {"format": rows(1), "accuracy": rows(1), "total": rows(1)})
+    return grpo_rollout.Rollout(rows(2), rows(2), rows(1), rows(2), rows(2))
 
 
 def _global(x, mesh):
@@ -104,15 +104,11 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
     table = jax.device_put(table, replicated(mesh))
     max_bytes = grpo_rollout.max_bytes(jax.device_get(table), cfg.max_new_tokens)
 
-    def score(state, ref_state, prompts, completions, lengths, answers, table):
-        rollout = grpo_rollout.score_rollout(graphdef, state, ref_state, prompts, completions, lengths, answers,
-                                             table, group_size=cfg.group_size, weights=cfg.reward_weights,
-                                             old_logp=cfg.updates_per_batch > 1, max_bytes=max_bytes)
-        return rollout, grpo_rollout.reward_metrics(rollout, cfg.group_size)
-
-    score = jax.jit(score, in_shardings=(s_sh, s_sh, b_sh, batch_sharding(mesh, 2), batch_sharding(mesh, 1),
-                                         None, replicated(mesh)),
-                    out_shardings=(r_sh, replicated(mesh)), compiler_options=compiler_options)
+    weights, rows1, rows2 = cfg.reward_weights, batch_sharding(mesh, 1), batch_sharding(mesh, 2)
+    logps = jax.jit(functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=cfg.group_size,
+                                      old_logp=cfg.updates_per_batch > 1),
+                    in_shardings=(s_sh, s_sh, b_sh, rows2, rows2), out_shardings=(rows2, rows2),
+                    compiler_options=compiler_options)
     update = jax.jit(update_fn(graphdef, tx, optim.schedule(optim_cfg), optim.trainable_mask(state, optim_cfg),
                                cfg, mesh),
                      in_shardings=(s_sh, o_sh, b_sh, r_sh), out_shardings=(s_sh, o_sh, replicated(mesh)),
@@ -128,12 +124,18 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
         sampled = time.perf_counter() - start
         answers = grpo_rollout.encode_answers(batch["answers"], batch["question_types"])
         answers = jax.tree.map(lambda a: _global(a, mesh), answers)
-        rollout, metrics = score(state, ref_state, prompts, out.tokens, out.lengths, answers, table)
+        _, advantages, metrics = grpo_rollout.rewards(table, out.tokens, out.lengths, answers, group_size=cfg.group_size,
+                                                      weights=weights, max_bytes=max_bytes)
+        # The sampler and the reward jit leave their outputs on GSPMD's choice; the jits below take
+        # rows on the batch rule (a no-op move where they already are).
+        completions, mask, advantages = jax.device_put((out.tokens, out.mask, advantages), (rows2, rows2, rows1))
+        rollout = grpo_rollout.Rollout(completions, mask, advantages,
+                                       *logps(state, ref_state, prompts, completions, mask))
         state, opt_state, update_metrics = update(state, opt_state, prompts, rollout)
         metrics = jax.block_until_ready(metrics | update_metrics)
         elapsed = time.perf_counter() - start
-        tokens = float(jnp.sum(out.lengths))
-        timing = {"rollout_tokens_per_s": np.float64(tokens / max(sampled, 1e-9)),
+        generated = float(jnp.sum(out.lengths))
+        timing = {"rollout_tokens_per_s": np.float64(generated / max(sampled, 1e-9)),
                   "sample_time_share": np.float64(sampled / max(elapsed, 1e-9))}
         return state, opt_state, metrics | timing
 

@@ -1,10 +1,10 @@
 """GRPO's rollout scoring: rewards, group advantages and the fixed log-probs of a sampled batch.
 
-After the sampler has drawn G completions per prompt, one jitted pure function turns them into
-what the policy updates need: the format / accuracy rewards from token ids (the device reward
-kernel), r = w_f·r_format + w_a·r_accuracy − w_len·p_len, the group advantages, the reference
-model's log-probs and, when the policy is updated more than once per batch, the pre-update
-policy's log-probs. Every scoring pass gets the prompt's own visual inputs (images and videos):
+After the sampler has drawn G completions per prompt, two pure functions turn them into what the
+policy updates need: `rewards` (format / accuracy rewards from token ids by the device reward
+kernel, r = w_f·r_format + w_a·r_accuracy − w_len·p_len, and the group advantages) and
+`fixed_logps` (the reference model's log-probs and, when the policy is updated more than once per
+batch, the pre-update policy's log-probs). Every scoring pass gets the prompt's own visual inputs (images and videos):
 the reference trainer drops the video pixels there (SPEC.md section 3), we do not.
 
 Rows follow the sampler: rows b*G .. b*G+G-1 are the completions of prompt b.
@@ -13,6 +13,7 @@ Rows follow the sampler: rows b*G .. b*G+G-1 are the completions of prompt b.
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -32,16 +33,15 @@ CHOICE_WIDTH, DIGIT_WIDTH = 16, 768
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass
 class Rollout:
-    """A scored batch of B prompts x G completions. completions (B*G, T) int32 with mask (B*G, T);
-    advantages (B*G,); ref_logp and old_logp (B*G, T) (old_logp all zeros when unused); rewards
-    maps "format", "accuracy", "total" to (B*G,) float32."""
+    """A scored batch of B prompts x G completions, what the update reads: completions (B*G, T)
+    int32 with mask (B*G, T); advantages (B*G,); ref_logp and old_logp (B*G, T) (old_logp all
+    zeros when unused)."""
 
     completions: jax.Array
     mask: jax.Array
     advantages: jax.Array
     ref_logp: jax.Array
     old_logp: jax.Array
-    rewards: dict
 
 
 def encode_answers(answers, question_types) -> Answers:
@@ -59,34 +59,39 @@ def completion_logp(graphdef, state, prompts: dict, completions, mask, group_siz
     return nnx.merge(graphdef, state).score_completions(prompts, completions, mask, group_size)
 
 
-def score_rollout(graphdef, state, ref_state, prompts: dict, completions, lengths, answers: Answers,
-                  table: ByteTable, *, group_size: int, weights: rewards_lib.RewardConfig, old_logp: bool,
-                  max_bytes: int) -> Rollout:
-    """The pure scoring of a sampled batch (jit it with graphdef and the keywords static).
+@partial(jax.jit, static_argnames=("group_size", "weights", "max_bytes"))
+def rewards(table: ByteTable, completions, lengths, answers: Answers, *, group_size: int,
+            weights: rewards_lib.RewardConfig, max_bytes: int):
+    """(rewards, advantages, metrics) of a sampled batch; `answers` has one row per prompt.
 
-    Rewards per completion, A = (r − mean_group r) / (std_group r + 1e-4), reference log-probs under
-    `ref_state`, and, if `old_logp`, the current policy's log-probs (gradient stopped)."""
-    mask = jnp.arange(completions.shape[1])[None, :] < lengths[:, None]
+    r = w_f·r_format + w_a·r_accuracy − w_len·p_len per completion (the device reward kernel) and
+    A = (r − mean_group r) / (std_group r + 1e-4). A module-level jit: every caller with the same
+    shapes shares one compilation of the reward kernel."""
     per_row = jax.tree.map(lambda a: jnp.repeat(a, group_size, axis=0), answers)
     scores = score_tokens(table, completions, lengths, per_row, max_bytes=max_bytes)
     format_r = scores["format"].astype(jnp.float32)
     accuracy = scores["accuracy_tenths"].astype(jnp.float32) / 10.0
     penalty = rewards_lib.length_penalty(lengths, weights)
     total = rewards_lib.total_reward(weights, format_r, accuracy, 0.0, penalty).astype(jnp.float32)
+    named = {"format": format_r, "accuracy": accuracy, "total": total}
+    return named, group_advantages(total, group_size), reward_metrics(named, lengths, group_size)
+
+
+def fixed_logps(graphdef, state, ref_state, prompts: dict, completions, mask, *, group_size: int, old_logp: bool):
+    """(ref_logp, old_logp): the reference's log-probs and, if `old_logp`, the current policy's
+    (zeros otherwise), gradients stopped; pure, for the trainer to jit."""
     ref = completion_logp(graphdef, ref_state, prompts, completions, mask, group_size)
-    old = (jax.lax.stop_gradient(completion_logp(graphdef, state, prompts, completions, mask, group_size))
-           if old_logp else jnp.zeros_like(ref))
-    return Rollout(completions, mask, group_advantages(total, group_size), jax.lax.stop_gradient(ref), old,
-                   {"format": format_r, "accuracy": accuracy, "total": total})
+    old = completion_logp(graphdef, state, prompts, completions, mask, group_size) if old_logp else jnp.zeros_like(ref)
+    return jax.lax.stop_gradient(ref), jax.lax.stop_gradient(old)
 
 
-def reward_metrics(rollout: Rollout, group_size: int) -> dict:
+def reward_metrics(named: dict, lengths, group_size: int) -> dict:
     """Mean and std (over all completions) of each reward, the share of groups whose total reward
     has zero spread (they carry no gradient), and the mean completion length."""
     out = {}
-    for name, r in rollout.rewards.items():
+    for name, r in named.items():
         out[f"reward_{name}"], out[f"reward_{name}_std"] = jnp.mean(r), jnp.std(r)
-    groups = rollout.rewards["total"].reshape(-1, group_size)
+    groups = named["total"].reshape(-1, group_size)
     out["zero_std_groups"] = jnp.mean((jnp.max(groups, 1) == jnp.min(groups, 1)).astype(jnp.float32))
-    out["completion_length"] = jnp.mean(jnp.sum(rollout.mask, axis=1).astype(jnp.float32))
+    out["completion_length"] = jnp.mean(lengths.astype(jnp.float32))
     return out

@@ -15,6 +15,7 @@ from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_t
 from ladder_jax.models.qwen25_vl.api import init_state
 from ladder_jax.models.qwen25_vl.config import for_tokenizer, preset
 from ladder_jax.parallel.mesh import make_mesh
+from ladder_jax.parallel.sharding import batch_sharding, replicated
 from ladder_jax.train import grpo_rollout
 from ladder_jax.train.grpo import GRPOConfig, make_grpo_step
 from ladder_jax.train.grpo_update import grpo_grads
@@ -22,10 +23,10 @@ from ladder_jax.train.loop import LoopConfig, step_batch, train
 from ladder_jax.train.metrics import read_jsonl
 from ladder_jax.train.optim import OptimConfig
 from ladder_jax.train.reward_tables import byte_table
-from ladder_jax.train.rewards import rewards_from_text
+from ladder_jax.train.rewards import score_completion
 from tests.train.tiny import FAST_COMPILE
 
-G, T, PROMPTS, LENGTH = 4, 12, 4, 24
+G, T, PROMPTS, LENGTH = 4, 16, 4, 24
 ANSWERS = ("A", "3", "B", "12")
 TYPES = ("relative direction", "object count", "relative distance", "object size")
 
@@ -36,7 +37,7 @@ def setup():
     cfg = for_tokenizer(preset("tiny"), special_token_ids(tok), len(tok))
     mesh = make_mesh(devices=jax.devices()[:1])
     graphdef, state = init_state(cfg, mesh, seed=0)
-    _, ref = init_state(cfg, mesh, seed=1)  # a different reference, so the KL term is not zero
+    ref = jax.tree.map(lambda p: 0.9 * p, state)  # a different reference, so the KL term is not zero
     return tok, cfg, mesh, graphdef, state, ref
 
 
@@ -76,15 +77,15 @@ def fixed_rollout(setup, seed: int = 0, old_noise: float = 0.0) -> tuple[dict, g
     completions = jnp.asarray(rng.integers(20, 700, (PROMPTS * G, T)), jnp.int32)
     lengths = jnp.asarray(rng.integers(1, T + 1, PROMPTS * G), jnp.int32)
     mask = jnp.arange(T)[None, :] < lengths[:, None]
-    ref_logp = grpo_rollout.completion_logp(graphdef, ref, prompts, completions, mask, G)
+    ref_logp, _ = jitted_logps(graphdef, False)(ref, ref, prompts, completions, mask)
     old = ref_logp + old_noise * jnp.asarray(rng.standard_normal(ref_logp.shape), jnp.float32)
-    rewards = {k: jnp.zeros(PROMPTS * G) for k in ("format", "accuracy", "total")}
     advantages = jnp.asarray(rng.standard_normal(PROMPTS * G), jnp.float32)
-    return prompts, grpo_rollout.Rollout(completions, mask, advantages, ref_logp, old, rewards)
+    return prompts, grpo_rollout.Rollout(completions, mask, advantages, ref_logp, old)
 
 
-def reference_loss(graphdef, state, prompts, rollout, cfg: GRPOConfig):
-    """SPEC section 3 written out on a plain full forward (prompt ⧺ completion, log_softmax)."""
+def reference_loss(graphdef, state, prompts, rollout, first, beta, clip_eps=0.2):
+    """SPEC section 3 written out on a plain full forward (prompt ⧺ completion, log_softmax);
+    `first`: π_old is π itself (the only update on a batch)."""
     model = nnx.merge(graphdef, state)
     rep = lambda x: jnp.repeat(x, G, axis=0)
     inputs = {k: rep(v) for k, v in prompts.items()}
@@ -92,12 +93,24 @@ def reference_loss(graphdef, state, prompts, rollout, cfg: GRPOConfig):
     inputs["attention_mask"] = jnp.concatenate([inputs["attention_mask"], rollout.mask.astype(jnp.int32)], axis=1)
     logits = model(**inputs)[:, LENGTH - 1:LENGTH - 1 + T]
     logp = jnp.take_along_axis(jax.nn.log_softmax(logits, -1), rollout.completions[..., None], -1)[..., 0]
-    old = jax.lax.stop_gradient(logp) if cfg.updates_per_batch == 1 else rollout.old_logp
+    old = jnp.where(first, jax.lax.stop_gradient(logp), rollout.old_logp)
     ratio, a = jnp.exp(logp - old), rollout.advantages[:, None]
     d = rollout.ref_logp - logp
-    tok = -jnp.minimum(ratio * a, jnp.clip(ratio, 1 - cfg.clip_eps, 1 + cfg.clip_eps) * a) + cfg.beta * (jnp.exp(d) - d - 1)
+    tok = -jnp.minimum(ratio * a, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * a) + beta * (jnp.exp(d) - d - 1)
     m = rollout.mask.astype(jnp.float32)
     return jnp.mean(jnp.sum(tok * m, 1) / jnp.sum(m, 1))
+
+
+@functools.lru_cache(maxsize=None)
+def jitted_logps(graphdef, old_logp: bool):
+    fn = functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=G, old_logp=old_logp)
+    return jax.jit(fn, compiler_options=FAST_COMPILE)
+
+
+@functools.lru_cache(maxsize=None)
+def reference_grads(graphdef):
+    """One compilation for both update modes: `first` and beta are traced."""
+    return jax.jit(jax.value_and_grad(functools.partial(reference_loss, graphdef)), compiler_options=FAST_COMPILE)
 
 
 @functools.lru_cache(maxsize=None)
@@ -116,7 +129,7 @@ def test_gradient_matches_plain_reference(setup, updates, noise):
     cfg = GRPOConfig(group_size=G, max_new_tokens=T, updates_per_batch=updates, beta=0.1)
     prompts, rollout = fixed_rollout(setup, old_noise=noise)
     grads, total, count, stats = jitted_grads(graphdef, cfg, mesh)(state, prompts, rollout)
-    want_loss, want = jax.jit(jax.value_and_grad(lambda s: reference_loss(graphdef, s, prompts, rollout, cfg)))(state)
+    want_loss, want = reference_grads(graphdef)(state, prompts, rollout, updates == 1, cfg.beta)
     assert float(total / count) == pytest.approx(float(want_loss), rel=1e-5, abs=1e-7)
     got = jax.tree.map(lambda g: g / count, grads)
     assert all(close(a, b) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)))
@@ -138,29 +151,40 @@ def test_micro_batches_add_up_exactly(setup):
     assert all(close(a, b, 1e-5) for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)))
 
 
-def test_video_pixels_reach_reference_and_policy_scoring_and_rewards_hit_their_group(setup):
-    tok, cfg, mesh, graphdef, state, ref = setup
+def test_video_pixels_reach_reference_and_policy_scoring(setup):
+    _, cfg, _, graphdef, state, ref = setup
+    _, rollout = fixed_rollout(setup)
+    batch = prompt_batch(cfg, 0, video=True)
+    a = jitted_logps(graphdef, True)(state, ref, model_arrays(batch), rollout.completions, rollout.mask)
+    batch["pixel_values_videos"] = batch["pixel_values_videos"] + 1.0
+    b = jitted_logps(graphdef, True)(state, ref, model_arrays(batch), rollout.completions, rollout.mask)
+    for name, x, y in zip(("ref_logp", "old_logp"), a, b):
+        assert float(jnp.max(jnp.abs(x - y) * rollout.mask)) > 1e-4, f"{name} ignores the video pixels"
+
+
+def test_device_rewards_match_the_reference_and_hit_their_group(setup):
+    tok, mesh = setup[0], setup[2]
     texts = ["<think>hmm</think><answer>A</answer>", "<think>x</think> <answer>3.0</answer>", "B", "<answer>11</answer>"]
     rows = [texts[(i + i // G) % len(texts)] for i in range(PROMPTS * G)]
     ids = [tok(t, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for t in rows]
-    width = max(map(len, ids))
-    completions = jnp.asarray([row + [tok.pad_token_id] * (width - len(row)) for row in ids], jnp.int32)
-    lengths = jnp.asarray([len(row) for row in ids], jnp.int32)
-    table = byte_table(tok)
-    score = jax.jit(functools.partial(
-        grpo_rollout.score_rollout, graphdef, group_size=G, weights=GRPOConfig().reward_weights, old_logp=True,
-        max_bytes=grpo_rollout.max_bytes(table, width)), compiler_options=FAST_COMPILE)
-    answers = grpo_rollout.encode_answers(ANSWERS, TYPES)
-    batch = prompt_batch(cfg, 0, video=True)
-    a = score(state, ref, model_arrays(batch), completions, lengths, answers, table)
-    batch["pixel_values_videos"] = batch["pixel_values_videos"] + 1.0
-    b = score(state, ref, model_arrays(batch), completions, lengths, answers, table)
-    for name in ("ref_logp", "old_logp"):
-        diff = jnp.abs(getattr(a, name) - getattr(b, name)) * a.mask
-        assert float(jnp.max(diff)) > 1e-4, f"{name} ignores the video pixels"
-    want = rewards_from_text(rows, [x for x in ANSWERS for _ in range(G)], [x for x in TYPES for _ in range(G)], tok)
+    rows2, rows1 = batch_sharding(mesh, 2), batch_sharding(mesh, 1)
+    completions = jax.device_put(np.array([row + [tok.pad_token_id] * (T - len(row)) for row in ids], np.int32), rows2)
+    lengths = jax.device_put(np.array([len(row) for row in ids], np.int32), rows1)
+    # Inputs placed as the step places them, so the step reuses this compilation of the kernel.
+    table = jax.device_put(byte_table(tok), replicated(mesh))
+    answers = jax.tree.map(lambda a: jax.device_put(a, batch_sharding(mesh, a.ndim)),
+                           grpo_rollout.encode_answers(ANSWERS, TYPES))
+    named, advantages, metrics = grpo_rollout.rewards(
+        table, completions, lengths, answers, group_size=G, weights=GRPOConfig().reward_weights,
+        max_bytes=grpo_rollout.max_bytes(jax.device_get(table), T))
+    scored = np.array([score_completion(text, ANSWERS[i // G], TYPES[i // G]) for i, text in enumerate(rows)])
+    want = {"format": scored[:, 0], "accuracy": scored[:, 1], "total": scored.sum(1)}
     for key in ("format", "accuracy", "total"):
-        np.testing.assert_allclose(np.asarray(a.rewards[key]), want[key], atol=1e-6)
+        np.testing.assert_allclose(np.asarray(named[key]), want[key], atol=1e-6)
+        assert float(metrics[f"reward_{key}"]) == pytest.approx(np.mean(want[key]), abs=1e-6)
+    groups = want["total"].reshape(PROMPTS, G)
+    expected = (groups - groups.mean(1, keepdims=True)) / (groups.std(1, ddof=1, keepdims=True) + 1e-4)
+    np.testing.assert_allclose(np.asarray(advantages), expected.reshape(-1), rtol=1e-5, atol=1e-5)
     assert float(np.std(want["total"])) > 0
 
 
