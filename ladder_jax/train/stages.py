@@ -122,6 +122,9 @@ def _check_fields(cfg) -> None:
         if name not in STAGES or extra:
             _fail(f"config.stages.{name}: unknown stage or setting(s) {extra}; stages are {STAGES}, "
                   f"settings {', '.join(sorted(want))}")
+    negative = [n for n in cfg.order if cfg.stages[n].steps < 0]
+    if negative:
+        _fail(f"config.stages.{negative[0]}: steps must be >= 0 (0 skips the stage), got {cfg.stages[negative[0]].steps}")
     if cfg.distributed not in ("none", "auto"):
         _fail(f"config.distributed must be 'none' or 'auto' (TPU pod / slurm), got {cfg.distributed!r}; "
               f"a local multi-process run passes --coordinator/--num-processes/--process-id instead")
