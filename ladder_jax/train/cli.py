@@ -59,3 +59,11 @@ def main(verb: str, args: argparse.Namespace) -> int:
         print(json.dumps({"stage": o.name, "status": o.status, "final": str(o.final) if o.final else None,
                           **{k: o.last_metrics[k] for k in ("loss", "lr") if k in o.last_metrics}}))
     return 3 if any(o.status == "preempted" for o in outcomes) else 0
+
+
+if __name__ == "__main__":  # `python -m ladder_jax.train.cli train --config ...`, as `ladder-jax train ...`
+    _parser = argparse.ArgumentParser(prog="ladder-jax train", description=__doc__.splitlines()[0])
+    configure("train", _parser)
+    if sys.argv[1:2] != ["train"]:
+        _parser.error("the first argument must be the verb `train`")
+    sys.exit(main("train", _parser.parse_args(sys.argv[2:])))

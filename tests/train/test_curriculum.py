@@ -24,8 +24,8 @@ GRPO_LANDED = importlib.util.find_spec("ladder_jax.train.grpo") is not None
 
 
 def overrides(workdir: Path, data: Path) -> list[str]:
-    out = [f"--config.workdir={workdir}", f"--config.data.root={data}", "--config.mesh.data=2",
-           "--config.mesh.fsdp=2", "--config.mesh.tensor=2"]
+    # The toy mesh: data parallel over every device (conftest's 8 fake CPUs).
+    out = [f"--config.workdir={workdir}", f"--config.data.root={data}"]
     for name in SFT:
         out += [f"--config.stages.{name}.{k}={v}" for k, v in
                 dict(steps=2, log_every=1, checkpoint_every=2, progress=False, tensorboard=False).items()]
@@ -71,8 +71,8 @@ def test_each_stage_starts_from_the_previous_final(world):
     for before, after in zip(finals[:-1], finals[1:]):
         step = _distance(before, after)
         assert step > 0  # the stage changed the params
-        # One stage's update is much smaller than the two stages' together: it started from `before`.
-        assert _distance(finals[0], after) > step or before is init
+        if before is not init:  # started from `before`: one stage's update is smaller than all so far
+            assert _distance(init, after) > step
 
 
 def test_second_run_skips_finished_stages(world, capsys):
