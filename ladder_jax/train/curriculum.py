@@ -55,7 +55,7 @@ def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
     processor = stage_inputs.build_processor(cfg, records)
     workdir, outcomes, previous = Path(cfg.workdir), [], None
     for name in cfg.order:
-        s, final = cfg.stages[name], Path(cfg.workdir) / name / "final"
+        s, final = cfg.stages[name], workdir / name / "final"
         if s.steps == 0:
             outcomes.append(StageOutcome(name, "skipped: 0 steps", None, {}))
         elif (final / "params").exists():
@@ -78,8 +78,9 @@ def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
     return outcomes
 
 
-def _optim(s) -> OptimConfig:
-    return OptimConfig(learning_rate=s.learning_rate, total_steps=s.steps, warmup_ratio=s.warmup_ratio,
+def _optim(s, updates_per_step: int = 1) -> OptimConfig:
+    """The stage's optimizer; its schedule counts optimizer updates (GRPO: updates_per_batch per step)."""
+    return OptimConfig(learning_rate=s.learning_rate, total_steps=s.steps * updates_per_step, warmup_ratio=s.warmup_ratio,
                        end_lr_ratio=s.end_lr_ratio, weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm,
                        freeze_vision=s.freeze_vision, freeze_merger=s.freeze_merger)
 
@@ -92,8 +93,8 @@ def make_stage_step(cfg, name: str, graphdef, state, processor, mesh):
         return make_train_step(graphdef, state, _optim(s), mesh, StepConfig(s.micro_batches, s.loss_chunk), options)
     from ladder_jax.train.grpo import GRPOConfig, make_grpo_step  # noqa: PLC0415 (optional until it lands)
     ref_state = jax.tree.map(lambda x: x.copy(), state)
-    return make_grpo_step(graphdef, state, ref_state, _optim(s), mesh, GRPOConfig(**s.grpo.to_dict()),
-                          processor.tokenizer)
+    return make_grpo_step(graphdef, state, ref_state, _optim(s, s.grpo.updates_per_batch), mesh,
+                          GRPOConfig(**s.grpo.to_dict()), processor.tokenizer, options)
 
 
 def train_stage(cfg, name: str, model_cfg, graphdef, state, data, processor, mesh, stage_dir: Path):
