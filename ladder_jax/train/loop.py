@@ -23,7 +23,11 @@ from ladder_jax.models.qwen25_vl.config import ModelConfig
 from ladder_jax.parallel.distributed import global_batch
 from ladder_jax.train import metrics as metrics_lib
 from ladder_jax.train.checkpoint import Checkpointer, StopSignal
-from ladder_jax.train.sft import BATCH_KEYS, TrainStep
+from ladder_jax.train.sft import TrainStep
+
+# Host-side keys a pipeline batch may carry beside its arrays (tuples of per-row strings). A step
+# receives those named in its `host_keys` (GRPO: answers, question types); the rest are dropped.
+HOST_KEYS = ("ids", "answers", "question_types")
 
 
 class TrainConfigError(ValueError):
@@ -78,29 +82,45 @@ def validate(cfg: LoopConfig, train_step: TrainStep) -> None:
             raise TrainConfigError(message)
 
 
-def check_batch(batch: dict, local_rows: int) -> None:
-    """The agreed batch contract, checked on the host before the step sees it."""
-    missing, extra = set(BATCH_KEYS) - set(batch), set(batch) - set(BATCH_KEYS)
+def check_batch(batch: dict, local_rows: int, shardings: dict, host_keys=()) -> None:
+    """The agreed batch contract, checked on the host before the step sees it: exactly the arrays
+    the step has shardings for (SFT: with labels; GRPO prompts: without), plus host-side keys."""
+    keys = set(shardings)
+    missing, extra = keys - set(batch) - set(host_keys), set(batch) - keys - set(HOST_KEYS)
+    missing |= set(host_keys) - set(batch)
     if missing or extra:
         raise TrainConfigError(f"batch keys differ from the contract: missing {sorted(missing)}, unexpected {sorted(extra)}")
-    for key, ndim in BATCH_KEYS.items():
+    for key in sorted(keys) + sorted(k for k in HOST_KEYS if k in batch):
         shape = np.shape(batch[key])
+        ndim = len(shardings[key].spec) if key in shardings else 1
         if len(shape) != ndim or shape[0] != local_rows:
             raise TrainConfigError(f"batch[{key!r}] has shape {shape}; expected {ndim} dims with {local_rows} rows "
                                    f"(batch_size / processes)")
 
 
+def step_batch(local: dict, train_step: TrainStep, host_keys=()) -> dict:
+    """Global arrays for the step's sharded keys, plus this process's host-side values it asks for."""
+    arrays = global_batch({k: local[k] for k in train_step.batch_shardings}, train_step.batch_shardings)
+    return arrays | {k: local[k] for k in host_keys}
+
+
 class _Window:
     """Sums over the steps since the last log line. tokens/s counts non-padding input tokens (with
-    several processes: this process's count times the process count)."""
+    several processes: this process's count times the process count). Metrics a step returns
+    beyond the common ones (GRPO's rewards, KL, ...) are logged as their mean over the window."""
+
+    COMMON = ("loss", "tokens", "grad_norm", "lr", "skipped")
 
     def __init__(self):
         self.steps = self.loss_tokens = self.tokens = self.inputs = self.flops = self.seconds = self.wait = 0.0
+        self.extra = {}
 
     def add(self, m: dict, inputs: int, flops: float, seconds: float, wait: float) -> None:
         if not m["skipped"]:
             self.loss_tokens += m["loss"] * m["tokens"]
             self.tokens += m["tokens"]
+        for key in m.keys() - set(self.COMMON):
+            self.extra[key] = self.extra.get(key, 0.0) + m[key]
         self.steps += 1
         self.inputs += inputs
         self.flops += flops
@@ -112,7 +132,7 @@ class _Window:
                 "lr": m["lr"], "grad_norm": m["grad_norm"], "label_tokens": self.tokens,
                 "tokens_per_s": self.inputs / self.seconds, "mfu": metrics_lib.mfu(self.flops, self.seconds),
                 "step_time_s": self.seconds / self.steps, "data_wait_s": self.wait / self.steps,
-                "skipped_steps": skipped_total}
+                "skipped_steps": skipped_total} | {k: v / self.steps for k, v in sorted(self.extra.items())}
 
 
 def _start(train_step: TrainStep, state, ckpt: Checkpointer, cfg: LoopConfig, set_data_state):
@@ -165,6 +185,7 @@ class _Run:
         self.get_data_state, self.eval_fn = get_data_state, eval_fn
         self.skipped_total, self.nonfinite_run = int(meta["skipped_total"]), int(meta["nonfinite_run"])
         self.local_rows = cfg.batch_size // jax.process_count()
+        self.host_keys = getattr(train_step, "host_keys", ())  # sft.TrainStep has none
 
     def loop(self, step, state, opt_state, rng, data, stop) -> TrainResult:
         window, last = _Window(), {}
@@ -176,9 +197,9 @@ class _Run:
                 raise TrainConfigError(f"the data ran out after {step} of {self.cfg.total_steps} steps (saved); "
                                        f"make the iterator repeat or lower total_steps")
             wait = time.perf_counter() - t0
-            check_batch(local, self.local_rows)
+            check_batch(local, self.local_rows, self.ts.batch_shardings, self.host_keys)
             inputs = int(np.sum(local["attention_mask"])) * jax.process_count()
-            batch = global_batch(local, self.ts.batch_shardings)
+            batch = step_batch(local, self.ts, self.host_keys)
             state, opt_state, m = self.ts.step(state, opt_state, batch, jax.random.fold_in(rng, step))
             m = {k: v.item() for k, v in jax.device_get(m).items()}
             step += 1

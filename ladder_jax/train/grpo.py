@@ -1,0 +1,142 @@
+"""The GRPO training step (stage 3): rollout with the current policy, score, update.
+
+`make_grpo_step(...)` returns a `GRPOStep`, used by `loop.train` exactly like SFT's `TrainStep`
+(checkpoints, resume, metrics). Its `.step(state, opt_state, batch, rng)` runs on the host:
+
+  1. sample G completions per prompt from the live, sharded `state` (`sampler.sample`: no
+     weight copies), timed to its end with block_until_ready;
+  2. `grpo_rollout.rewards` (the device reward kernel, group advantages) and a jit of
+     `grpo_rollout.fixed_logps`: reference log-probs under `ref_state` (and old log-probs when
+     updates_per_batch > 1), with the prompt's own images and videos;
+  3. one jit (`grpo_update.update_fn`): updates_per_batch optimizer steps, exact micro-batching.
+
+`batch` is a pipeline prompt-mode batch: the model arrays plus this process's `answers` and
+`question_types` tuples. `ref_state` stays on the policy's mesh and shardings (device memory; it is
+not offloaded to host memory). The optimizer schedule counts updates: with updates_per_batch = k,
+set OptimConfig.total_steps to k × steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ladder_jax.data.collate import MODEL_KEYS
+from ladder_jax.parallel.sharding import batch_sharding, replicated, state_shardings
+from ladder_jax.train import grpo_rollout, optim, sampler
+from ladder_jax.train import rewards as rewards_lib
+from ladder_jax.train.grpo_loss import AGGREGATIONS, KL_ESTIMATORS
+from ladder_jax.train.grpo_update import update_fn
+from ladder_jax.train.reward_tables import byte_table
+from ladder_jax.train.sft import StepConfig, TrainStep
+
+
+@dataclasses.dataclass(frozen=True)
+class GRPOConfig:
+    """SPEC.md section 3 reference values (lr 1e-6 lives in OptimConfig)."""
+
+    group_size: int = 4
+    beta: float = 0.01
+    clip_eps: float = 0.2
+    kl: str = "k3"
+    aggregation: str = "sequence_mean"
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    max_new_tokens: int = 1024
+    updates_per_batch: int = 1
+    micro_batches: int = 1
+    format_weight: float = 1.0
+    accuracy_weight: float = 1.0
+    length_penalty_weight: float = 0.0
+
+    def __post_init__(self):
+        if self.group_size < 2:
+            raise ValueError(f"group_size must be >= 2 (advantages compare a group's completions), got {self.group_size}")
+        if self.kl not in KL_ESTIMATORS or self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"kl must be one of {KL_ESTIMATORS} and aggregation one of {AGGREGATIONS}: {self}")
+        if min(self.max_new_tokens, self.updates_per_batch, self.micro_batches) < 1:
+            raise ValueError(f"max_new_tokens, updates_per_batch and micro_batches must be >= 1: {self}")
+
+    @property
+    def reward_weights(self) -> rewards_lib.RewardConfig:
+        return rewards_lib.RewardConfig(format_weight=self.format_weight, accuracy_weight=self.accuracy_weight,
+                                        iou_weight=0.0, length_weight=self.length_penalty_weight)
+
+
+@dataclasses.dataclass(frozen=True)
+class GRPOStep(TrainStep):
+    """A TrainStep whose batches carry host-side keys; `step` runs on the host (see module doc)."""
+
+    host_keys: tuple = ("answers", "question_types")
+
+
+def rollout_shardings(mesh) -> grpo_rollout.Rollout:
+    rows = lambda ndim: batch_sharding(mesh, ndim)
+    return grpo_rollout.Rollout(rows(2), rows(2), rows(1), rows(2), rows(2))
+
+
+def _global(x, mesh):
+    """This process's rows (host NumPy) as a global batch-sharded array."""
+    x = np.asarray(x)
+    return jax.make_array_from_process_local_data(batch_sharding(mesh, x.ndim), x)
+
+
+def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mesh, grpo_cfg: GRPOConfig,
+                   tokenizer, compiler_options: dict | None = None) -> GRPOStep:
+    """The GRPO step on `mesh`. `state` may be abstract (it fixes shardings); `ref_state` is the
+    frozen reference policy, placed on the policy's shardings. `compiler_options` go to XLA for the
+    scoring and update jits (the sampler compiles with the defaults)."""
+    cfg, ids = grpo_cfg, {"eos": tokenizer.eos_token_id, "pad": tokenizer.pad_token_id}
+    tx = optim.make_optimizer(optim_cfg, state)
+    s_sh = state_shardings(state, mesh)
+    o_sh = optim.opt_state_shardings(jax.eval_shape(tx.init, state), mesh)
+    b_sh = {k: batch_sharding(mesh, 2 if k in ("input_ids", "attention_mask", "second_per_grid_ts") else 3)
+            for k in MODEL_KEYS}
+    r_sh = rollout_shardings(mesh)
+    ref_state = jax.device_put(ref_state, s_sh)
+    table = byte_table(tokenizer)
+    table = jax.device_put(table, replicated(mesh))
+    max_bytes = grpo_rollout.max_bytes(jax.device_get(table), cfg.max_new_tokens)
+
+    weights, rows1, rows2 = cfg.reward_weights, batch_sharding(mesh, 1), batch_sharding(mesh, 2)
+    logps = jax.jit(functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=cfg.group_size,
+                                      old_logp=cfg.updates_per_batch > 1),
+                    in_shardings=(s_sh, s_sh, b_sh, rows2, rows2), out_shardings=(rows2, rows2),
+                    compiler_options=compiler_options)
+    update = jax.jit(update_fn(graphdef, tx, optim.schedule(optim_cfg), optim.trainable_mask(state, optim_cfg),
+                               cfg, mesh),
+                     in_shardings=(s_sh, o_sh, b_sh, r_sh), out_shardings=(s_sh, o_sh, replicated(mesh)),
+                     donate_argnums=(0, 1), compiler_options=compiler_options)
+
+    def step(state, opt_state, batch, rng):
+        start = time.perf_counter()
+        prompts = {k: batch[k] for k in MODEL_KEYS}
+        out = sampler.sample(graphdef, state, prompts, rng, num_samples=cfg.group_size,
+                             max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
+                             top_p=cfg.top_p, eos_id=ids["eos"], pad_id=ids["pad"])
+        out = jax.block_until_ready(out)
+        sampled = time.perf_counter() - start
+        answers = grpo_rollout.encode_answers(batch["answers"], batch["question_types"])
+        answers = jax.tree.map(lambda a: _global(a, mesh), answers)
+        _, advantages, metrics = grpo_rollout.rewards(table, out.tokens, out.lengths, answers, group_size=cfg.group_size,
+                                                      weights=weights, max_bytes=max_bytes)
+        # The sampler and the reward jit leave their outputs on GSPMD's choice; the jits below take
+        # rows on the batch rule (a no-op move where they already are).
+        completions, mask, advantages = jax.device_put((out.tokens, out.mask, advantages), (rows2, rows2, rows1))
+        rollout = grpo_rollout.Rollout(completions, mask, advantages,
+                                       *logps(state, ref_state, prompts, completions, mask))
+        state, opt_state, update_metrics = update(state, opt_state, prompts, rollout)
+        metrics = jax.block_until_ready(metrics | update_metrics)
+        elapsed = time.perf_counter() - start
+        generated = float(jnp.sum(out.lengths))
+        timing = {"rollout_tokens_per_s": np.float64(generated / max(sampled, 1e-9)),
+                  "sample_time_share": np.float64(sampled / max(elapsed, 1e-9))}
+        return state, opt_state, metrics | timing
+
+    return GRPOStep(step, tx, s_sh, o_sh, b_sh, mesh, StepConfig(micro_batches=cfg.micro_batches))

@@ -1,0 +1,97 @@
+"""GRPO's policy update: the loss of a scored rollout, its exact micro-batched gradient, and
+`updates_per_batch` optimizer steps, as one pure function to jit.
+
+Per token: l = −min(ρA, clip(ρ, 1−ε, 1+ε)A) + β·KL(π‖π_ref), ρ = exp(log π − log π_old), reduced by
+`aggregation` to (sum, count) per micro-batch; loss = Σ sum / Σ count over micro-batches, and the
+gradient likewise, so any micro_batches gives the same update. With one update per batch π_old is
+π itself with the gradient stopped (ρ = 1 exactly, the gradient is A·∇log π), as in TRL.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ladder_jax.train import optim
+from ladder_jax.train.grpo_loss import aggregate, per_token_loss
+from ladder_jax.train.grpo_rollout import Rollout, completion_logp
+from ladder_jax.train.sft import _global_norm, split_micro
+
+
+def _flat(x):
+    return x.reshape(-1, *x.shape[2:])
+
+
+def policy_loss(graphdef, state, micro: dict, cfg):
+    """(sum, (count, stats)) of the GRPO loss on one micro-batch: `micro` holds prompts (b, ...)
+    and grouped rollout arrays (b, G, ...). stats are sums over completion tokens of the KL
+    estimate and of clipped tokens, the token count and max |ρ − 1|."""
+    completions, mask = _flat(micro["completions"]), _flat(micro["mask"])
+    logp = completion_logp(graphdef, state, micro["prompts"], completions, mask, cfg.group_size)
+    old = jax.lax.stop_gradient(logp) if cfg.updates_per_batch == 1 else _flat(micro["old_logp"])
+    tokens, kl, clipped = per_token_loss(logp, old, _flat(micro["ref_logp"]), _flat(micro["advantages"]),
+                                         clip_eps=cfg.clip_eps, beta=cfg.beta, kl=cfg.kl)
+    total, count = aggregate(tokens, mask, cfg.aggregation, cfg.max_new_tokens)
+    m = mask.astype(jnp.float32)
+    deviation = jnp.max(jnp.where(mask, jnp.abs(jnp.exp(logp - old) - 1.0), 0.0))
+    stats = {"kl": jnp.sum(kl * m), "clipped": jnp.sum(clipped * m), "tokens": jnp.sum(m),
+             "ratio_max_dev": jax.lax.stop_gradient(deviation)}
+    return total, (count, stats)
+
+
+def grouped(prompts: dict, rollout: Rollout, group_size: int) -> dict:
+    """Prompts (B, ...) and the rollout's per-row arrays regrouped to (B, G, ...), so that a
+    micro-batch split over prompts keeps every group whole and with its prompt."""
+    group = lambda x: x.reshape(-1, group_size, *x.shape[1:])
+    return {"prompts": prompts, "completions": group(rollout.completions), "mask": group(rollout.mask),
+            "advantages": group(rollout.advantages), "ref_logp": group(rollout.ref_logp),
+            "old_logp": group(rollout.old_logp)}
+
+
+def grpo_grads(graphdef, state, prompts: dict, rollout: Rollout, cfg, mesh):
+    """(Σ grads of the loss sums, Σ sum, Σ count, summed stats) over cfg.micro_batches micro-batches."""
+    grad_fn = jax.value_and_grad(lambda s, b: policy_loss(graphdef, s, b, cfg), has_aux=True)
+
+    def body(acc, micro):
+        (total, (count, stats)), grads = grad_fn(state, micro)
+        merged = {k: jnp.maximum(acc[3][k], v) if k == "ratio_max_dev" else acc[3][k] + v for k, v in stats.items()}
+        return (jax.tree.map(jnp.add, acc[0], grads), acc[1] + total, acc[2] + count, merged), None
+
+    zeros = jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), state)
+    stats0 = {k: jnp.zeros(()) for k in ("kl", "clipped", "tokens", "ratio_max_dev")}
+    batch = split_micro(grouped(prompts, rollout, cfg.group_size), cfg.micro_batches, mesh)
+    (grads, total, count, stats), _ = jax.lax.scan(body, (zeros, jnp.zeros(()), jnp.zeros(()), stats0), batch)
+    return grads, total, count, stats
+
+
+def update_fn(graphdef, tx, lr_schedule, trainable, cfg, mesh):
+    """The pure (state, opt_state, prompts, rollout) -> (state, opt_state, metrics) of
+    cfg.updates_per_batch optimizer steps on one rollout (each counts as an optimizer step for the
+    schedule). A non-finite loss or grad norm skips that update. Metrics are means over the
+    updates (skipped: 1 if any was skipped)."""
+    def one(state, opt_state, prompts, rollout):
+        grads, total, count, stats = grpo_grads(graphdef, state, prompts, rollout, cfg, mesh)
+        denom = jnp.maximum(count, 1.0)
+        grads = jax.tree.map(lambda g: g / denom, grads)
+        loss, grad_norm = total / denom, _global_norm(grads, trainable)
+        ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+        updates, new_opt = tx.update(grads, opt_state, state)
+        new_state = optax.apply_updates(state, updates)
+        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
+        tokens = jnp.maximum(stats["tokens"], 1.0)
+        metrics = {"loss": loss, "tokens": stats["tokens"], "grad_norm": grad_norm,
+                   "lr": optim.current_lr(opt_state, lr_schedule), "skipped": (~ok).astype(jnp.int32),
+                   "kl": stats["kl"] / tokens, "clip_fraction": stats["clipped"] / tokens,
+                   "ratio_max_dev": stats["ratio_max_dev"]}
+        return keep(new_state, state), keep(new_opt, opt_state), metrics
+
+    def update(state, opt_state, prompts, rollout):
+        def body(carry, _):
+            s, o, m = one(*carry, prompts, rollout)
+            return (s, o), m
+
+        (state, opt_state), per = jax.lax.scan(body, (state, opt_state), None, length=cfg.updates_per_batch)
+        metrics = {k: jnp.max(v) if k == "skipped" else jnp.mean(v) for k, v in per.items()}
+        return state, opt_state, metrics
+    return update
