@@ -98,11 +98,11 @@ def main() -> None:
 
     untrained = scores(VisionLanguageModel(*stage_inputs.load_model_source(cfg, processor, mesh), mesh))
     curriculum.run(cfg)
-    after = {}
-    for stage in ("stage1", "stage2"):
+    after, trained = {}, [stage for stage in ("stage1", "stage2") if cfg.stages[stage].steps]
+    for stage in trained:
         model_cfg, graphdef, state = stage_inputs.load_final(cfg, work / "run" / stage / "final", mesh)
         after[stage] = scores(VisionLanguageModel(model_cfg, graphdef, state, mesh))
-    losses = {stage: _loss_ends(work / "run" / stage / "metrics.jsonl") for stage in ("stage1", "stage2")}
+    losses = {stage: _loss_ends(work / "run" / stage / "metrics.jsonl") for stage in trained}
     print(json.dumps({"untrained": untrained, "after": after, "loss_first_last_window": losses,
                       "workdir": str(work)}, indent=1))
 
