@@ -1,5 +1,6 @@
 """Configs as Python: a `.py` file whose `get_config()` returns an ml_collections ConfigDict, and
-`--config.a.b=value` overrides parsed against the existing field's type.
+`--config.a.b=value` overrides parsed against the existing field's type. `file.py:ARG` calls
+`get_config("ARG")` (the ml_collections config_flags convention), e.g. to pick a hardware variant.
 
 Overrides never create fields: a misspelt key fails before any compute with the closest names.
 """
@@ -19,6 +20,7 @@ class ConfigFileError(ValueError):
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> ml_collections.ConfigDict:
+    path, sep, arg = str(path).partition(":")
     path = Path(path)
     if not path.exists():
         raise ConfigFileError(f"config file {path} does not exist")
@@ -27,7 +29,7 @@ def load(path: str | Path, overrides: list[str] = ()) -> ml_collections.ConfigDi
     spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
         raise ConfigFileError(f"{path} defines no get_config()")
-    cfg = module.get_config()
+    cfg = module.get_config(arg) if sep else module.get_config()
     for item in overrides:
         apply_override(cfg, item)
     return cfg

@@ -1,0 +1,69 @@
+"""`ladder-jax train`: run a curriculum config.
+
+    ladder-jax train --config configs/toy_demo.py [--config.a.b=value ...]
+        [--coordinator 127.0.0.1:PORT --num-processes N --process-id I]
+
+`--config FILE.py:VARIANT` passes VARIANT to the file's get_config (e.g. tpu-v5p-32). On TPU pods
+and under slurm set --config.distributed=auto instead of the three process flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+OVERRIDE_PREFIX = "--config."
+
+
+def configure(verb: str, parser: argparse.ArgumentParser) -> None:
+    del verb
+    parser.add_argument("--config", required=True, help="a config .py file (optionally FILE.py:VARIANT)")
+    parser.add_argument("--coordinator", help="local multi-process run: the coordinator's HOST:PORT")
+    parser.add_argument("--num-processes", type=int, help="local multi-process run: how many processes")
+    parser.add_argument("--process-id", type=int, help="local multi-process run: this process's index")
+    parser.add_argument("--dry-run", action="store_true", help="load and check the config, print it, train nothing")
+    parser.epilog = "Any --config.a.b=value overrides a field of the config (its type is kept)."
+    # argparse cannot declare `--config.a.b=value` options up front: collect them as overrides.
+    parse_known = parser.parse_known_args
+
+    def parse_args(args=None, namespace=None):
+        ns, rest = parse_known(args, namespace)
+        bad = [a for a in rest if not a.startswith(OVERRIDE_PREFIX) or "=" not in a]
+        if bad:
+            parser.error(f"unrecognized arguments: {' '.join(bad)} (overrides look like --config.a.b=value)")
+        ns.overrides = rest
+        return ns
+
+    parser.parse_args = parse_args
+
+
+def main(verb: str, args: argparse.Namespace) -> int:
+    del verb
+    from ladder_jax import config_files  # noqa: PLC0415 (keeps `ladder-jax --help` fast)
+    from ladder_jax.train import curriculum, stages  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        cfg = config_files.load(args.config, getattr(args, "overrides", []))
+        if args.dry_run:
+            stages.check_static(cfg)
+            print(cfg)
+            return 0
+        outcomes = curriculum.run(cfg, args.coordinator, args.num_processes, args.process_id)
+    except (config_files.ConfigFileError, stages.CurriculumConfigError) as e:
+        print(f"ladder-jax train: bad config: {e}", file=sys.stderr)
+        return 2
+    for o in outcomes:
+        print(json.dumps({"stage": o.name, "status": o.status, "final": str(o.final) if o.final else None,
+                          **{k: o.last_metrics[k] for k in ("loss", "lr") if k in o.last_metrics}}))
+    return 3 if any(o.status == "preempted" for o in outcomes) else 0
+
+
+if __name__ == "__main__":  # `python -m ladder_jax.train.cli train --config ...`, as `ladder-jax train ...`
+    _parser = argparse.ArgumentParser(prog="ladder-jax train", description=__doc__.splitlines()[0])
+    configure("train", _parser)
+    if sys.argv[1:2] != ["train"]:
+        _parser.error("the first argument must be the verb `train`")
+    sys.exit(main("train", _parser.parse_args(sys.argv[2:])))

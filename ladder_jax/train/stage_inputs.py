@@ -1,0 +1,106 @@
+"""What a curriculum stage is built from: the release records, the processor, the starting
+parameters and the stage's batch iterator."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import jax
+
+from ladder_jax.data import spld
+from ladder_jax.data.buckets import Buckets
+from ladder_jax.data.pipeline import Pipeline, PipelineConfig
+from ladder_jax.data.processor import Processor
+from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
+from ladder_jax.models.qwen25_vl.api import VisionLanguageModel, init_state
+from ladder_jax.models.qwen25_vl.checkpoint import load_params
+from ladder_jax.models.qwen25_vl.config import for_tokenizer, preset
+from ladder_jax.train.sft import BATCH_KEYS
+from ladder_jax.train.stages import CurriculumConfigError
+
+
+def read_records(cfg) -> tuple[list, Path, dict[str, int]]:
+    """(records, image root, record count per kind) of the release at config.data.root."""
+    if not cfg.data.root or not Path(cfg.data.root).is_dir():
+        raise CurriculumConfigError(f"config.data.root={cfg.data.root!r} is not a folder; point it at a "
+                                    f"release-layout data set (e.g. `ladder-jax toyworld` output)")
+    root = Path(cfg.data.root)
+    image_root = Path(cfg.data.image_root) if cfg.data.image_root else spld.default_image_root(root)
+    records, _ = spld.read_release(root, image_root=image_root)
+    return records, image_root, dict(collections.Counter(r.kind for r in records))
+
+
+def _record_texts(records) -> list[str]:
+    texts = []
+    for r in records:
+        texts += [r.question, *(r.options or ()), r.answer or "", r.solution or "", *(b.label for b in r.boxes)]
+    return texts
+
+
+def build_processor(cfg, records) -> Processor:
+    """The model folder's processor, or (tokenizer.source="train") a demo BPE trained on the stage
+    prompts and the data's text; training is deterministic, so every process builds the same one."""
+    if cfg.tokenizer.source == "train":
+        tokenizer = train_tokenizer(default_corpus() + _record_texts(records), cfg.tokenizer.vocab_size)
+        return Processor(tokenizer)
+    folder = Path(cfg.model.path) / ("hf_files" if cfg.model.init == "params" else "")
+    if not (folder / "tokenizer_config.json").exists():
+        raise CurriculumConfigError(f"{folder} has no tokenizer files; import the model with `ladder-jax import-hf` "
+                                    f"(which keeps them) or set config.tokenizer.source='train'")
+    return Processor.from_pretrained(str(folder))
+
+
+def _execution(cfg) -> dict:
+    m = cfg.model
+    return dict(dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat, attention=m.attention)
+
+
+def load_model_source(cfg, processor: Processor, mesh):
+    """(model config, graphdef, state) of config.model: a random preset keyed to the tokenizer,
+    an imported params checkpoint, or a Hugging Face folder."""
+    m = cfg.model
+    if m.init == "preset":
+        model_cfg = for_tokenizer(preset(m.preset, **_execution(cfg)), processor.ids, len(processor.tokenizer))
+        return (model_cfg, *init_state(model_cfg, mesh, seed=cfg.seed))
+    if m.init == "params":
+        return load_params(m.path, mesh, **_execution(cfg))
+    execution = _execution(cfg)
+    model = VisionLanguageModel.from_pretrained(m.path, mesh, dtype=execution.pop("dtype"),
+                                                param_dtype=execution.pop("param_dtype"), **execution)
+    return model.config, model.graphdef, model.state
+
+
+def load_final(cfg, directory: Path, mesh):
+    """(model config, graphdef, state) saved at the end of a stage."""
+    return load_params(directory, mesh, **_execution(cfg))
+
+
+class StageBatches:
+    """A pipeline iterator narrowed to the keys the step takes (all keys when `keys` is None),
+    keeping its checkpointable state."""
+
+    def __init__(self, it, keys=tuple(BATCH_KEYS)):
+        self.it, self.keys = it, keys
+        self.get_state, self.set_state = it.get_state, it.set_state
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        batch = next(self.it)
+        return batch if self.keys is None else {k: batch[k] for k in self.keys}
+
+
+def stage_batches(cfg, name: str, records, image_root: Path, processor: Processor) -> StageBatches:
+    """This process's rows of the stage's global batches, repeating the data forever (the loop
+    stops at the stage's step count)."""
+    s = cfg.stages[name]
+    pipe_cfg = PipelineConfig(
+        stage=name, global_batch_size=s.batch_size, answer_only_loss=s.answer_only_loss, seed=cfg.seed,
+        num_epochs=None, num_workers=s.num_workers, buckets=Buckets(**s.buckets.to_dict()),
+        min_pixels=s.min_pixels, max_pixels=s.max_pixels, video_min_pixels=s.video_min_pixels,
+        video_max_pixels=s.video_max_pixels, num_frames=s.num_frames or None)
+    pipe = Pipeline(records, processor, pipe_cfg, data_root=image_root,
+                    shard_index=jax.process_index(), shard_count=jax.process_count())
+    return StageBatches(iter(pipe), None if name == "stage3" else tuple(BATCH_KEYS))
