@@ -33,7 +33,7 @@ from ladder_jax.train import rewards as rewards_lib
 from ladder_jax.train.grpo_loss import AGGREGATIONS, KL_ESTIMATORS
 from ladder_jax.train.grpo_update import update_fn
 from ladder_jax.train.reward_tables import byte_table
-from ladder_jax.train.sft import StepConfig, TrainStep
+from ladder_jax.train.sft import BATCH_KEYS, StepConfig, TrainStep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,20 +90,18 @@ def _global(x, mesh):
 def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mesh, grpo_cfg: GRPOConfig,
                    tokenizer, compiler_options: dict | None = None) -> GRPOStep:
     """The GRPO step on `mesh`. `state` may be abstract (it fixes shardings); `ref_state` is the
-    frozen reference policy, placed on the policy's shardings. `compiler_options` go to XLA for the
+    frozen reference policy, copied onto the policy's shardings (passing the initial state is safe). `compiler_options` go to XLA for the
     scoring and update jits (the sampler compiles with the defaults)."""
     cfg, ids = grpo_cfg, {"eos": tokenizer.eos_token_id, "pad": tokenizer.pad_token_id}
     tx = optim.make_optimizer(optim_cfg, state)
     s_sh = state_shardings(state, mesh)
     o_sh = optim.opt_state_shardings(jax.eval_shape(tx.init, state), mesh)
-    b_sh = {k: batch_sharding(mesh, 2 if k in ("input_ids", "attention_mask", "second_per_grid_ts") else 3)
-            for k in MODEL_KEYS}
+    b_sh = {k: batch_sharding(mesh, BATCH_KEYS[k]) for k in MODEL_KEYS}
     r_sh = rollout_shardings(mesh)
-    ref_state = jax.device_put(ref_state, s_sh)
-    table = byte_table(tokenizer)
-    table = jax.device_put(table, replicated(mesh))
-    max_bytes = grpo_rollout.max_bytes(jax.device_get(table), cfg.max_new_tokens)
-
+    # A copy: the step donates the policy's buffers, and the reference is often the initial policy.
+    ref_state = jax.jit(lambda t: jax.tree.map(jnp.copy, t), out_shardings=s_sh)(ref_state)
+    host_table = byte_table(tokenizer)
+    table, max_bytes = jax.device_put(host_table, replicated(mesh)), grpo_rollout.max_bytes(host_table, cfg.max_new_tokens)
     weights, rows1, rows2 = cfg.reward_weights, batch_sharding(mesh, 1), batch_sharding(mesh, 2)
     logps = jax.jit(functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=cfg.group_size,
                                       old_logp=cfg.updates_per_batch > 1),

@@ -22,6 +22,7 @@ from pathlib import Path
 import jax
 
 from ladder_jax.data.buckets import Buckets
+from ladder_jax.data.collate import MODEL_KEYS
 from ladder_jax.data.pipeline import Pipeline, PipelineConfig
 from ladder_jax.data.processor import Processor
 from ladder_jax.data.spld import default_image_root, read_release
@@ -30,6 +31,7 @@ from ladder_jax.data.toyworld.generate import generate
 from ladder_jax.models.qwen25_vl.api import init_state
 from ladder_jax.models.qwen25_vl.config import for_tokenizer, preset
 from ladder_jax.parallel.mesh import make_mesh
+from ladder_jax.train import sampler
 from ladder_jax.train.grpo import GRPOConfig, make_grpo_step
 from ladder_jax.train.loop import LoopConfig, train
 from ladder_jax.train.metrics import read_jsonl
@@ -60,10 +62,18 @@ def cold_start(records):
                                 solution=f"<think>let me think</think><answer>{r.answer}</answer>") for r in records]
 
 
+def samples(graphdef, state, batch, tok, max_new_tokens: int, n: int = 4) -> list[str]:
+    """A few sampled completions (temperature 1) of the first prompts of `batch`, decoded."""
+    prompts = {k: batch[k] for k in MODEL_KEYS}
+    out = sampler.sample(graphdef, state, prompts, jax.random.key(0), num_samples=1, max_new_tokens=max_new_tokens,
+                         eos_id=tok.eos_token_id, pad_id=tok.pad_token_id)
+    return [tok.decode(row[:length]) for row, length in zip(jax.device_get(out.tokens)[:n], jax.device_get(out.lengths))]
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--workdir", required=True)
-    p.add_argument("--sft-steps", type=int, default=60)
+    p.add_argument("--sft-steps", type=int, default=150)
     p.add_argument("--grpo-steps", type=int, default=300)
     p.add_argument("--max-new-tokens", type=int, default=32)
     args = p.parse_args()
@@ -86,9 +96,12 @@ def main() -> None:
     ref = jax.tree.map(lambda x: x.copy(), state)
     grpo_step = make_grpo_step(graphdef, state, ref, optim_cfg, mesh, grpo_cfg, tok)
     data = iter(pipeline(world(work / "grpo_world", seed=0), processor, "stage3", 4, work / "grpo_world"))
+    shown = next(iter(pipeline(world(work / "show_world", seed=2), processor, "stage3", 4, work / "show_world")))
+    print(json.dumps({"after_sft": samples(graphdef, state, shown, tok, args.max_new_tokens)}))
     loop_cfg = LoopConfig(workdir=str(work / "grpo"), total_steps=args.grpo_steps, batch_size=4, log_every=20,
                           checkpoint_every=args.grpo_steps, progress=False, tensorboard=False)
-    train(grpo_step, state, data, loop_cfg, cfg)
+    state = train(grpo_step, state, data, loop_cfg, cfg).state
+    print(json.dumps({"after_grpo": samples(graphdef, state, shown, tok, args.max_new_tokens)}))
     curve = [{"step": r["step"], **{k: round(r[k], 4) for k in REPORTED}}
              for r in read_jsonl(work / "grpo" / "metrics.jsonl")]
     for row in curve:
