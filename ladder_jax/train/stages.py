@@ -23,6 +23,7 @@ import ml_collections
 
 from ladder_jax.data.examples import STAGE_KINDS
 from ladder_jax.models.qwen25_vl.config import ConfigError, preset
+from ladder_jax.train.grpo_loss import AGGREGATIONS, KL_ESTIMATORS
 
 STAGES = ("stage1", "stage2", "cold_start", "stage3")
 MODEL_INITS = ("preset", "params", "hf")
@@ -172,18 +173,13 @@ def _check_grpo(g) -> None:
         (0 < g.top_p <= 1 and g.top_k >= 0, f"need 0 < top_p <= 1 and top_k >= 0, got {g.top_p}, {g.top_k}"),
         (g.max_new_tokens >= 1, f"max_new_tokens must be >= 1, got {g.max_new_tokens}"),
         (g.updates_per_batch >= 1 and g.micro_batches >= 1, "updates_per_batch and micro_batches must be >= 1"),
-        (g.kl in ("k1", "k2", "k3"), f"kl must be k1, k2 or k3, got {g.kl!r}"),
-        (g.aggregation in ("sequence_mean", "token_mean"), f"aggregation must be sequence_mean or token_mean, got {g.aggregation!r}"),
+        (g.kl in KL_ESTIMATORS, f"kl must be one of {KL_ESTIMATORS}, got {g.kl!r}"),
+        (g.aggregation in AGGREGATIONS, f"aggregation must be one of {AGGREGATIONS}, got {g.aggregation!r}"),
         (min(g.format_weight, g.accuracy_weight, g.length_penalty_weight) >= 0, "reward weights must be >= 0"),
     ]
     for ok, message in checks:
         if not ok:
             _fail(f"config.stages.stage3.grpo: {message}")
-    try:
-        import ladder_jax.train.grpo  # noqa: F401, PLC0415 (stage 3 is optional until GRPO lands)
-    except ImportError as e:
-        _fail(f"GRPO not available ({e}); stage 3 needs ladder_jax.train.grpo. Set "
-              f"--config.stages.stage3.steps=0 or drop stage3 from config.order")
 
 
 def check_devices(cfg, device_count: int, process_count: int) -> tuple[int, int, int]:

@@ -2,7 +2,6 @@
 (each raised before any compute, naming the field to change)."""
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,7 @@ from ladder_jax.train.stages import CurriculumConfigError, grpo_stage, sft_stage
 from ladder_jax.train.variants import VARIANTS
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-GRPO_LANDED = importlib.util.find_spec("ladder_jax.train.grpo") is not None
 # The reference configs enable stage 3; without GRPO they are checked with it switched off.
-NO_GRPO = [] if GRPO_LANDED else ["--config.stages.stage3.steps=0"]
 
 
 def toy(*overrides):
@@ -25,7 +22,7 @@ def toy(*overrides):
 @pytest.mark.parametrize("size", ["3b", "7b"])
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_reference_configs_check_on_their_hardware(size, variant):
-    cfg = config_files.load(f"{CONFIGS}/qwen25vl_{size}_spatialladder.py:{variant}", NO_GRPO)
+    cfg = config_files.load(f"{CONFIGS}/qwen25vl_{size}_spatialladder.py:{variant}")
     stages.check_static(cfg)
     devices = {"gpu-8xh100": 8, "tpu-v5p-32": 16, "tpu-v5e-16": 16}[variant]
     data, fsdp, tensor = stages.check_devices(cfg, devices, 1 if variant.startswith("gpu") else 4)
@@ -106,13 +103,6 @@ def test_grpo_settings_out_of_range(field, value, message):
     cfg.stages.stage3.grpo[field] = value
     with pytest.raises(CurriculumConfigError, match=f"stage3.grpo: {message}"):
         stages.check_static(cfg)
-
-
-@pytest.mark.skipif(GRPO_LANDED, reason="GRPO is available")
-def test_stage3_without_grpo_fails_only_when_enabled():
-    stages.check_static(toy())  # stage3.steps == 0 in the toy config
-    with pytest.raises(CurriculumConfigError, match="GRPO not available.*stage3.steps=0"):
-        stages.check_static(toy("--config.stages.stage3.steps=5"))
 
 
 @pytest.mark.parametrize("mesh, devices, message", [

@@ -7,7 +7,6 @@ world has 8 grounding records and the batch is 8, so every global batch is the w
 in both runs and their per-step losses must agree."""
 
 import argparse
-import importlib.util
 import os
 import shutil
 import socket
@@ -28,7 +27,6 @@ from ladder_jax.train.metrics import read_jsonl
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "toy_demo.py"
 SFT = ("stage1", "stage2", "cold_start")
-GRPO_LANDED = importlib.util.find_spec("ladder_jax.train.grpo") is not None
 
 
 def overrides(workdir: Path, data: Path) -> list[str]:
