@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from ladder_jax.train import optim
 from ladder_jax.train.grpo_loss import aggregate, per_token_loss
 from ladder_jax.train.grpo_rollout import Rollout, completion_logp
-from ladder_jax.train.sft import _global_norm, split_micro
+from ladder_jax.train.sft import apply_summed_grads, split_micro
 
 
 def _flat(x):
@@ -72,19 +70,12 @@ def update_fn(graphdef, tx, lr_schedule, trainable, cfg, mesh):
     updates (skipped: 1 if any was skipped)."""
     def one(state, opt_state, prompts, rollout):
         grads, total, count, stats = grpo_grads(graphdef, state, prompts, rollout, cfg, mesh)
-        denom = jnp.maximum(count, 1.0)
-        grads = jax.tree.map(lambda g: g / denom, grads)
-        loss, grad_norm = total / denom, _global_norm(grads, trainable)
-        ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-        updates, new_opt = tx.update(grads, opt_state, state)
-        new_state = optax.apply_updates(state, updates)
-        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
+        state, opt_state, metrics = apply_summed_grads(tx, lr_schedule, trainable, state, opt_state,
+                                                       grads, total, count)
         tokens = jnp.maximum(stats["tokens"], 1.0)
-        metrics = {"loss": loss, "tokens": stats["tokens"], "grad_norm": grad_norm,
-                   "lr": optim.current_lr(opt_state, lr_schedule), "skipped": (~ok).astype(jnp.int32),
-                   "kl": stats["kl"] / tokens, "clip_fraction": stats["clipped"] / tokens,
-                   "ratio_max_dev": stats["ratio_max_dev"]}
-        return keep(new_state, state), keep(new_opt, opt_state), metrics
+        return state, opt_state, metrics | {
+            "tokens": stats["tokens"], "kl": stats["kl"] / tokens, "clip_fraction": stats["clipped"] / tokens,
+            "ratio_max_dev": stats["ratio_max_dev"]}
 
     def update(state, opt_state, prompts, rollout):
         def body(carry, _):

@@ -119,17 +119,25 @@ def train_step_fn(graphdef, tx, lr_schedule, trainable, step_cfg: StepConfig, me
     def step(state, opt_state, batch, rng):
         del rng
         grads, total, count = accumulate_grads(graphdef, state, batch, step_cfg, mesh)
-        denom = jnp.maximum(count, 1.0)
-        grads = jax.tree.map(lambda g: g / denom, grads)
-        loss, grad_norm = total / denom, _global_norm(grads, trainable)
-        ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-        updates, new_opt = tx.update(grads, opt_state, state)
-        new_state = optax.apply_updates(state, updates)
-        keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
-        metrics = {"loss": loss, "tokens": count, "grad_norm": grad_norm,
-                   "lr": optim.current_lr(opt_state, lr_schedule), "skipped": (~ok).astype(jnp.int32)}
-        return keep(new_state, state), keep(new_opt, opt_state), metrics
+        state, opt_state, metrics = apply_summed_grads(tx, lr_schedule, trainable, state, opt_state, grads, total, count)
+        return state, opt_state, metrics | {"tokens": count}
     return step
+
+
+def apply_summed_grads(tx, lr_schedule, trainable, state, opt_state, grads, total, count):
+    """One optimizer update from summed gradients and a (sum, count) loss: divide once by
+    max(count, 1); a non-finite loss or grad norm keeps state and optimizer state unchanged.
+    Returns (state, opt_state, {loss, grad_norm, lr, skipped})."""
+    denom = jnp.maximum(count, 1.0)
+    grads = jax.tree.map(lambda g: g / denom, grads)
+    loss, grad_norm = total / denom, _global_norm(grads, trainable)
+    ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    updates, new_opt = tx.update(grads, opt_state, state)
+    new_state = optax.apply_updates(state, updates)
+    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
+    metrics = {"loss": loss, "grad_norm": grad_norm, "lr": optim.current_lr(opt_state, lr_schedule),
+               "skipped": (~ok).astype(jnp.int32)}
+    return keep(new_state, state), keep(new_opt, opt_state), metrics
 
 
 def batch_shardings(mesh) -> dict:
