@@ -11,6 +11,7 @@ import importlib
 import sys
 
 VERBS: dict[str, tuple[str, str]] = {
+    "demo": ("ladder_jax.demo.run", "the whole recipe on a CPU: toy world -> stages 1, 2, cold start, 3 -> report + HF export"),
     "import-hf": ("ladder_jax.models.qwen25_vl.convert_cli", "import a Hugging Face folder into an Orbax checkpoint"),
     "export-hf": ("ladder_jax.models.qwen25_vl.convert_cli", "export an Orbax checkpoint to a Hugging Face folder"),
     "prepare": ("ladder_jax.data.prepare", "validate the release and write ArrayRecord shards with embedded images"),

@@ -94,7 +94,7 @@ def score_completion(
     return format_reward(completion), accuracy_reward(completion, answer, question_type)
 
 
-def _parse_boxes(completion: str) -> list[tuple[np.ndarray, str]] | None:
+def parse_boxes(completion: str) -> list[tuple[np.ndarray, str]] | None:
     """The ```json list of {"bbox_2d": [x1, y1, x2, y2], "label": str} in the answer, or None."""
     text = (_ANSWERS.findall(completion) or [completion])[-1]
     fence = _JSON_FENCE.search(text)
@@ -126,7 +126,7 @@ def iou_reward(completion: str, truth: Sequence[Box]) -> float:
     parsed with static shapes, and one IoU per rollout costs microseconds next to sampling.
     An empty ground truth scores 1 for an empty prediction and 0 otherwise.
     """
-    predicted = _parse_boxes(completion)
+    predicted = parse_boxes(completion)
     if predicted is None:
         return 0.0
     if not truth:

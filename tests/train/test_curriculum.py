@@ -30,8 +30,9 @@ SFT = ("stage1", "stage2", "cold_start")
 
 
 def overrides(workdir: Path, data: Path) -> list[str]:
-    # The toy mesh: data parallel over every device (conftest's 8 fake CPUs).
-    out = [f"--config.workdir={workdir}", f"--config.data.root={data}"]
+    # The toy mesh: data parallel over every device (conftest's 8 fake CPUs); the tiny preset, SFT only.
+    out = [f"--config.workdir={workdir}", f"--config.data.root={data}", "--config.model.preset=tiny",
+           "--config.stages.stage3.steps=0"]
     for name in SFT:
         out += [f"--config.stages.{name}.{k}={v}" for k, v in
                 dict(steps=2, log_every=1, checkpoint_every=2, progress=False, tensorboard=False).items()]

@@ -37,6 +37,7 @@ class Config:
     size: int = 224
     views: int = 8
     video_frames: int = 16
+    grounding_per_scene: int = 4
     jpeg_quality: int = 95
 
     @property
@@ -78,13 +79,13 @@ def _records(scene: Scene, frames, paths, index: int, cfg: Config, rng) -> dict[
     qid = index * IDS_PER_SCENE
     n = len(scene.objects)
     views = {dt: Views(dt, np.stack([f.pixel_counts(n) for f in fs]), cfg.min_pixels) for dt, fs in frames.items()}
-    found = grounding(scene, views["single_image"], frames["single_image"][0].instances, rng)
-    if found is not None:
-        question, boxes = found
+    found = grounding(scene, views["single_image"], frames["single_image"][0].instances, rng, cfg.grounding_per_scene)
+    for question, boxes in found:
         out["grounding"].append(
             {"question_id": qid, "question": question, "image": paths["single_image"],
              "data_type": "single_image", "answer": boxes}
         )
+        qid += 1
     for data_type, view in views.items():
         asked = []
         for build in BUILDERS:

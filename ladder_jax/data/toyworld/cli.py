@@ -15,6 +15,7 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=224, help="frame width and height in pixels")
     parser.add_argument("--views", type=int, default=8, help="cameras per multi-view set")
     parser.add_argument("--video-frames", type=int, default=16, help="frames per video")
+    parser.add_argument("--grounding-per-scene", type=int, default=4, help="stage-1 questions per room image")
     parser.add_argument("--eval-fraction", type=float, default=0.1, help="share of scenes held out")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
 
@@ -28,6 +29,7 @@ def main(verb: str, args: argparse.Namespace) -> int:
         views=args.views,
         video_frames=args.video_frames,
         eval_fraction=args.eval_fraction,
+        grounding_per_scene=args.grounding_per_scene,
         workers=args.workers,
         progress=True,
     )

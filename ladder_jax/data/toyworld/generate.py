@@ -6,8 +6,8 @@
     out/eval/...          the same files for the held-out scenes (the last `eval_fraction`)
 
 Image paths in records are relative to the folder holding the JSONL files (out/ or out/eval/).
-The output depends only on (scenes, seed, eval_fraction, size, views, video_frames), not on the
-number of workers.
+The output depends only on (scenes, seed, eval_fraction, size, views, video_frames,
+grounding_per_scene), not on the number of workers.
 """
 
 from __future__ import annotations
@@ -41,19 +41,22 @@ def generate(
     views: int = 8,
     video_frames: int = 16,
     eval_fraction: float = 0.1,
+    grounding_per_scene: int = 4,
     workers: int | None = None,
     progress: bool = False,
 ) -> dict:
     """Builds `scenes` scenes and returns a summary (counts per file, question type, data type)."""
-    if scenes < 1 or not 0 <= eval_fraction < 1 or views < 1 or video_frames < 4 or size < 32:
+    if (scenes < 1 or not 0 <= eval_fraction < 1 or views < 1 or video_frames < 4 or size < 32
+            or not 1 <= grounding_per_scene <= 20):
         raise ValueError(
-            f"need scenes >= 1, 0 <= eval_fraction < 1, views >= 1, video_frames >= 4, size >= 32; got "
-            f"scenes={scenes} eval_fraction={eval_fraction} views={views} video_frames={video_frames} size={size}"
+            f"need scenes >= 1, 0 <= eval_fraction < 1, views >= 1, video_frames >= 4, size >= 32, "
+            f"1 <= grounding_per_scene <= 20; got scenes={scenes} eval_fraction={eval_fraction} views={views} "
+            f"video_frames={video_frames} size={size} grounding_per_scene={grounding_per_scene}"
         )
     out = Path(out_dir)
     n_eval = int(round(scenes * eval_fraction))
     roots = {"train": out, "eval": out / "eval"}
-    cfg = Config(size=size, views=views, video_frames=video_frames)
+    cfg = Config(size=size, views=views, video_frames=video_frames, grounding_per_scene=grounding_per_scene)
     start = time.perf_counter()
     counts = {split: collections.Counter() for split in roots}
     handles = {

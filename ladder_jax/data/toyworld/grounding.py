@@ -34,13 +34,20 @@ def mask_box(instances: np.ndarray, obj_id: int) -> list[int]:
     return [int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])]
 
 
-def grounding(scene: Scene, views: Views, instances: np.ndarray, rng: np.random.Generator):
-    """(question, [{"bbox_2d", "label"}]) for a single image, or None when nothing is namable."""
+def grounding(scene: Scene, views: Views, instances: np.ndarray, rng: np.random.Generator, count: int = 1):
+    """Up to `count` distinct (question, [{"bbox_2d", "label"}]) about one image (fewer when the
+    room has too few namable objects; none when it has none). Several questions per image teach
+    the model to read which objects are asked for, not just where the usual ones are."""
     objs = named(scene, views)
-    if not objs:
-        return None
-    n = int(rng.integers(1, min(3, len(objs)) + 1))
-    chosen = [objs[i] for i in rng.choice(len(objs), n, replace=False)]
-    templates = TEMPLATES[n]
-    question = templates[int(rng.integers(len(templates)))].format(*(o.label for o in chosen))
-    return question, [{"bbox_2d": mask_box(instances, o.id), "label": o.label} for o in chosen]
+    found, asked = [], set()
+    for _ in range(4 * count):
+        if not objs or len(found) == count:
+            break
+        n = int(rng.integers(1, min(3, len(objs)) + 1))
+        chosen = [objs[i] for i in rng.choice(len(objs), n, replace=False)]
+        templates = TEMPLATES[n]
+        question = templates[int(rng.integers(len(templates)))].format(*(o.label for o in chosen))
+        if question not in asked:
+            asked.add(question)
+            found.append((question, [{"bbox_2d": mask_box(instances, o.id), "label": o.label} for o in chosen]))
+    return found

@@ -113,7 +113,8 @@ def validate(cfg: ModelConfig) -> None:
 
 
 def preset(name: str, **overrides) -> ModelConfig:
-    """`tiny` (tests, a few hundred K params), `3b` and `7b` (SPEC.md section 2b)."""
+    """`tiny` (tests, a few hundred K params), `demo` (the CPU demo, about 2M params with a demo
+    vocabulary: wide enough to learn toy-world grounding in minutes), `3b` and `7b` (SPEC.md section 2b)."""
     if name == "3b":
         cfg = ModelConfig()
     elif name == "7b":
@@ -132,8 +133,15 @@ def preset(name: str, **overrides) -> ModelConfig:
             image_token_id=500, video_token_id=501, vision_start_token_id=502, vision_end_token_id=503,
             eos_token_id=504, bos_token_id=None, pad_token_id=505,
         )
+    elif name == "demo":
+        cfg = preset("tiny").replace(
+            text=TextConfig(vocab_size=512, hidden_size=128, intermediate_size=384, num_hidden_layers=4,
+                            num_attention_heads=4, num_key_value_heads=2, mrope_section=(4, 6, 6),
+                            max_position_embeddings=4096),
+            vision=VisionConfig(depth=4, hidden_size=64, intermediate_size=192, num_heads=2, out_hidden_size=128,
+                                window_size=56, fullatt_block_indexes=(1, 3)))
     else:
-        raise ConfigError(f"unknown preset {name!r}; choose tiny, 3b or 7b")
+        raise ConfigError(f"unknown preset {name!r}; choose tiny, demo, 3b or 7b")
     return cfg.replace(**overrides) if overrides else cfg
 
 

@@ -1,0 +1,84 @@
+"""What the demo measures on the held-out rooms, the same way for every model it compares.
+
+    grounding   stage-1 questions, greedy JSON boxes: mean IoU (`rewards.iou_reward`) and the
+                share of answers that parse as boxes
+    direct      stage-2 questions with the direct-answer prompt: the toy-world benchmark (accuracy
+                on multiple choice, MRA on numbers) per question type, through `eval.runner`
+    reasoning   the same questions with the stage-3 prompt: format and accuracy rewards as GRPO
+                computes them (`rewards.score_completion`), their weighted sum, and accuracy per type
+
+All three are greedy, so a model's numbers are a pure function of its parameters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ladder_jax.data import prompts, spld
+from ladder_jax.data.processor import Processor
+from ladder_jax.eval import media as media_lib
+from ladder_jax.eval import runner
+from ladder_jax.eval.benchmarks import Item, read_benchmark
+from ladder_jax.eval.media import Media
+from ladder_jax.train.rewards import iou_reward, parse_boxes, score_completion
+
+GROUNDING_TOKENS, DIRECT_TOKENS, BATCH = 96, 16, 8
+
+
+class HeldOut:
+    """The held-out questions of a toy-world eval split, read once and asked of many models."""
+
+    def __init__(self, eval_root: Path, processor: Processor, grounding_items: int, spatial_items: int,
+                 reasoning_tokens: int, reward_weights: tuple[float, float] = (1.0, 1.0)):
+        self.processor, self.reasoning_tokens, self.weights = processor, reasoning_tokens, reward_weights
+        records, self.report = spld.read_release(eval_root, [spld.GROUNDING_FILE])
+        image_root = spld.default_image_root(eval_root)
+        self.grounding = [(r, Item(id=r.id, question_type="grounding", prompt=prompts.grounding_prompt(r.question),
+                                   media=Media("images", tuple(str(image_root / p) for p in r.images)),
+                                   ground_truth="", think=False))
+                          for r in records[:grounding_items]]
+        self.direct = read_benchmark("toyworld", eval_root)[0][:spatial_items]
+        self.reasoning = read_benchmark("toyworld", eval_root, think=True)[0][:spatial_items]
+
+    def __call__(self, model, name: str) -> dict[str, Any]:
+        return {"grounding": self.grounding_scores(model), "direct": self.direct_scores(model, name),
+                "reasoning": self.reasoning_scores(model, name)}
+
+    def grounding_scores(self, model) -> dict[str, Any]:
+        ious, parsed = [], []
+        for start in range(0, len(self.grounding), BATCH):
+            chunk = self.grounding[start:start + BATCH]
+            encoded = [runner.encode(self.processor, item, media_lib.load(item.media)) for _, item in chunk]
+            for text, (record, _) in zip(runner.generate(model, self.processor, encoded, BATCH, GROUNDING_TOKENS),
+                                         chunk):
+                ious.append(iou_reward(text, record.boxes))
+                parsed.append(parse_boxes(text) is not None)
+        return {"box_iou": _mean(ious), "parsed": _mean(parsed), "items": len(ious)}
+
+    def direct_scores(self, model, name: str) -> dict[str, Any]:
+        result = runner.evaluate(model, self.processor, self.direct, benchmark="toyworld", batch_size=BATCH,
+                                 max_new_tokens=DIRECT_TOKENS, progress=False, model_name=name)
+        return _summary(result.summary)
+
+    def reasoning_scores(self, model, name: str) -> dict[str, Any]:
+        result = runner.evaluate(model, self.processor, self.reasoning, benchmark="toyworld", batch_size=BATCH,
+                                 max_new_tokens=self.reasoning_tokens, think=True, progress=False, model_name=name)
+        rewards = np.array([score_completion(row["raw_output"], row["ground_truth"], row["question_type"])
+                            for row in result.predictions]).reshape(-1, 2)
+        fmt, acc = rewards.mean(0) if len(rewards) else (float("nan"), float("nan"))
+        return _summary(result.summary) | {"format_reward": float(fmt), "accuracy_reward": float(acc),
+                                           "reward": float(self.weights[0] * fmt + self.weights[1] * acc),
+                                           "example": result.predictions[0]["raw_output"] if result.predictions else ""}
+
+
+def _summary(summary: dict) -> dict[str, Any]:
+    scores = summary["scores"]
+    return {"overall": scores["overall"], "numeric_mra": scores["NQ"], "choice_accuracy": scores["MCQ"],
+            "tasks": {task: t["score"] for task, t in summary["tasks"].items()}, "items": summary["num_scored"]}
+
+
+def _mean(values) -> float:
+    return float(np.mean(values)) if len(values) else float("nan")

@@ -1,0 +1,98 @@
+"""The demo's report: report.json (everything), report.md (tables + plots) and the terminal table."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+HEADLINE = (  # (column, path into a model's evaluation)
+    ("box IoU", ("grounding", "box_iou")),
+    ("direct overall", ("direct", "overall")),
+    ("direct NQ (MRA)", ("direct", "numeric_mra")),
+    ("direct MCQ (acc)", ("direct", "choice_accuracy")),
+    ("reasoning format", ("reasoning", "format_reward")),
+    ("reasoning accuracy", ("reasoning", "accuracy_reward")),
+    ("reasoning reward", ("reasoning", "reward")),
+)
+
+
+def get(evaluation: Mapping[str, Any], path: tuple[str, ...]):
+    for key in path:
+        evaluation = evaluation.get(key, {}) if isinstance(evaluation, Mapping) else {}
+    return evaluation if isinstance(evaluation, (int, float)) else None
+
+
+def _fmt(value) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def headline_rows(models: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+    return [[name] + [_fmt(get(e, path)) for _, path in HEADLINE] for name, e in models.items()]
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def terminal_table(models: Mapping[str, Mapping[str, Any]]) -> str:
+    header = ["model"] + [column for column, _ in HEADLINE]
+    rows = [header] + headline_rows(models)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
+
+
+def per_type(models: Mapping[str, Mapping[str, Any]], part: str) -> dict[str, dict[str, float]]:
+    """{model: {question type: score}} of the `direct` or `reasoning` evaluation."""
+    return {name: dict(e.get(part, {}).get("tasks", {})) for name, e in models.items()}
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    models, s = report["models"], report["settings"]
+    lines = [f"# ladder_jax demo ({s['name']})", "",
+             f"Toy world: {report['data']['scenes']['train']} training rooms, {report['data']['scenes']['eval']} "
+             f"held out; `demo` preset ({report['model']['parameters'] / 1e6:.2f}M parameters), trained from random "
+             f"init on this machine in {report['seconds']['total'] / 60:.1f} min.", "",
+             "Held-out scores (greedy). Box IoU: stage-1 grounding. Direct: the stage-2 prompt, accuracy on "
+             "multiple choice, MRA on numbers. Reasoning: the stage-3 prompt, GRPO's format and accuracy rewards.", ""]
+    lines += _markdown_table(["model"] + [c for c, _ in HEADLINE], headline_rows(models))
+    lines += ["", "## Direct answers per question type", ""]
+    table = per_type(models, "direct")
+    types = sorted({t for scores in table.values() for t in scores})
+    lines += _markdown_table(["question type"] + list(table),
+                             [[t] + [_fmt(table[m].get(t)) for m in table] for t in types])
+    lines += ["", "## Training", ""]
+    lines += _markdown_table(["run / stage", "steps", "first logged", "last logged", "minutes"],
+                             [[name, str(t["steps"]), _fmt(t["first"]), _fmt(t["last"]), f"{t['seconds'] / 60:.1f}"]
+                              for name, t in report["training"].items()])
+    lines += ["", "SFT rows are the training loss; stage-3 rows the mean rollout reward.", ""]
+    lines += ["## Exported Hugging Face folder", "", f"`{report['hf_export']['folder']}`: "
+              + hf_sentence(report["hf_export"]["check"]), ""]
+    lines += [f"![{name}]({file})" for name, file in report["plots"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def hf_sentence(check: Mapping[str, Any]) -> str:
+    if "agree" not in check:
+        return check["status"]
+    return (f"loaded in transformers (PyTorch); greedy answers equal ours on {check['agree']} of {check['items']} "
+            f"held-out questions.")
+
+
+def finite(value):
+    """`value` with every NaN / inf float replaced by None, so the JSON is standard."""
+    if isinstance(value, Mapping):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def write(report: Mapping[str, Any], out: Path) -> tuple[Path, Path]:
+    json_path, md_path = out / "report.json", out / "report.md"
+    json_path.write_text(json.dumps(finite(report), indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+    md_path.write_text(markdown(report))
+    return json_path, md_path

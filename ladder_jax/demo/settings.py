@@ -1,0 +1,87 @@
+"""The demo's two sizes and the curriculum config they train with.
+
+`QUICK` finishes in under 10 minutes and `DEFAULT` in under 45 on a 2-core CPU (measured with
+`ladder-jax demo`, see the README). Both train the `demo` preset (random init, a BPE trained on the
+toy world's text) through stage 1 → stage 2 → cold start → stage 3 on 112×112 toy-world rooms, and
+a baseline that runs stage 3 alone from the same random init for as many steps.
+`configs/toy_demo.py` is `curriculum_config(DEFAULT, ...)`, so `ladder-jax train` runs the same
+curriculum the demo does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ml_collections
+
+from ladder_jax.data.vision_preprocess import VisionConfig
+from ladder_jax.train.stages import base_config, grpo_stage, sft_stage
+
+IMAGE_PIXELS, FRAME_PIXELS = 112 * 112, 56 * 56  # 64 patches (16 tokens) per image, 16 per video frame
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoSettings:
+    name: str
+    scenes: int  # toy-world rooms; `eval_fraction` of them are held out
+    stage1_steps: int
+    stage2_steps: int
+    cold_start_steps: int
+    stage3_steps: int
+    grounding_items: int  # held-out stage-1 questions scored by box IoU
+    spatial_items: int  # held-out stage-2 questions, asked directly and with reasoning
+    hf_check_items: int  # held-out questions answered by the exported folder in transformers
+    eval_fraction: float = 0.1
+    size: int = 112
+    views: int = 2
+    video_frames: int = 4
+    grounding_per_scene: int = 4
+    batch_size: int = 8
+    group_size: int = 4
+    reasoning_tokens: int = 64  # stage 3's completion budget, and the reasoning eval's
+    seed: int = 0
+
+    def replace(self, **changes) -> "DemoSettings":
+        return dataclasses.replace(self, **changes)
+
+
+QUICK = DemoSettings("quick", scenes=300, stage1_steps=150, stage2_steps=200, cold_start_steps=40, stage3_steps=12,
+                     grounding_items=48, spatial_items=96, hf_check_items=16)
+DEFAULT = DemoSettings("default", scenes=800, stage1_steps=600, stage2_steps=800, cold_start_steps=100,
+                       stage3_steps=40, grounding_items=120, spatial_items=240, hf_check_items=32)
+SIZES = {s.name: s for s in (QUICK, DEFAULT)}
+
+
+def vision_config(num_frames: int) -> VisionConfig:
+    """The preprocessing every stage and every evaluation uses."""
+    return VisionConfig(min_pixels=IMAGE_PIXELS, max_pixels=IMAGE_PIXELS, video_min_pixels=FRAME_PIXELS,
+                        video_max_pixels=FRAME_PIXELS, num_frames=num_frames)
+
+
+def curriculum_config(s: DemoSettings, workdir: str, data_root: str) -> ml_collections.ConfigDict:
+    """The ladder: every stage from the previous one's final params, on one CPU device."""
+    cfg = base_config(workdir)
+    cfg.seed = s.seed
+    cfg.model.update(init="preset", preset="demo")
+    cfg.tokenizer.update(source="train", vocab_size=1024)
+    cfg.data.root = data_root
+    # XLA's cheapest CPU compile: a third of the default compile time for a model this small.
+    cfg.compiler_options = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+    toy = dict(batch_size=s.batch_size, learning_rate=2e-3, warmup_ratio=0.1, weight_decay=0.01, log_every=10,
+               checkpoint_every=200, min_pixels=IMAGE_PIXELS, max_pixels=IMAGE_PIXELS,
+               video_min_pixels=FRAME_PIXELS, video_max_pixels=FRAME_PIXELS, num_frames=s.video_frames,
+               buckets=dict(lengths=(128, 256, 512), image_patches=(64, 128, 256, 512),
+                            video_patches=(32, 64, 128)))
+    cfg.stages.stage1 = sft_stage(steps=s.stage1_steps, **toy)
+    cfg.stages.stage2 = sft_stage(steps=s.stage2_steps, **toy)
+    cfg.stages.cold_start = sft_stage(steps=s.cold_start_steps, **dict(toy, learning_rate=5e-4))
+    cfg.stages.stage3 = grpo_stage(steps=s.stage3_steps, **dict(toy, learning_rate=1e-4, log_every=2),
+                                   grpo=dict(group_size=s.group_size, max_new_tokens=s.reasoning_tokens, beta=0.01))
+    return cfg
+
+
+def baseline_config(s: DemoSettings, workdir: str, data_root: str) -> ml_collections.ConfigDict:
+    """Stage 3 alone from the same random init: what the ladder is compared against."""
+    cfg = curriculum_config(s, workdir, data_root)
+    cfg.order = ("stage3",)
+    return cfg
