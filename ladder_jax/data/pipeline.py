@@ -178,7 +178,8 @@ class Pipeline:
 class PipelineIterator:
     """Batches (dicts in the batch contract plus `ids`, and `answers` / `question_types` in prompt
     mode). `report` counts every example used and every item skipped, by reason; `batch_shapes`
-    counts the (B, L, P, K, Pv, Kv) shapes emitted, i.e. the programs jit compiles."""
+    counts the (B, L, P, K, Pv, Kv) shapes emitted, i.e. the programs jit compiles (with several
+    processes: this process's shapes, before the processes agree on the largest)."""
 
     def __init__(self, dataset: grain.IterDataset):
         self._it = iter(dataset)

@@ -3,12 +3,16 @@
 Every process runs the same program; each feeds only its own rows. On TPU pods and under slurm
 `initialize()` finds the cluster from the environment; a local multi-process run names the
 coordinator, the process count and its id. CPU processes exchange data with gloo collectives.
+
+Each process pads its rows to the smallest buckets that fit them, so the processes first agree on
+one padded shape per array (`agreed_shapes`) before their rows become one global array.
 """
 
 from __future__ import annotations
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
@@ -26,11 +30,29 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
                                process_id=process_id, local_device_ids=local_device_ids)
 
 
+def agreed_shapes(local: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    """The elementwise maximum of every process's `local` shapes (same keys and ranks everywhere).
+
+    A global array needs one shape, but each process buckets only its own rows. Buckets are
+    monotone, so max over processes of bucket(own rows) = bucket(all rows): the shapes one process
+    drawing the whole global batch would pick, hence the same losses. With one process the gather
+    is a local copy."""
+    keys = sorted(local)
+    flat = np.asarray([size for key in keys for size in local[key]], np.int32)
+    top = np.max(multihost_utils.process_allgather(flat), axis=0)
+    out, start = {}, 0
+    for key in keys:
+        out[key] = tuple(int(n) for n in top[start:start + len(local[key])])
+        start += len(local[key])
+    return out
+
+
 def global_batch(local: dict, shardings: dict) -> dict:
     """Process-local rows -> global jax.Arrays (batch-leading, sharded by `shardings`).
 
     Process i holds rows [i·b, (i+1)·b) of the global batch of process_count·b rows, in the order of
-    the mesh's devices; with one process this is a plain device_put of the whole batch."""
+    the mesh's devices; with one process this is a plain device_put of the whole batch. Every
+    process must pass the same shapes (see `agreed_shapes`)."""
     return {k: jax.make_array_from_process_local_data(shardings[k], np.asarray(v)) for k, v in local.items()}
 
 

@@ -104,4 +104,4 @@ def train_stage(cfg, name: str, model_cfg, graphdef, state, data, processor, mes
                           log_every=s.log_every, checkpoint_every=s.checkpoint_every,
                           keep_checkpoints=s.keep_checkpoints, max_nonfinite=s.max_nonfinite, seed=cfg.seed,
                           tensorboard=s.tensorboard, progress=s.progress and jax.process_index() == 0)
-    return train(step, state, data, loop_cfg, model_cfg)
+    return train(step, state, data, loop_cfg, model_cfg, pad_id=processor.ids["pad"])

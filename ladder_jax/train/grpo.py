@@ -71,8 +71,10 @@ class GRPOConfig:
 
 @dataclasses.dataclass(frozen=True)
 class GRPOStep(TrainStep):
-    """A TrainStep whose batches carry host-side keys; `step` runs on the host (see module doc)."""
+    """A TrainStep whose batches are left-padded prompts with host-side keys; `step` runs on the
+    host (see module doc)."""
 
+    batch_mode: str = "prompt"
     host_keys: tuple = ("answers", "question_types")
 
 
@@ -82,7 +84,8 @@ def rollout_shardings(mesh) -> grpo_rollout.Rollout:
 
 
 def _global(x, mesh):
-    """This process's rows (host NumPy) as a global batch-sharded array."""
+    """This process's rows (host NumPy) as a global batch-sharded array. Only for arrays of fixed
+    widths (the encoded answers), so the processes' shapes agree without an exchange."""
     x = np.asarray(x)
     return jax.make_array_from_process_local_data(batch_sharding(mesh, x.ndim), x)
 

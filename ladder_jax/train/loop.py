@@ -19,8 +19,9 @@ from typing import Callable, Iterator
 import jax
 import numpy as np
 
+from ladder_jax.data.collate import padded_shapes, repad
 from ladder_jax.models.qwen25_vl.config import ModelConfig
-from ladder_jax.parallel.distributed import global_batch
+from ladder_jax.parallel.distributed import agreed_shapes, global_batch
 from ladder_jax.train import metrics as metrics_lib
 from ladder_jax.train.checkpoint import Checkpointer, StopSignal
 from ladder_jax.train.sft import TrainStep
@@ -98,10 +99,15 @@ def check_batch(batch: dict, local_rows: int, shardings: dict, host_keys=()) -> 
                                    f"(batch_size / processes)")
 
 
-def step_batch(local: dict, train_step: TrainStep, host_keys=()) -> dict:
-    """Global arrays for the step's sharded keys, plus this process's host-side values it asks for."""
-    arrays = global_batch({k: local[k] for k in train_step.batch_shardings}, train_step.batch_shardings)
-    return arrays | {k: local[k] for k in host_keys}
+def step_batch(local: dict, train_step: TrainStep, pad_id: int, host_keys=()) -> dict:
+    """Global arrays for the step's sharded keys, plus this process's host-side values it asks for.
+
+    Each process's pipeline padded its rows to its own buckets; the arrays are padded further to
+    the shapes all processes agree on (the largest of each), the step's batch_mode saying which
+    side text pads on, so every process builds the global arrays with one shape."""
+    arrays = {k: local[k] for k in train_step.batch_shardings}
+    arrays = repad(arrays, agreed_shapes(padded_shapes(arrays)), train_step.batch_mode, pad_id)
+    return global_batch(arrays, train_step.batch_shardings) | {k: local[k] for k in host_keys}
 
 
 class _Window:
@@ -153,20 +159,25 @@ def _start(train_step: TrainStep, state, ckpt: Checkpointer, cfg: LoopConfig, se
 def train(train_step: TrainStep, state, data: Iterator[dict], cfg: LoopConfig, model_cfg: ModelConfig, *,
           get_data_state: Callable[[], dict] | None = None, set_data_state: Callable[[dict], None] | None = None,
           eval_fn: Callable[[int, object], dict | None] | None = None,
-          checkpointer: Checkpointer | None = None) -> TrainResult:
+          checkpointer: Checkpointer | None = None, pad_id: int | None = None) -> TrainResult:
     """Trains to `cfg.total_steps`, resuming from `cfg.workdir` when it holds a checkpoint.
 
     `data` yields this process's rows of each global batch (the agreed batch contract);
     get/set_data_state default to the iterator's own `get_state` / `set_state` (Grain's).
-    `eval_fn(step, state)` runs every `eval_every` steps; a returned dict is logged as `eval/*`."""
+    `eval_fn(step, state)` runs every `eval_every` steps; a returned dict is logged as `eval/*`.
+    `pad_id` is the id the data pads input_ids with (default: model_cfg.pad_token_id, which a hub
+    config may leave unset); batches are padded further with it when processes agree on shapes."""
     validate(cfg, train_step)
+    pad_id = model_cfg.pad_token_id if pad_id is None else pad_id
+    if pad_id is None:
+        raise TrainConfigError("no pad id: the model config has no pad_token_id; pass the tokenizer's as pad_id")
     get_data_state = get_data_state or getattr(data, "get_state", None)
     set_data_state = set_data_state or getattr(data, "set_state", None)
     ckpt = checkpointer or Checkpointer(Path(cfg.workdir) / "checkpoints", keep=cfg.keep_checkpoints)
     step, state, opt_state, rng, meta = _start(train_step, state, ckpt, cfg, set_data_state)
     writer = metrics_lib.MetricsWriter(cfg.workdir, resume_step=step, tensorboard=cfg.tensorboard)
     progress = metrics_lib.Progress(cfg.total_steps, step, cfg.progress)
-    run = _Run(train_step, cfg, model_cfg, ckpt, writer, progress, get_data_state, eval_fn, meta)
+    run = _Run(train_step, cfg, model_cfg, ckpt, writer, progress, get_data_state, eval_fn, meta, pad_id)
     try:
         with StopSignal() as stop:
             return run.loop(step, state, opt_state, rng, data, stop)
@@ -179,8 +190,8 @@ def train(train_step: TrainStep, state, data: Iterator[dict], cfg: LoopConfig, m
 class _Run:
     """The loop's state between steps; `loop` is the whole control flow."""
 
-    def __init__(self, train_step, cfg, model_cfg, ckpt, writer, progress, get_data_state, eval_fn, meta):
-        self.ts, self.cfg, self.model_cfg = train_step, cfg, model_cfg
+    def __init__(self, train_step, cfg, model_cfg, ckpt, writer, progress, get_data_state, eval_fn, meta, pad_id):
+        self.ts, self.cfg, self.model_cfg, self.pad_id = train_step, cfg, model_cfg, pad_id
         self.ckpt, self.writer, self.progress = ckpt, writer, progress
         self.get_data_state, self.eval_fn = get_data_state, eval_fn
         self.skipped_total, self.nonfinite_run = int(meta["skipped_total"]), int(meta["nonfinite_run"])
@@ -199,12 +210,12 @@ class _Run:
             wait = time.perf_counter() - t0
             check_batch(local, self.local_rows, self.ts.batch_shardings, self.host_keys)
             inputs = int(np.sum(local["attention_mask"])) * jax.process_count()
-            batch = step_batch(local, self.ts, self.host_keys)
+            batch = step_batch(local, self.ts, self.pad_id, self.host_keys)
             state, opt_state, m = self.ts.step(state, opt_state, batch, jax.random.fold_in(rng, step))
             m = {k: v.item() for k, v in jax.device_get(m).items()}
             step += 1
-            flops = metrics_lib.train_flops(self.model_cfg, self.cfg.batch_size, local["input_ids"].shape[1],
-                                            local["pixel_values"].shape[1] + local["pixel_values_videos"].shape[1])
+            flops = metrics_lib.train_flops(self.model_cfg, self.cfg.batch_size, batch["input_ids"].shape[1],
+                                            batch["pixel_values"].shape[1] + batch["pixel_values_videos"].shape[1])
             window.add(m, inputs, flops, time.perf_counter() - t0 - wait, wait)
             self._count_nonfinite(step, m)
             self.progress.update(m["loss"], inputs / max(time.perf_counter() - t0, 1e-9))

@@ -146,7 +146,8 @@ def batch_shardings(mesh) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class TrainStep:
-    """The jitted step and what it was built from: the optimizer and every sharding."""
+    """The jitted step and what it was built from: the optimizer and every sharding. `batch_mode`
+    is how its batches are padded (collate's mode: "train" right-pads text)."""
 
     step: Callable
     tx: optax.GradientTransformation
@@ -155,6 +156,7 @@ class TrainStep:
     batch_shardings: dict
     mesh: object
     step_cfg: StepConfig
+    batch_mode: str = "train"
 
     def init_opt_state(self, state):
         return jax.jit(self.tx.init, out_shardings=self.opt_shardings)(state)

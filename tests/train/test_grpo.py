@@ -200,7 +200,7 @@ def test_step_reports_every_metric_and_ratio_one(setup, grpo_step):
     _, cfg, _, _, state, _ = setup
     state = jax.tree.map(jnp.copy, state)  # the step donates it
     opt = grpo_step.init_opt_state(state)
-    batch = step_batch(prompt_batch(cfg, 0), grpo_step, grpo_step.host_keys)
+    batch = step_batch(prompt_batch(cfg, 0), grpo_step, cfg.pad_token_id, grpo_step.host_keys)
     _, _, m = grpo_step.step(state, opt, batch, jax.random.key(0))
     names = {"loss", "grad_norm", "lr", "skipped", "kl", "clip_fraction", "zero_std_groups", "completion_length",
              "rollout_tokens_per_s", "sample_time_share"}

@@ -13,6 +13,10 @@ import dataclasses
 import numpy as np
 
 
+# second_per_grid_ts of padding items: any finite value works, since padded items own no tokens.
+PAD_SECONDS = 1.0
+
+
 class VisionLayoutError(ValueError):
     pass
 
@@ -55,7 +59,7 @@ def split_flat(input_ids, pixels, grids, token_id: int, merge_unit: int, seconds
 
 def stack_rows(rows: list[RowVision], patch_dim: int, patches: int | None = None, items: int | None = None):
     """Zero-pads rows to (B, patches, patch_dim), (B, items, 3), (B, items); defaults: the maxima.
-    Padding seconds are 1.0 (any finite value: padded items own no tokens)."""
+    Padding seconds are PAD_SECONDS."""
     need_p = max((len(r.patches) for r in rows), default=0)
     need_k = max((len(r.grids) for r in rows), default=0)
     patches = need_p if patches is None else patches
@@ -64,7 +68,7 @@ def stack_rows(rows: list[RowVision], patch_dim: int, patches: int | None = None
         raise VisionLayoutError(f"a row needs {need_p} patches / {need_k} items; bucket holds {patches} / {items}")
     pix = np.zeros((len(rows), patches, patch_dim), np.float32)
     grid = np.zeros((len(rows), items, 3), np.int32)
-    sec = np.ones((len(rows), items), np.float32)
+    sec = np.full((len(rows), items), PAD_SECONDS, np.float32)
     for b, r in enumerate(rows):
         pix[b, :len(r.patches)] = r.patches
         grid[b, :len(r.grids)] = r.grids
