@@ -163,8 +163,9 @@ def _run(settings: DemoSettings, out: Path, baseline: bool) -> dict[str, Any]:
         label = stage if run_name == "ladder" else run_name
         upto = cfg.copy_and_resolve_references()
         upto.order = tuple(cfg.order[:list(cfg.order).index(stage) + 1])
-        phases.run(f"train {label}", lambda: curriculum.run(upto))
         final = Path(cfg.workdir) / stage / "final"
+        if not (final / "params").exists():
+            phases.run(f"train {label}", lambda: curriculum.run(upto))
         models[label] = evaluate(label, lambda: stage_inputs.load_final(cfg, final, mesh))
 
     last = next(name for name in reversed(MODELS[:-1]) if name in models)
