@@ -57,7 +57,9 @@ def _launch_local(workdir: Path, data: Path) -> subprocess.Popen:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     data = tmp_path_factory.mktemp("toyworld")
-    generate(data, 8, seed=0, size=112, views=2, video_frames=4, eval_fraction=0.0, workers=1)
+    # One grounding question per room: stage 1 is then one global batch, the same rows whether one
+    # process draws it or two draw their shards of it.
+    generate(data, 8, seed=0, size=112, views=2, video_frames=4, eval_fraction=0.0, grounding_per_scene=1, workers=1)
     workdir, local_dir = tmp_path_factory.mktemp("run"), tmp_path_factory.mktemp("local")
     local = _launch_local(local_dir, data)
     try:

@@ -48,6 +48,11 @@ def test_grounding_rows_match_the_release_fields(dataset):
                 assert all(isinstance(v, int) for v in box["bbox_2d"])
                 assert 0 <= x1 <= x2 <= width - 1 and 0 <= y1 <= y2 <= height - 1
                 assert box["label"] in row["question"]
+        per_image = {}
+        for row in rows:
+            per_image.setdefault(row["image"][0], []).append(row["question"])
+        assert all(len(set(q)) == len(q) <= 4 for q in per_image.values())  # distinct, grounding_per_scene=4
+        assert max(len(q) for q in per_image.values()) > 1
 
 
 def test_spatial_rows_match_the_release_fields(dataset):
