@@ -156,11 +156,10 @@ def _run(settings: DemoSettings, out: Path, baseline: bool) -> dict[str, Any]:
         return json.loads(path.read_text())
 
     models = {"untrained": evaluate("untrained", lambda: stage_inputs.load_model_source(ladder, processor, mesh))}
-    runs = [("ladder", ladder, name) for name in stages.enabled(ladder)]
+    runs = [(name, ladder, name) for name in stages.enabled(ladder)]  # (label, config, stage)
     if baseline and ladder.stages.stage3.steps:
         runs.append(("stage3_only", baseline_config(settings, str(out / "stage3_only"), str(data)), "stage3"))
-    for run_name, cfg, stage in runs:
-        label = stage if run_name == "ladder" else run_name
+    for label, cfg, stage in runs:
         upto = cfg.copy_and_resolve_references()
         upto.order = tuple(cfg.order[:list(cfg.order).index(stage) + 1])
         final = Path(cfg.workdir) / stage / "final"
@@ -180,7 +179,8 @@ def _run(settings: DemoSettings, out: Path, baseline: bool) -> dict[str, Any]:
         log.info("exported %s to %s; transformers: %s", last, folder, check["status"])
 
     report = _report(settings, out, data, models, runs, phases, {"folder": str(folder), "model": last, "check": check},
-                     final_model or VisionLanguageModel(*stage_inputs.load_model_source(ladder, processor, mesh), mesh))
+                     final_model if final_model is not None else
+                     VisionLanguageModel(*stage_inputs.load_model_source(ladder, processor, mesh), mesh))
     report_lib.write(report, out)
     return report
 
@@ -188,10 +188,9 @@ def _run(settings: DemoSettings, out: Path, baseline: bool) -> dict[str, Any]:
 def _training(runs, metrics_jsonl) -> dict[str, dict]:
     """Per trained stage: steps, the first and last logged loss (stage 3: mean rollout reward), time."""
     out = {}
-    for run_name, cfg, stage in runs:
+    for label, cfg, stage in runs:
         rows = metrics_jsonl(Path(cfg.workdir) / stage / "metrics.jsonl")
         key = "reward_total" if stage == "stage3" else "loss"
-        label = stage if run_name == "ladder" else run_name
         out[label] = {"steps": cfg.stages[stage].steps, "first": rows[0][key] if rows else None,
                       "last": rows[-1][key] if rows else None, "rows": rows}
     return out
@@ -224,6 +223,5 @@ def _report(settings, out: Path, data: Path, models, runs, phases: Phases, hf_ex
         "model": {"preset": "demo", "parameters": int(sum(x.size for x in jax.tree.leaves(model.state)))},
         "models": models, "training": training, "hf_export": hf_export, "plots": plot_files,
         "seconds": dict(phases.seconds, total=sum(phases.seconds.values())),
-        "checkpoints": {label: str(Path(cfg.workdir) / stage) for run_name, cfg, stage in runs
-                        for label in [stage if run_name == "ladder" else run_name]},
+        "checkpoints": {label: str(Path(cfg.workdir) / stage) for label, cfg, stage in runs},
     }
