@@ -19,8 +19,10 @@ from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import runner
 from ladder_jax.eval.benchmarks import Item
 
-TORCH_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "pixel_values_videos",
-              "video_grid_thw", "second_per_grid_ts")
+# transformers 5 places vision tokens in M-RoPE by `mm_token_type_ids`; without them it gives the
+# image tokens text positions (logits then differ by ~1e-2 on random weights, by whole units trained).
+TORCH_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw",
+              "pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
 
 
 def export(model, processor: Processor, folder: Path) -> Path:
