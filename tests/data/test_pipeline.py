@@ -227,6 +227,25 @@ def test_process_shards_are_disjoint_equal_and_cover_the_data(world, processor):
         pipeline(world, processor, shard_index=0, shard_count=3, global_batch_size=4)
 
 
+def test_global_batches_hold_the_same_rows_for_any_process_count(world, processor):
+    good = [r for r in world.records if r.kind == "spatial" and r.id not in (world.corrupt_id, world.invalid_id)]
+
+    def local_ids(index, count):  # 3 epochs of 12 records: 4 global batches of 8 (two straddle epochs), then 4
+        pipe = pipeline(world, processor, source=good, shard_index=index, shard_count=count, global_batch_size=8,
+                        num_epochs=3, drop_remainder=False, seed=5)
+        return [list(b["ids"]) for b in run(pipe)[0]]
+
+    one = local_ids(0, 1)
+    assert [len(b) for b in one] == [8, 8, 8, 8, 4]
+    order = [rid for b in one for rid in b]
+    epochs = [order[:12], order[12:24], order[24:]]
+    assert all(sorted(e) == sorted(r.id for r in good) for e in epochs) and epochs[0] != epochs[1] != epochs[2]
+    for count in (2, 4):
+        shards = [local_ids(index, count) for index in range(count)]
+        assert [len(s) for s in shards] == [len(one)] * count
+        assert [[rid for s in shards for rid in s[k]] for k in range(len(one))] == one
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_restored_iterator_continues_with_exactly_the_next_batch(world, processor, workers):
     kw = dict(num_epochs=2, global_batch_size=2, num_workers=workers, seed=7)
