@@ -15,8 +15,9 @@ dict that `set_state()` resumes from with exactly the next batch.
 Global batch k is items [k*B, (k+1)*B) of the global order, whatever the number of processes, as
 long as nothing is skipped and `num_workers` is 0: a process replaces a skipped item with its own
 next item (shifting its later rows), and each worker batches its own slice of the process's items.
-So the batch order depends on the seed and `num_workers`, and once items are skipped or workers
-are used also on the shard: restore with the same ones.
+A finite run's last, short global batch leaves out the items that do not split evenly over the
+processes (`unused_by_sharding`). So the batch order depends on the seed and `num_workers`, and
+once items are skipped or workers are used also on the shard: restore with the same ones.
 """
 
 from __future__ import annotations

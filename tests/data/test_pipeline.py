@@ -217,7 +217,7 @@ def test_process_shards_are_disjoint_equal_and_cover_the_data(world, processor):
     seen = []
     for index in range(3):
         pipe = pipeline(world, processor, "stage3", shard_index=index, shard_count=3, global_batch_size=3)
-        assert pipe.batch_size == 1 and pipe.local_examples == 16 // 3
+        assert pipe.batch_size == 1 and pipe.local_examples == 16 // 3 and pipe.unused_by_sharding == 1
         batches, report = run(pipe)
         seen.append([b["ids"][0] for b in batches] + [r.record_id for r in report.rejections])
     assert [len(s) for s in seen] == [5, 5, 5]
