@@ -1,15 +1,23 @@
 """The Grain input pipeline of each stage: records or shards → padded batches in the batch contract.
 
     source (records + data root, or ShardSource)
-      → this process's shard (every shard_count-th item, equal sizes on every process)
-      → seeded shuffle, reshuffled every epoch → repeat (N epochs or forever)
+      → one global order, the same on every process: seeded shuffle, reshuffled every epoch
+        → repeat (N epochs or forever)
+      → this process's rows: its block of global_batch_size / shard_count items out of every
+        global_batch_size consecutive ones (`process_rows`)
       → decode + validate + process, one item at a time (`examples.Encoder`; bad input → Skipped)
       → batches of exactly batch_size usable examples, padded to buckets (`batcher`, `collate`)
       → worker processes (mp_prefetch) → host: skips counted in a Report, batch returned.
 
 `Pipeline(...)` builds it; iterating gives a `PipelineIterator` whose `get_state()` is a JSON-able
-dict that `set_state()` resumes from with exactly the next batch. The batch order depends on the
-seed, the shard and `num_workers` (each worker batches its own slice): restore with the same ones.
+dict that `set_state()` resumes from with exactly the next batch.
+
+Global batch k is items [k*B, (k+1)*B) of the global order, whatever the number of processes, as
+long as nothing is skipped and `num_workers` is 0: a process replaces a skipped item with its own
+next item (shifting its later rows), and each worker batches its own slice of the process's items.
+A finite run's last, short global batch leaves out the items that do not split evenly over the
+processes (`unused_by_sharding`). So the batch order depends on the seed and `num_workers`, and
+once items are skipped or workers are used also on the shard: restore with the same ones.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from ladder_jax.data.batcher import BucketBatchIterDataset, Tally
 from ladder_jax.data.buckets import Buckets
 from ladder_jax.data.collate import collate
 from ladder_jax.data.examples import STAGE_KINDS, Encoder, Mode, SafeSource, Skipped
+from ladder_jax.data.process_rows import ProcessRowsMapDataset
 from ladder_jax.data.processor import Processor
 from ladder_jax.data.report import Report
 from ladder_jax.data.schema import Record
@@ -78,8 +87,9 @@ class Pipeline:
     `ShardSource` (images from the bytes embedded in the shards). Records of kinds the stage does
     not use are left out up front (`left_out` counts them by kind); in shards, whose kinds are not
     known without reading them, such items are skipped and reported. The per-process batch size is
-    global_batch_size / shard_count. Each process uses len(source) // shard_count items, so all
-    processes yield the same number of batches per epoch up to skipped examples.
+    global_batch_size / shard_count. Every process reads the same number of items (on average
+    len(source) // shard_count per epoch), so all yield the same number of batches up to skipped
+    examples.
     """
 
     def __init__(self, source: Sequence[Record] | Any, processor: Processor, config: PipelineConfig, *,
@@ -101,15 +111,22 @@ class Pipeline:
                                None if data_root is None else Path(data_root))
         self._source = SafeSource(source, type(source).__name__)
 
+    def global_items(self) -> grain.MapDataset:
+        """Every item of the run in the order all processes share: shuffled by the seed and
+        reshuffled each epoch (Grain's shuffle seeds each epoch of a repeated index range anew)."""
+        ds = grain.MapDataset.source(self._source)
+        ds = ds.shuffle(seed=self.config.seed) if self.config.shuffle else ds
+        return ds.repeat(self.config.num_epochs)
+
     def local_items(self) -> grain.MapDataset:
-        """This process's items of one epoch, shuffled by the seed (epoch 0 order)."""
-        ds = grain.MapDataset.source(self._source)[self.shard_index::self.shard_count][: self.local_examples]
-        return ds.shuffle(seed=self.config.seed) if self.config.shuffle else ds
+        """This process's rows of the run's global batches, in order."""
+        return ProcessRowsMapDataset(self.global_items(), self.config.global_batch_size, self.shard_index,
+                                     self.shard_count)
 
     def dataset(self) -> grain.IterDataset:
         """The Grain dataset of `(batch or None, Tally)` outputs; `PipelineIterator` unwraps them."""
         c = self.config
-        ds = self.local_items().repeat(c.num_epochs).map(self.encoder)
+        ds = self.local_items().map(self.encoder)
         # One read thread: a fast tokenizer must not be called from several threads at once, and
         # parallelism comes from the worker processes. A small read-ahead bounds the memory.
         read = grain.ReadOptions(num_threads=1, prefetch_buffer_size=2 * self.batch_size)
@@ -131,13 +148,22 @@ class Pipeline:
     @property
     def batches_per_epoch(self) -> int:
         """Batches of one epoch if nothing is skipped (and, with workers, before each worker's
-        own remainder at the very end of a finite run)."""
+        own remainder at the very end of a finite run); epochs run on without a break, so with
+        several epochs a global batch may hold the end of one and the start of the next."""
         full, rest = divmod(self.local_examples, self.batch_size)
         return full + (1 if rest and not self.config.drop_remainder else 0)
 
+    @property
+    def unused_by_sharding(self) -> int:
+        """Items of the run that no process reads: the part of a finite run's last, short global
+        batch that does not split evenly over the processes (`process_rows`)."""
+        if self.config.num_epochs is None:
+            return 0
+        return self.num_examples * self.config.num_epochs % self.shard_count
+
     def describe(self, sample: int = 64) -> dict[str, Any]:
-        """Sizes of the data set and a bucket histogram of the first `sample` examples of this
-        process's epoch 0 (encoded here, in this process)."""
+        """Sizes of the data set and a bucket histogram of the first `sample` examples this
+        process reads (encoded here, in this process)."""
         items = self.local_items()
         histogram = {name: collections.Counter() for name in ("length", "image_patches", "image_items",
                                                               "video_patches", "video_items")}
@@ -153,7 +179,7 @@ class Pipeline:
             "stage": self.config.stage, "mode": self.config.mode, "examples": self.num_examples,
             "left_out_by_kind": self.left_out,
             "process": f"{self.shard_index} of {self.shard_count}", "local_examples": self.local_examples,
-            "unused_by_sharding": self.num_examples - self.local_examples * self.shard_count,
+            "unused_by_sharding": self.unused_by_sharding,
             "batch_size": self.batch_size, "global_batch_size": self.config.global_batch_size,
             "batches_per_epoch": self.batches_per_epoch, "epochs": self.config.num_epochs or "forever",
             "sampled": min(sample, len(items)), "skipped_in_sample": dict(skipped),
@@ -164,8 +190,8 @@ class Pipeline:
     def summary(self, sample: int = 64) -> str:
         d = self.describe(sample)
         lines = [f"{d['stage']} ({d['mode']}): {d['examples']} examples (other kinds left out: "
-                 f"{d['left_out_by_kind'] or 'none'}); process {d['process']} uses {d['local_examples']} "
-                 f"({d['unused_by_sharding']} unused by sharding)",
+                 f"{d['left_out_by_kind'] or 'none'}); process {d['process']} uses {d['local_examples']} per epoch "
+                 f"({d['unused_by_sharding']} unused by sharding at the end of the run)",
                  f"  batch {d['batch_size']} per process ({d['global_batch_size']} global), "
                  f"{d['batches_per_epoch']} batches per epoch, epochs: {d['epochs']}",
                  f"  buckets of the first {d['sampled']} examples (at most {d['max_batch_shapes']} batch shapes):"]

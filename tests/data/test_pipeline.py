@@ -217,7 +217,7 @@ def test_process_shards_are_disjoint_equal_and_cover_the_data(world, processor):
     seen = []
     for index in range(3):
         pipe = pipeline(world, processor, "stage3", shard_index=index, shard_count=3, global_batch_size=3)
-        assert pipe.batch_size == 1 and pipe.local_examples == 16 // 3
+        assert pipe.batch_size == 1 and pipe.local_examples == 16 // 3 and pipe.unused_by_sharding == 1
         batches, report = run(pipe)
         seen.append([b["ids"][0] for b in batches] + [r.record_id for r in report.rejections])
     assert [len(s) for s in seen] == [5, 5, 5]
@@ -225,6 +225,25 @@ def test_process_shards_are_disjoint_equal_and_cover_the_data(world, processor):
     assert len(set(ids)) == len(ids) == 15  # 16 stage-3 records: one is left over by sharding
     with pytest.raises(ValueError, match="does not divide"):
         pipeline(world, processor, shard_index=0, shard_count=3, global_batch_size=4)
+
+
+def test_global_batches_hold_the_same_rows_for_any_process_count(world, processor):
+    good = [r for r in world.records if r.kind == "spatial" and r.id not in (world.corrupt_id, world.invalid_id)]
+
+    def local_ids(index, count):  # 3 epochs of 12 records: 4 global batches of 8 (two straddle epochs), then 4
+        pipe = pipeline(world, processor, source=good, shard_index=index, shard_count=count, global_batch_size=8,
+                        num_epochs=3, drop_remainder=False, seed=5)
+        return [list(b["ids"]) for b in run(pipe)[0]]
+
+    one = local_ids(0, 1)
+    assert [len(b) for b in one] == [8, 8, 8, 8, 4]
+    order = [rid for b in one for rid in b]
+    epochs = [order[:12], order[12:24], order[24:]]
+    assert all(sorted(e) == sorted(r.id for r in good) for e in epochs) and epochs[0] != epochs[1] != epochs[2]
+    for count in (2, 4):
+        shards = [local_ids(index, count) for index in range(count)]
+        assert [len(s) for s in shards] == [len(one)] * count
+        assert [[rid for s in shards for rid in s[k]] for k in range(len(one))] == one
 
 
 @pytest.mark.parametrize("workers", [0, 2])

@@ -3,8 +3,9 @@ starting from the previous stage's final params with a fresh optimizer; a second
 finished stages; a stage whose final params are lost is finished again from its own checkpoint.
 
 Meanwhile launch/local.sh trains stage 1 in two processes (one CPU device each, gloo). The toy
-world has 8 grounding records and the batch is 8, so every global batch is the whole stage-1 data
-in both runs and their per-step losses must agree."""
+world has 32 grounding records and the batch is 8, so each step sees different rows; both
+processes walk the one-process run's global order and each takes its half of every global batch,
+so the per-step losses must agree."""
 
 import argparse
 import os
@@ -57,9 +58,7 @@ def _launch_local(workdir: Path, data: Path) -> subprocess.Popen:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     data = tmp_path_factory.mktemp("toyworld")
-    # One grounding question per room: stage 1 is then one global batch, the same rows whether one
-    # process draws it or two draw their shards of it.
-    generate(data, 8, seed=0, size=112, views=2, video_frames=4, eval_fraction=0.0, grounding_per_scene=1, workers=1)
+    generate(data, 8, seed=0, size=112, views=2, video_frames=4, eval_fraction=0.0, workers=1)
     workdir, local_dir = tmp_path_factory.mktemp("run"), tmp_path_factory.mktemp("local")
     local = _launch_local(local_dir, data)
     try:
