@@ -38,7 +38,7 @@ def score_bars(scores: Mapping[str, Mapping[str, Any]], path: Path, title: str) 
     models = list(scores)
     tasks = sorted({t for s in scores.values() for t in s})
     width = 0.8 / max(len(models), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(tasks) * max(1, len(models) / 3)), 3.8))
+    fig, ax = plt.subplots(figsize=(min(12.0, max(6.0, 2.0 + 0.25 * len(tasks) * len(models))), 3.8))
     for i, model in enumerate(models):
         xs = [j + (i - (len(models) - 1) / 2) * width for j in range(len(tasks))]
         ax.bar(xs, [scores[model].get(t) or 0.0 for t in tasks], width, label=model)
