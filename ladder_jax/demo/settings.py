@@ -45,7 +45,7 @@ class DemoSettings:
         return dataclasses.replace(self, **changes)
 
 
-QUICK = DemoSettings("quick", scenes=300, stage1_steps=120, stage2_steps=150, cold_start_steps=100, stage3_steps=8,
+QUICK = DemoSettings("quick", scenes=300, stage1_steps=100, stage2_steps=120, cold_start_steps=60, stage3_steps=4,
                      grounding_items=32, spatial_items=64, hf_check_items=16)
 DEFAULT = DemoSettings("default", scenes=800, stage1_steps=600, stage2_steps=700, cold_start_steps=250,
                        stage3_steps=30, grounding_items=120, spatial_items=240, hf_check_items=32)
