@@ -1,0 +1,86 @@
+"""Measurement (not a test): what limits held-out stage-1 box IoU on the toy world?
+
+Trains stage 1 only (the demo curriculum, `demo` preset) and prints, for held-out grounding
+questions: the mean box IoU of greedy answers (`rewards.iou_reward`, labels must match), the share
+of answers that parse as boxes, the IoU a position-blind model would get by answering each label's
+mean training box, and a few answers next to the truth.
+
+    PYTHONPATH=. python tests/train/grounding_probe.py --workdir DIR [--scenes 600] [--steps 400]
+        [--single-object]      (keep only one-object questions: no choice of which label to copy)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ladder_jax.data.processor import Processor
+from ladder_jax.data.toyworld.generate import FILES, generate
+from ladder_jax.demo.evaluate import HeldOut
+from ladder_jax.demo.settings import DEFAULT, curriculum_config, vision_config
+from ladder_jax.eval import media as media_lib
+from ladder_jax.eval import runner
+from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
+from ladder_jax.parallel.mesh import make_mesh
+from ladder_jax.train import curriculum, stage_inputs
+from ladder_jax.train.rewards import box_iou
+
+
+def keep_single_object(root: Path) -> None:
+    for split in (root, root / "eval"):
+        path = split / FILES["grounding"]
+        rows = [line for line in path.read_text().splitlines() if len(json.loads(line)["answer"]) == 1]
+        path.write_text("\n".join(rows) + "\n")
+
+
+def mean_box_iou(train, held) -> float:
+    boxes: dict[str, list] = {}
+    for r in train:
+        for b in r.boxes:
+            boxes.setdefault(b.label, []).append(b.bbox_2d)
+    means = {k: np.mean(v, 0) for k, v in boxes.items()}
+    return float(np.mean([np.mean([box_iou(np.asarray(b.bbox_2d, float), means.get(b.label, np.zeros(4)))
+                                   for b in r.boxes]) for r in held]))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--scenes", type=int, default=600)
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--single-object", action="store_true")
+    args = p.parse_args()
+    work, s = Path(args.workdir), DEFAULT.replace(scenes=args.scenes, stage1_steps=args.steps)
+    data = work / "toyworld"
+    if not (data / "toyworld_summary.json").exists():
+        generate(data, s.scenes, s.seed, size=s.size, views=s.views, video_frames=s.video_frames,
+                 eval_fraction=s.eval_fraction, grounding_per_scene=s.grounding_per_scene)
+        if args.single_object:
+            keep_single_object(data)
+    cfg = curriculum_config(s, str(work / "run"), str(data))
+    cfg.order = ("stage1",)
+    curriculum.run(cfg)
+    records, _, _ = stage_inputs.read_records(cfg)
+    processor = Processor(stage_inputs.build_processor(cfg, records).tokenizer, vision_config(s.video_frames))
+    mesh = make_mesh(1, 1, 1)
+    model = VisionLanguageModel(*stage_inputs.load_final(cfg, work / "run" / "stage1" / "final", mesh), mesh)
+    held = HeldOut(data / "eval", processor, 10**6, 0, s.reasoning_tokens)
+    scores = held.grounding_scores(model)
+    sample = held.grounding[:4]
+    texts = runner.generate(model, processor, [runner.encode(processor, item, media_lib.load(item.media))
+                                               for _, item in sample], 8, 96)
+    print(json.dumps({
+        "box_iou": scores["box_iou"], "parsed": scores["parsed"], "items": scores["items"],
+        "position_blind_mean_box_iou": mean_box_iou([r for r in records if r.kind == "grounding"],
+                                                    [r for r, _ in held.grounding]),
+        "examples": [{"answer": t, "truth": [(b.label, list(b.bbox_2d)) for b in r.boxes]}
+                     for t, (r, _) in zip(texts, sample)]}, indent=1))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()
