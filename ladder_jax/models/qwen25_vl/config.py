@@ -113,7 +113,7 @@ def validate(cfg: ModelConfig) -> None:
 
 
 def preset(name: str, **overrides) -> ModelConfig:
-    """`tiny` (tests, a few hundred K params), `demo` (the CPU demo, about 2M params with a demo
+    """`tiny` (tests, a few hundred K params), `demo` (the CPU demo, 1.3M params with the demo
     vocabulary: wide enough to learn toy-world grounding in minutes), `3b` and `7b` (SPEC.md section 2b)."""
     if name == "3b":
         cfg = ModelConfig()
