@@ -6,7 +6,7 @@ of answers that parse as boxes, the IoU a position-blind model would get by answ
 mean training box, and a few answers next to the truth.
 
     PYTHONPATH=. python tests/train/grounding_probe.py --workdir DIR [--scenes 600] [--steps 400]
-        [--single-object]      (keep only one-object questions: no choice of which label to copy)
+        [--learning-rate LR] [--single-object]      (keep only one-object questions: no choice of which label to copy)
 """
 
 from __future__ import annotations
@@ -52,9 +52,12 @@ def main() -> None:
     p.add_argument("--workdir", required=True)
     p.add_argument("--scenes", type=int, default=600)
     p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--grounding-per-scene", type=int, default=DEFAULT.grounding_per_scene)
     p.add_argument("--single-object", action="store_true")
+    p.add_argument("--learning-rate", type=float, default=None, help="stage 1's peak rate (default: the demo's)")
     args = p.parse_args()
-    work, s = Path(args.workdir), DEFAULT.replace(scenes=args.scenes, stage1_steps=args.steps)
+    work, s = Path(args.workdir), DEFAULT.replace(scenes=args.scenes, stage1_steps=args.steps,
+                                                   grounding_per_scene=args.grounding_per_scene)
     data = work / "toyworld"
     if not (data / "toyworld_summary.json").exists():
         generate(data, s.scenes, s.seed, size=s.size, views=s.views, video_frames=s.video_frames,
@@ -63,6 +66,8 @@ def main() -> None:
             keep_single_object(data)
     cfg = curriculum_config(s, str(work / "run"), str(data))
     cfg.order = ("stage1",)
+    if args.learning_rate:
+        cfg.stages.stage1.learning_rate = args.learning_rate
     curriculum.run(cfg)
     records, _, _ = stage_inputs.read_records(cfg)
     processor = Processor(stage_inputs.build_processor(cfg, records).tokenizer, vision_config(s.video_frames))
@@ -72,9 +77,9 @@ def main() -> None:
     scores = held.grounding_scores(model)
     sample = held.grounding[:4]
     texts = runner.generate(model, processor, [runner.encode(processor, item, media_lib.load(item.media))
-                                               for _, item in sample], 8, 96)
+                                               for _, item in sample], 8, held.grounding_tokens)
     print(json.dumps({
-        "box_iou": scores["box_iou"], "parsed": scores["parsed"], "items": scores["items"],
+        **scores,
         "position_blind_mean_box_iou": mean_box_iou([r for r in records if r.kind == "grounding"],
                                                     [r for r, _ in held.grounding]),
         "examples": [{"answer": t, "truth": [(b.label, list(b.bbox_2d)) for b in r.boxes]}
