@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 HEADLINE = (  # (column, path into a model's evaluation)
     ("box IoU", ("grounding", "box_iou")),
+    ("objects named", ("grounding", "named")),
     ("direct overall", ("direct", "overall")),
     ("direct NQ (MRA)", ("direct", "numeric_mra")),
     ("direct MCQ (acc)", ("direct", "choice_accuracy")),
@@ -56,7 +57,8 @@ def markdown(report: Mapping[str, Any]) -> str:
              f"Toy world: {report['data']['scenes']['train']} training rooms, {report['data']['scenes']['eval']} "
              f"held out; `demo` preset ({report['model']['parameters'] / 1e6:.2f}M parameters), trained from random "
              f"init on this machine in {report['seconds']['total'] / 60:.1f} min.", "",
-             "Held-out scores (greedy). Box IoU: stage-1 grounding. Direct: the stage-2 prompt, accuracy on "
+             "Held-out scores (greedy). Box IoU: stage-1 grounding (a box counts only under the asked label; objects "
+             "named: the share of asked objects the answer gives a box for). Direct: the stage-2 prompt, accuracy on "
              "multiple choice, MRA on numbers. Reasoning: the stage-3 prompt, GRPO's format and accuracy rewards.", ""]
     lines += _markdown_table(["model"] + [c for c, _ in HEADLINE], headline_rows(models))
     lines += ["", "## Direct answers per question type", ""]
