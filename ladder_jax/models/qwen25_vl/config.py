@@ -114,7 +114,8 @@ def validate(cfg: ModelConfig) -> None:
 
 def preset(name: str, **overrides) -> ModelConfig:
     """`tiny` (tests, a few hundred K params), `demo` (the CPU demo, 1.3M params with the demo
-    vocabulary: learns toy-world spatial QA in minutes, not yet grounding), `3b` and `7b` (SPEC.md section 2b)."""
+    vocabulary: learns toy-world spatial QA in minutes; grounding slowly, since it boxes and names objects
+    long before it reads which ones the question asks for), `3b` and `7b` (SPEC.md section 2b)."""
     if name == "3b":
         cfg = ModelConfig()
     elif name == "7b":
