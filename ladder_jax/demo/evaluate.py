@@ -23,7 +23,7 @@ from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import runner
 from ladder_jax.eval.benchmarks import Item, read_benchmark
 from ladder_jax.eval.media import Media
-from ladder_jax.train.rewards import iou_reward, parse_boxes, score_completion
+from ladder_jax.train.rewards import best_ious, iou_reward, parse_boxes, score_completion
 
 DIRECT_TOKENS, BATCH = 16, 8
 
@@ -63,11 +63,10 @@ class HeldOut:
             encoded = [runner.encode(self.processor, item, media_lib.load(item.media)) for _, item in chunk]
             for text, (record, _) in zip(runner.generate(model, self.processor, encoded, BATCH, self.grounding_tokens),
                                          chunk):
-                boxes = parse_boxes(text)
                 ious.append(iou_reward(text, record.boxes))
+                boxes = parse_boxes(text)
                 parsed.append(boxes is not None)
-                answered = {label.strip().lower() for _, label in boxes or ()}
-                named += [b.label.strip().lower() in answered for b in record.boxes]
+                named += [iou is not None for iou in best_ious(boxes or [], record.boxes)]
         # named: the share of asked objects the answer gives a box for (IoU only counts those).
         return {"box_iou": _mean(ious), "parsed": _mean(parsed), "named": _mean(named), "items": len(ious)}
 

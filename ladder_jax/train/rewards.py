@@ -118,9 +118,20 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(intersection / union) if union > 0 else 0.0
 
 
+def best_ious(predicted: Sequence[tuple[np.ndarray, str]], truth: Sequence[Box]) -> list[float | None]:
+    """Per ground-truth box, the best IoU with a predicted box of the same label (labels compared
+    stripped and lowercased), or None when the prediction names no box with that label."""
+    out = []
+    for box in truth:
+        label = box.label.strip().lower()
+        same = [xyxy for xyxy, name in predicted if name.strip().lower() == label]
+        out.append(max(box_iou(np.asarray(box.bbox_2d, np.float64), xyxy) for xyxy in same) if same else None)
+    return out
+
+
 def iou_reward(completion: str, truth: Sequence[Box]) -> float:
-    """Mean over ground-truth boxes of the best IoU with a predicted box of the same label
-    (labels compared stripped and lowercased); 0 when the answer does not parse.
+    """Mean over ground-truth boxes of `best_ious` (0 for a label the answer does not name); 0 when
+    the answer does not parse.
 
     Host-side Python on purpose: grounding answers are free-form JSON whose structure cannot be
     parsed with static shapes, and one IoU per rollout costs microseconds next to sampling.
@@ -131,12 +142,7 @@ def iou_reward(completion: str, truth: Sequence[Box]) -> float:
         return 0.0
     if not truth:
         return float(not predicted)
-    scores = []
-    for box in truth:
-        label = box.label.strip().lower()
-        same = [xyxy for xyxy, name in predicted if name.strip().lower() == label]
-        scores.append(max((box_iou(np.asarray(box.bbox_2d, np.float64), xyxy) for xyxy in same), default=0.0))
-    return float(np.mean(scores))
+    return float(np.mean([iou or 0.0 for iou in best_ious(predicted, truth)]))
 
 
 def length_penalty(num_tokens, config: RewardConfig) -> jnp.ndarray:

@@ -6,7 +6,8 @@ of answers that parse as boxes, the IoU a position-blind model would get by answ
 mean training box, and a few answers next to the truth.
 
     PYTHONPATH=. python tests/train/grounding_probe.py --workdir DIR [--scenes 600] [--steps 400]
-        [--learning-rate LR] [--single-object]      (keep only one-object questions: no choice of which label to copy)
+        [--learning-rate LR] [--grounding-per-scene N]
+        [--single-object]      (keep only one-object questions: no choice of which label to copy)
 """
 
 from __future__ import annotations

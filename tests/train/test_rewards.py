@@ -10,11 +10,13 @@ from ladder_jax.train import reward_kernels, reward_tables
 from ladder_jax.train.rewards import (
     RewardConfig,
     accuracy_reward,
+    best_ious,
     clean_answer,
     encode_answers,
     format_reward,
     iou_reward,
     length_penalty,
+    parse_boxes,
     rewards_from_text,
     score_completion,
     total_reward,
@@ -310,6 +312,9 @@ def test_iou_reward():
     for broken in ("", "```json\n[{]\n```", '[{"bbox_2d": [1, 2, 3], "label": "chair"}]', '[{"label": "chair"}]',
                    '{"bbox_2d": [0, 0, 1, 1]}', '[{"bbox_2d": [0, 0, NaN, 1], "label": "chair"}]'):
         assert iou_reward(broken, truth) == 0.0
+    # Per asked box: None when no predicted box carries its label (the demo's "objects named").
+    assert best_ious(parse_boxes(half), truth) == [pytest.approx(0.5), None]
+    assert best_ious([], truth) == [None, None]
     assert iou_reward("[]", []) == 1.0 and iou_reward(exact, []) == 0.0
 
 
