@@ -6,6 +6,13 @@ coordinator, the process count and its id. CPU processes exchange data with gloo
 
 Each process pads its rows to the smallest buckets that fit them, so the processes first agree on
 one padded shape per array (`agreed_shapes`) before their rows become one global array.
+
+On CPU (gloo) a jitted function must not hold two collectives that do not depend on each other:
+XLA:CPU orders collectives only by when they start, so across processes two independent ones can
+interleave and the processes abort ("Received data size doesn't match expected size"). The SFT
+step makes its gradients depend on the token count's all-reduce for this reason
+(`sft.accumulate_grads`); GRPO's update still reduces its statistics independently, so GRPO runs
+across CPU processes are not supported (GPU and TPU collectives run in program order).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The SFT loss and the jitted, sharded training step.
 
-The loss is returned as (sum, count) over label tokens so that micro-batches, data-parallel
-shards and hosts add up exactly: loss = Σ_microbatches sum / Σ_microbatches count, divided once.
+token_loss returns (sum, count) over label tokens; the step counts the whole global batch's label
+tokens first and differentiates Σ_microbatches sum / count, so micro-batches, data-parallel shards
+and hosts add up to the loss of one big batch.
 Mixed precision and rematerialisation come from the model config: `dtype="bfloat16",
 param_dtype="float32"` computes in bf16 against fp32 master weights (grads and Adam moments are
 fp32); `remat="full" | "dots"` checkpoints each scanned layer.
@@ -90,18 +91,30 @@ def split_micro(batch, micro_batches: int, mesh):
     return jax.tree.map(one, batch)
 
 
+def label_count(labels):
+    """#{t: labels[t + 1] ≠ −100} over the batch, float32: token_loss's count, summed."""
+    return jnp.sum(shifted_targets(labels) != IGNORE).astype(jnp.float32)
+
+
 def accumulate_grads(graphdef, state, batch, step_cfg: StepConfig, mesh):
-    """Σ over micro-batches (lax.scan) of the gradient of the loss sum, and the summed (sum, count)."""
-    grad_fn = jax.value_and_grad(lambda s, b: batch_loss(graphdef, s, b, step_cfg.loss_chunk), has_aux=True)
+    """(grads, loss, count): loss = Σ sum / max(count, 1) and its gradient, summed over
+    micro-batches (lax.scan); the count of label tokens is taken from the whole batch first.
+
+    The loss divides by the count inside the differentiated function, so every gradient collective
+    waits for the count's all-reduce. XLA:CPU orders collectives only by when they start; two that
+    do not depend on each other can interleave across processes (gloo), which then abort on
+    mismatched messages."""
+    count = label_count(batch["labels"])
+    denom = jnp.maximum(count, 1.0)
+    grad_fn = jax.value_and_grad(lambda s, b: batch_loss(graphdef, s, b, step_cfg.loss_chunk)[0] / denom)
 
     def body(acc, micro):
-        (total, count), grads = grad_fn(state, micro)
-        return (jax.tree.map(jnp.add, acc[0], grads), acc[1] + total, acc[2] + count), None
+        loss, grads = grad_fn(state, micro)
+        return (jax.tree.map(jnp.add, acc[0], grads), acc[1] + loss), None
 
     zeros = jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), state)
-    init = (zeros, jnp.zeros(()), jnp.zeros(()))
-    (grads, total, count), _ = jax.lax.scan(body, init, split_micro(batch, step_cfg.micro_batches, mesh))
-    return grads, total, count
+    (grads, loss), _ = jax.lax.scan(body, (zeros, jnp.zeros(())), split_micro(batch, step_cfg.micro_batches, mesh))
+    return grads, loss, count
 
 
 def _global_norm(grads, trainable):
@@ -118,19 +131,23 @@ def train_step_fn(graphdef, tx, lr_schedule, trainable, step_cfg: StepConfig, me
     per-step key; Qwen2.5-VL trains without dropout, so this loss does not draw from it."""
     def step(state, opt_state, batch, rng):
         del rng
-        grads, total, count = accumulate_grads(graphdef, state, batch, step_cfg, mesh)
-        state, opt_state, metrics = apply_summed_grads(tx, lr_schedule, trainable, state, opt_state, grads, total, count)
+        grads, loss, count = accumulate_grads(graphdef, state, batch, step_cfg, mesh)
+        state, opt_state, metrics = apply_grads(tx, lr_schedule, trainable, state, opt_state, grads, loss)
         return state, opt_state, metrics | {"tokens": count}
     return step
 
 
 def apply_summed_grads(tx, lr_schedule, trainable, state, opt_state, grads, total, count):
-    """One optimizer update from summed gradients and a (sum, count) loss: divide once by
-    max(count, 1); a non-finite loss or grad norm keeps state and optimizer state unchanged.
-    Returns (state, opt_state, {loss, grad_norm, lr, skipped})."""
+    """apply_grads after dividing summed gradients and a loss sum once by max(count, 1)."""
     denom = jnp.maximum(count, 1.0)
-    grads = jax.tree.map(lambda g: g / denom, grads)
-    loss, grad_norm = total / denom, _global_norm(grads, trainable)
+    return apply_grads(tx, lr_schedule, trainable, state, opt_state, jax.tree.map(lambda g: g / denom, grads),
+                       total / denom)
+
+
+def apply_grads(tx, lr_schedule, trainable, state, opt_state, grads, loss):
+    """One optimizer update; a non-finite loss or grad norm keeps state and optimizer state
+    unchanged. Returns (state, opt_state, {loss, grad_norm, lr, skipped})."""
+    grad_norm = _global_norm(grads, trainable)
     ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     updates, new_opt = tx.update(grads, opt_state, state)
     new_state = optax.apply_updates(state, updates)

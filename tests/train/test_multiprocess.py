@@ -43,6 +43,11 @@ def _start_two(workdir, data: str, cache_dir) -> list[subprocess.Popen]:
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
 
 
+def _tail(err: str, chars: int = 2000) -> str:
+    """The end of a process's stderr without the native stack-trace lines."""
+    return "\n".join(line for line in err.splitlines() if not line.lstrip().startswith("@ 0x"))[-chars:]
+
+
 def _finish(procs) -> list[dict]:
     """Each process's closing JSON line, once both exited cleanly."""
     try:
@@ -50,8 +55,9 @@ def _finish(procs) -> list[dict]:
     finally:
         for p in procs:
             p.kill()
-    for p, (_, err) in zip(procs, outputs):
-        assert p.returncode == 0, err[-3000:]
+    failed = [f"process {i} exited {p.returncode}:\n{_tail(err)}" for i, (p, (_, err)) in enumerate(zip(procs, outputs))
+              if p.returncode != 0]
+    assert not failed, "\n".join(failed)  # every process's stderr: the first to fail says why
     return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
 
 
