@@ -49,10 +49,23 @@ def settings_from(quick: bool, overrides: list[str]) -> DemoSettings:
                              f"{', '.join(k for k in fields if k != 'name')}")
         kind = type(getattr(s, key))
         try:
-            changes[key] = kind(value)
+            changes[key] = _parse(kind, value)
         except ValueError:
             raise SystemExit(f"--set {item!r}: {key} takes a {kind.__name__}") from None
-    return s.replace(**changes)
+    s = s.replace(**changes)
+    try:
+        vision_config(s.video_frames, s.size)
+    except ValueError as e:
+        raise SystemExit(f"--set: {e}") from None
+    return s
+
+
+def _parse(kind: type, value: str):
+    if kind is not bool:
+        return kind(value)
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise ValueError(value)
+    return value.lower() in ("true", "1")
 
 
 def main(verb: str, args) -> int:
@@ -138,7 +151,8 @@ def _run(settings: DemoSettings, out: Path, baseline: bool) -> dict[str, Any]:
             grounding_per_scene=settings.grounding_per_scene, progress=True))
     ladder = curriculum_config(settings, str(out / "ladder"), str(data))
     records, _, _ = stage_inputs.read_records(ladder)
-    processor = Processor(stage_inputs.build_processor(ladder, records).tokenizer, vision_config(settings.video_frames))
+    processor = Processor(stage_inputs.build_processor(ladder, records).tokenizer,
+                          vision_config(settings.video_frames, settings.size))
     mesh = make_mesh(*stages.check_devices(ladder, jax.device_count(), jax.process_count()))
     weights = (ladder.stages.stage3.grpo.format_weight, ladder.stages.stage3.grpo.accuracy_weight)
     held = HeldOut(data / "eval", processor, settings.grounding_items, settings.spatial_items,

@@ -8,7 +8,7 @@ import pytest
 
 from ladder_jax.demo import report
 from ladder_jax.demo.run import settings_from
-from ladder_jax.demo.settings import DEFAULT, QUICK, baseline_config, curriculum_config
+from ladder_jax.demo.settings import DEFAULT, QUICK, baseline_config, curriculum_config, vision_config
 from ladder_jax.train import stages
 
 
@@ -16,7 +16,8 @@ def test_overrides_are_typed_and_checked():
     s = settings_from(True, ["scenes=12", "eval_fraction=0.25"])
     assert (s.name, s.scenes, s.eval_fraction, s.stage1_steps) == ("quick", 12, 0.25, QUICK.stage1_steps)
     assert settings_from(False, []) == DEFAULT
-    for bad in (["scenes"], ["scene=3"], ["name=x"], ["scenes=many"]):
+    assert settings_from(False, ["fast_compile=true"]).fast_compile and not settings_from(True, ["fast_compile=0"]).fast_compile
+    for bad in (["scenes"], ["scene=3"], ["name=x"], ["scenes=many"], ["fast_compile=maybe"], ["size=100"]):
         with pytest.raises(SystemExit, match="--set"):
             settings_from(True, bad)
 
@@ -30,6 +31,14 @@ def test_the_curriculum_and_the_baseline_pass_the_config_checks():
         base = baseline_config(s, "/tmp/b", "/tmp/d")
         assert stages.enabled(base) == ["stage3"] and base.stages.stage3.steps == cfg.stages.stage3.steps
     assert QUICK.stage1_steps < DEFAULT.stage1_steps and QUICK.scenes < DEFAULT.scenes
+
+
+def test_images_are_processed_at_the_rendered_size():
+    big = curriculum_config(DEFAULT.replace(size=224), "/tmp/w", "/tmp/d").stages.stage2
+    assert (big.min_pixels, big.max_pixels, big.video_max_pixels) == (224 * 224, 224 * 224, 112 * 112)
+    assert vision_config(4).max_pixels == 112 * 112
+    with pytest.raises(ValueError, match="multiple of 56"):
+        vision_config(4, 140)
 
 
 def _scores(iou, overall, reward):

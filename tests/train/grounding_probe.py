@@ -6,7 +6,7 @@ of answers that parse as boxes, the IoU a position-blind model would get by answ
 mean training box, and a few answers next to the truth.
 
     PYTHONPATH=. python tests/train/grounding_probe.py --workdir DIR [--scenes 600] [--steps 400]
-        [--learning-rate LR] [--grounding-per-scene N]
+        [--learning-rate LR] [--grounding-per-scene N] [--size 224]
         [--single-object]      (keep only one-object questions: no choice of which label to copy)
 """
 
@@ -55,9 +55,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--grounding-per-scene", type=int, default=DEFAULT.grounding_per_scene)
     p.add_argument("--single-object", action="store_true")
+    p.add_argument("--size", type=int, default=DEFAULT.size, help="rendered image side (multiple of 56)")
     p.add_argument("--learning-rate", type=float, default=None, help="stage 1's peak rate (default: the demo's)")
     args = p.parse_args()
-    work, s = Path(args.workdir), DEFAULT.replace(scenes=args.scenes, stage1_steps=args.steps,
+    work, s = Path(args.workdir), DEFAULT.replace(scenes=args.scenes, stage1_steps=args.steps, size=args.size,
                                                    grounding_per_scene=args.grounding_per_scene)
     data = work / "toyworld"
     if not (data / "toyworld_summary.json").exists():
@@ -71,7 +72,7 @@ def main() -> None:
         cfg.stages.stage1.learning_rate = args.learning_rate
     curriculum.run(cfg)
     records, _, _ = stage_inputs.read_records(cfg)
-    processor = Processor(stage_inputs.build_processor(cfg, records).tokenizer, vision_config(s.video_frames))
+    processor = Processor(stage_inputs.build_processor(cfg, records).tokenizer, vision_config(s.video_frames, s.size))
     mesh = make_mesh(1, 1, 1)
     model = VisionLanguageModel(*stage_inputs.load_final(cfg, work / "run" / "stage1" / "final", mesh), mesh)
     held = HeldOut(data / "eval", processor, 10**6, 0, s.reasoning_tokens)
