@@ -16,7 +16,8 @@ def test_overrides_are_typed_and_checked():
     s = settings_from(True, ["scenes=12", "eval_fraction=0.25"])
     assert (s.name, s.scenes, s.eval_fraction, s.stage1_steps) == ("quick", 12, 0.25, QUICK.stage1_steps)
     assert settings_from(False, []) == DEFAULT
-    assert settings_from(False, ["fast_compile=true"]).fast_compile and not settings_from(True, ["fast_compile=0"]).fast_compile
+    assert settings_from(False, ["fast_compile=true"]).fast_compile
+    assert not settings_from(True, ["fast_compile=0"]).fast_compile
     for bad in (["scenes"], ["scene=3"], ["name=x"], ["scenes=many"], ["fast_compile=maybe"], ["size=100"]):
         with pytest.raises(SystemExit, match="--set"):
             settings_from(True, bad)
