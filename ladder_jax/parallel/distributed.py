@@ -11,8 +11,9 @@ On CPU (gloo) a jitted function must not hold two collectives that do not depend
 XLA:CPU orders collectives only by when they start, so across processes two independent ones can
 interleave and the processes abort ("Received data size doesn't match expected size"). The SFT
 step makes its gradients depend on the token count's all-reduce for this reason
-(`sft.accumulate_grads`); GRPO's update still reduces its statistics independently, so GRPO runs
-across CPU processes are not supported (GPU and TPU collectives run in program order).
+(`sft.accumulate_grads`). GRPO's update also reduces statistics (KL, clip fraction, ...) that its
+gradients do not depend on; it has not been run across CPU processes. GPU and TPU collectives run
+in program order.
 """
 
 from __future__ import annotations
