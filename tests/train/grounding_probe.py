@@ -6,7 +6,7 @@ of answers that parse as boxes, the IoU a position-blind model would get by answ
 mean training box, and a few answers next to the truth.
 
     PYTHONPATH=. python tests/train/grounding_probe.py --workdir DIR [--scenes 600] [--steps 400]
-        [--learning-rate LR] [--grounding-per-scene N] [--size 224]
+        [--learning-rate LR] [--grounding-per-scene N] [--size 224] [--train-questions 160]
         [--single-object]      (keep only one-object questions: no choice of which label to copy)
 """
 
@@ -56,6 +56,8 @@ def main() -> None:
     p.add_argument("--grounding-per-scene", type=int, default=DEFAULT.grounding_per_scene)
     p.add_argument("--single-object", action="store_true")
     p.add_argument("--size", type=int, default=DEFAULT.size, help="rendered image side (multiple of 56)")
+    p.add_argument("--train-questions", type=int, default=0,
+                   help="also score this many training questions (memorised vs not learnt)")
     p.add_argument("--learning-rate", type=float, default=None, help="stage 1's peak rate (default: the demo's)")
     args = p.parse_args()
     work, s = Path(args.workdir), DEFAULT.replace(scenes=args.scenes, stage1_steps=args.steps, size=args.size,
@@ -77,6 +79,8 @@ def main() -> None:
     model = VisionLanguageModel(*stage_inputs.load_final(cfg, work / "run" / "stage1" / "final", mesh), mesh)
     held = HeldOut(data / "eval", processor, 10**6, 0, s.reasoning_tokens)
     scores = held.grounding_scores(model)
+    if args.train_questions:
+        scores["train"] = HeldOut(data, processor, args.train_questions, 0, s.reasoning_tokens).grounding_scores(model)
     sample = held.grounding[:4]
     texts = runner.generate(model, processor, [runner.encode(processor, item, media_lib.load(item.media))
                                                for _, item in sample], 8, held.grounding_tokens)
