@@ -1,6 +1,6 @@
 """What the demo measures on the held-out rooms, the same way for every model it compares.
 
-    grounding   stage-1 questions, greedy JSON boxes: mean IoU (`rewards.iou_reward`) and the
+    grounding   stage-1 questions, greedy JSON boxes: mean IoU (`rewards.parsed_iou`) and the
                 share of answers that parse as boxes
     direct      stage-2 questions with the direct-answer prompt: the toy-world benchmark (accuracy
                 on multiple choice, MRA on numbers) per question type, through `eval.runner`
@@ -23,7 +23,7 @@ from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import runner
 from ladder_jax.eval.benchmarks import Item, read_benchmark
 from ladder_jax.eval.media import Media
-from ladder_jax.train.rewards import best_ious, iou_reward, parse_boxes, score_completion
+from ladder_jax.train.rewards import best_ious, parse_boxes, parsed_iou, score_completion
 
 DIRECT_TOKENS, BATCH = 16, 8
 
@@ -63,8 +63,8 @@ class HeldOut:
             encoded = [runner.encode(self.processor, item, media_lib.load(item.media)) for _, item in chunk]
             for text, (record, _) in zip(runner.generate(model, self.processor, encoded, BATCH, self.grounding_tokens),
                                          chunk):
-                ious.append(iou_reward(text, record.boxes))
                 boxes = parse_boxes(text)
+                ious.append(parsed_iou(boxes, record.boxes))
                 parsed.append(boxes is not None)
                 named += [iou is not None for iou in best_ious(boxes or [], record.boxes)]
         # named: the share of asked objects the answer gives a box for (IoU only counts those).

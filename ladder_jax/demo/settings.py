@@ -18,7 +18,6 @@ from ladder_jax.data.vision_preprocess import VisionConfig
 from ladder_jax.train.stages import base_config, grpo_stage, sft_stage
 
 
-
 @dataclasses.dataclass(frozen=True)
 class DemoSettings:
     name: str

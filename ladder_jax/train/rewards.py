@@ -130,14 +130,18 @@ def best_ious(predicted: Sequence[tuple[np.ndarray, str]], truth: Sequence[Box])
 
 
 def iou_reward(completion: str, truth: Sequence[Box]) -> float:
-    """Mean over ground-truth boxes of `best_ious` (0 for a label the answer does not name); 0 when
-    the answer does not parse.
+    """`parsed_iou` of the completion's boxes.
 
     Host-side Python on purpose: grounding answers are free-form JSON whose structure cannot be
     parsed with static shapes, and one IoU per rollout costs microseconds next to sampling.
-    An empty ground truth scores 1 for an empty prediction and 0 otherwise.
     """
-    predicted = parse_boxes(completion)
+    return parsed_iou(parse_boxes(completion), truth)
+
+
+def parsed_iou(predicted: Sequence[tuple[np.ndarray, str]] | None, truth: Sequence[Box]) -> float:
+    """Mean over ground-truth boxes of `best_ious` (0 for a label the answer does not name); 0 when
+    the answer did not parse (None). An empty ground truth scores 1 for an empty prediction and 0
+    otherwise."""
     if predicted is None:
         return 0.0
     if not truth:
