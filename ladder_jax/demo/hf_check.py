@@ -35,7 +35,7 @@ def export(model, processor: Processor, folder: Path) -> Path:
 def compare_with_transformers(folder: Path, model, items: Sequence[Item], max_new_tokens: int) -> dict[str, Any]:
     """Greedy answers of `model` (ours) and of the folder loaded in transformers, item by item."""
     if importlib.util.find_spec("torch") is None:
-        return {"status": "skipped: torch is not installed (pip install torch to run this check)"}
+        return {"status": "skipped: torch is not installed (pip install 'ladder-jax[pytorch]' to run this check)"}
     import torch  # noqa: PLC0415 (optional dependency)
     import transformers  # noqa: PLC0415
 

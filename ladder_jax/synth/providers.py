@@ -10,6 +10,7 @@ A providers config is a JSON file:
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import pathlib
 from typing import Protocol
@@ -152,6 +153,9 @@ class SamSegmenter:
 def load_providers(config_path: str | pathlib.Path, device: str = "cpu"):
     """(depth, detector, segmenter, fov_deg) from a providers JSON config (see module docstring)."""
     path = pathlib.Path(config_path)
+    if importlib.util.find_spec("torch") is None:
+        raise RuntimeError(f"providers config {path}: the perception providers run PyTorch models in transformers, "
+                           f"and torch is not installed; install it with pip install 'ladder-jax[pytorch]'")
     try:
         cfg = json.loads(path.read_text())
         depth = TransformersDepth(cfg["depth"]["path"], device)
