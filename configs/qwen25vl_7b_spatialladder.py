@@ -5,7 +5,7 @@
     ladder-jax train --config configs/qwen25vl_7b_spatialladder.py:tpu-v5e-16
 """
 
-from ladder_jax.train.variants import reference_config
+from spatialladder_reference import reference_config
 
 
 def get_config(variant: str = "gpu-8xh100"):

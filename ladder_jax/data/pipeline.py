@@ -48,7 +48,7 @@ TRAIN_MAX_PIXELS = 128 * 28 * 28
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """What a stage's pipeline does. Pixel bounds default to the SPEC training resolution for
-    images and video frames alike (the release's videos are frame lists); `num_frames=None` keeps
+    images and video frames alike (the release's videos are frame lists); `num_frames=0` keeps
     the processor's frame count. `mode=None` means "prompt" for stage 3 and "train" otherwise."""
 
     stage: prompts.Stage
@@ -66,7 +66,7 @@ class PipelineConfig:
     max_pixels: int = TRAIN_MAX_PIXELS
     video_min_pixels: int = TRAIN_MIN_PIXELS
     video_max_pixels: int = TRAIN_MAX_PIXELS
-    num_frames: int | None = None
+    num_frames: int = 0
     max_consecutive_skips: int = 1000
 
     def __post_init__(self):
@@ -78,6 +78,13 @@ class PipelineConfig:
             raise ValueError(f"mode must be 'train' or 'prompt', got {self.mode!r}")
         if self.global_batch_size <= 0 or self.num_workers < 0 or self.num_epochs == 0:
             raise ValueError(f"need global_batch_size > 0, num_workers >= 0, num_epochs > 0 or None: {self}")
+        if self.num_frames < 0 or self.worker_buffer_size < 1 or self.max_consecutive_skips < 1:
+            raise ValueError(f"need num_frames >= 0 (0: the processor's), worker_buffer_size >= 1 and "
+                             f"max_consecutive_skips >= 1, got {self.num_frames}, {self.worker_buffer_size}, "
+                             f"{self.max_consecutive_skips}")
+        for low, high in (("min_pixels", "max_pixels"), ("video_min_pixels", "video_max_pixels")):
+            if not 0 < getattr(self, low) <= getattr(self, high):
+                raise ValueError(f"need 0 < {low} <= {high}, got {getattr(self, low)}, {getattr(self, high)}")
 
 
 class Pipeline:
@@ -106,7 +113,7 @@ class Pipeline:
         source, self.left_out = _select_kinds(source, config.stage)
         self.num_examples = len(source)
         self.local_examples = self.num_examples // self.shard_count
-        self.processor = _stage_processor(processor, config)
+        self.processor = stage_processor(processor, config)
         self.encoder = Encoder(self.processor, config.stage, config.mode, config.buckets, config.answer_only_loss,
                                None if data_root is None else Path(data_root))
         self._source = SafeSource(source, type(source).__name__)
@@ -266,10 +273,11 @@ def _select_kinds(source: Any, stage: prompts.Stage) -> tuple[Any, dict[str, int
     return [r for r in source if not isinstance(r, Record) or r.kind in kinds], dict(left_out)
 
 
-def _stage_processor(processor: Processor, config: PipelineConfig) -> Processor:
+def stage_processor(processor: Processor, config: PipelineConfig) -> Processor:
+    """`processor` with the pixel bounds and frame count of `config`."""
     overrides = dict(min_pixels=config.min_pixels, max_pixels=config.max_pixels,
                      video_min_pixels=config.video_min_pixels, video_max_pixels=config.video_max_pixels)
-    if config.num_frames is not None:
+    if config.num_frames:
         overrides["num_frames"] = config.num_frames
     return Processor(processor.tokenizer, dataclasses.replace(processor.vision, **overrides))
 

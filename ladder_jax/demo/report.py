@@ -52,8 +52,8 @@ def per_type(models: Mapping[str, Mapping[str, Any]], part: str) -> dict[str, di
 
 
 def markdown(report: Mapping[str, Any]) -> str:
-    models, s = report["models"], report["settings"]
-    lines = [f"# ladder_jax demo ({s['name']})", "",
+    models, demo = report["models"], report["config"]["demo"]
+    lines = [f"# ladder_jax demo ({demo['name']})", "",
              f"Toy world: {report['data']['scenes']['train']} training rooms, {report['data']['scenes']['eval']} "
              f"held out; `demo` preset ({report['model']['parameters'] / 1e6:.2f}M parameters), trained from random "
              f"init on this machine in {report['seconds']['total'] / 60:.1f} min.", "",

@@ -1,79 +1,95 @@
-"""`ladder-jax demo`: the whole recipe on a CPU, from nothing to a report.
+"""`ladder-jax demo`: the curriculum runner on configs/toy_demo.py, plus the report.
 
-    toy world → demo tokenizer → `demo`-preset Qwen2.5-VL (random init)
-      → stage 1 (grounding) → stage 2 (spatial QA) → cold start → stage 3 (GRPO)
-      + the baseline: stage 3 alone from the same random init
+    toy world (config.demo) → demo tokenizer → `demo`-preset Qwen2.5-VL (random init)
+      → `curriculum.run`: stage 1 (grounding) → stage 2 (spatial QA) → cold start → stage 3 (GRPO)
+      + the baseline: stage 3 alone from the same random init (config.demo.baseline)
     each model scored on held-out rooms (demo/evaluate.py) → report.json, report.md, PNG plots,
     Orbax checkpoints per stage, an exported Hugging Face folder checked in transformers.
 
-Started again with the same --out, finished stages, evaluations and the data are reused (a
-different size or setting for an existing --out is refused rather than mixed in).
+OUT holds the resolved config (config.json). Started again with the same --out, finished stages,
+evaluations and the data are reused; another config for an existing --out is refused rather than
+mixed in.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import logging
 import time
 from pathlib import Path
 from typing import Any, Callable
 
+import ml_collections
+
+from ladder_jax import config_files
 from ladder_jax.demo import plots
 from ladder_jax.demo import report as report_lib
-from ladder_jax.demo.settings import SIZES, DemoSettings, baseline_config, curriculum_config, vision_config
 
 log = logging.getLogger("ladder_jax.demo")
 MODELS = ("untrained", "stage1", "stage2", "cold_start", "stage3", "stage3_only")
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "toy_demo.py"
+
+
+class DemoConfigError(ValueError):
+    """A demo setting that cannot run; raised before any compute."""
 
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder (data, checkpoints, report, HF export)")
-    parser.add_argument("--quick", action="store_true", help="the under-10-minute version")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the stage-3-only comparison run")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override a DemoSettings field, e.g. --set scenes=50 --set stage1_steps=20")
+    parser.add_argument("--quick", action="store_true", help="the under-10-minute version (configs/toy_demo.py:quick)")
+    config_files.add_arguments(parser, default=str(CONFIG))
 
 
-def settings_from(quick: bool, overrides: list[str]) -> DemoSettings:
-    """The chosen size with `FIELD=VALUE` overrides, typed like the field; unknown fields fail."""
-    s = SIZES["quick" if quick else "default"]
-    fields = {f.name: f for f in dataclasses.fields(DemoSettings)}
-    changes = {}
+def demo_config(out: Path, quick: bool = False, overrides: list[str] = (),
+                config: str | Path = CONFIG) -> ml_collections.ConfigDict:
+    """The demo's config: `config` (`:quick` with `quick`) writing into OUT (the ladder in OUT/ladder,
+    the toy world in OUT/toyworld), then `overrides`. Checked whole before anything runs."""
+    if not Path(str(config).partition(":")[0]).exists():
+        raise DemoConfigError(f"demo config {config} not found: the demo reads configs/toy_demo.py of a checkout "
+                              f"(`pip install -e .` from the repository), or pass --config FILE")
+    cfg = config_files.load(f"{config}:quick" if quick and ":" not in str(config) else config)
+    cfg.workdir, cfg.data.root = str(out / "ladder"), str(out / "toyworld")
     for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields or key == "name":
-            raise SystemExit(f"--set {item!r}: expected FIELD=VALUE with FIELD one of "
-                             f"{', '.join(k for k in fields if k != 'name')}")
-        kind = type(getattr(s, key))
-        try:
-            changes[key] = _parse(kind, value)
-        except ValueError:
-            raise SystemExit(f"--set {item!r}: {key} takes a {kind.__name__}") from None
-    s = s.replace(**changes)
-    try:
-        vision_config(s.video_frames, s.size)
-    except ValueError as e:
-        raise SystemExit(f"--set: {e}") from None
-    return s
+        config_files.apply_override(cfg, item)
+    check(cfg)
+    return cfg
 
 
-def _parse(kind: type, value: str):
-    if kind is not bool:
-        return kind(value)
-    if value.lower() not in ("true", "false", "1", "0"):
-        raise ValueError(value)
-    return value.lower() in ("true", "1")
+def check(cfg) -> None:
+    from ladder_jax.train import stages  # noqa: PLC0415 (keep `ladder-jax --help` fast)
+
+    if "demo" not in cfg:
+        raise DemoConfigError("the config has no `demo` section (toy-world and evaluation sizes); start from "
+                              "configs/toy_demo.py")
+    if cfg.demo.size % 56:
+        raise DemoConfigError(f"config.demo.size={cfg.demo.size}: the demo renders square images whose side is a "
+                              f"multiple of 56 (28 for Qwen's patch merging, halved for video frames), e.g. 112 or 224")
+    stages.check_static(cfg)
+    stages.check_static(baseline(cfg))
+
+
+def baseline(cfg) -> ml_collections.ConfigDict:
+    """Stage 3 alone from the same random init, in OUT/stage3_only: what the ladder is compared against."""
+    base = cfg.copy_and_resolve_references()
+    base.order, base.workdir = ("stage3",), str(Path(cfg.workdir).parent / "stage3_only")
+    return base
 
 
 def main(verb: str, args) -> int:
+    from ladder_jax.train.stages import CurriculumConfigError  # noqa: PLC0415
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    settings = settings_from(args.quick, args.set)
-    result = run(settings, Path(args.out), baseline=not args.no_baseline)
+    out = Path(args.out)
+    try:
+        cfg = demo_config(out, args.quick, args.overrides, args.config)
+        result = run(cfg, out)
+    except (config_files.ConfigFileError, CurriculumConfigError, DemoConfigError) as e:
+        print(f"ladder-jax demo: bad config: {e}", flush=True)
+        return 2
     print("\n" + report_lib.terminal_table(result["models"]))
-    print(f"\nreport: {Path(args.out) / 'report.md'}  (json, plots and the HF folder beside it)")
+    print(f"\nreport: {out / 'report.md'}  (json, plots and the HF folder beside it)")
     print("HF export: " + report_lib.hf_sentence(result["hf_export"]["check"]))
     return 0
 
@@ -88,22 +104,12 @@ class Phases:
     def run(self, name: str, fn: Callable[[], Any]) -> Any:
         start = time.perf_counter()
         out = fn()
-        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
-        self.path.write_text(json.dumps(self.seconds, indent=1))
+        self.add(name, time.perf_counter() - start)
         return out
 
-
-def _check_settings(out: Path, settings: DemoSettings) -> None:
-    path = out / "demo_settings.json"
-    mine = dataclasses.asdict(settings)
-    if path.exists():
-        theirs = json.loads(path.read_text())
-        if theirs != mine:
-            changed = sorted(k for k in mine if theirs.get(k) != mine[k])
-            raise SystemExit(f"{out} holds a demo run with other settings ({', '.join(changed)}); "
-                             f"use another --out or delete it")
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(mine, indent=1))
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self.path.write_text(json.dumps(self.seconds, indent=1))
 
 
 @contextlib.contextmanager
@@ -124,17 +130,21 @@ def compile_cache(directory: Path):
             jax.config.update(name, value)
 
 
-def run(settings: DemoSettings, out: Path, baseline: bool = True) -> dict[str, Any]:
+def run(cfg, out: Path) -> dict[str, Any]:
     """Everything the module docstring lists; returns the report (also written to OUT)."""
-    _check_settings(out, settings)
+    from ladder_jax.train.curriculum import record_config  # noqa: PLC0415
+
+    check(cfg)
+    record_config(cfg, out / "config.json")
     with compile_cache(out / "xla_cache"):
-        return _run(settings, out, baseline)
+        return _run(cfg, out)
 
 
-def _run(settings: DemoSettings, out: Path, baseline: bool) -> dict[str, Any]:
+def _run(cfg, out: Path) -> dict[str, Any]:
     import jax  # noqa: PLC0415 (keep `ladder-jax --help` fast)
 
-    from ladder_jax.data.processor import Processor  # noqa: PLC0415
+    from ladder_jax.config_files import build  # noqa: PLC0415
+    from ladder_jax.data.pipeline import PipelineConfig, stage_processor  # noqa: PLC0415
     from ladder_jax.data.toyworld.generate import generate  # noqa: PLC0415
     from ladder_jax.demo import hf_check  # noqa: PLC0415
     from ladder_jax.demo.evaluate import HeldOut  # noqa: PLC0415
@@ -142,21 +152,20 @@ def _run(settings: DemoSettings, out: Path, baseline: bool) -> dict[str, Any]:
     from ladder_jax.parallel.mesh import make_mesh  # noqa: PLC0415
     from ladder_jax.train import curriculum, stage_inputs, stages  # noqa: PLC0415
 
-    phases, data = Phases(out / "timings.json"), out / "toyworld"
+    d, phases, data = cfg.demo, Phases(out / "timings.json"), Path(cfg.data.root)
     if not (data / "toyworld_summary.json").exists():
-        log.info("generating %d toy-world rooms in %s", settings.scenes, data)
+        log.info("generating %d toy-world rooms in %s", d.scenes, data)
         phases.run("data", lambda: generate(
-            data, settings.scenes, settings.seed, size=settings.size, views=settings.views,
-            video_frames=settings.video_frames, eval_fraction=settings.eval_fraction,
-            grounding_per_scene=settings.grounding_per_scene, progress=True))
-    ladder = curriculum_config(settings, str(out / "ladder"), str(data))
-    records, _, _ = stage_inputs.read_records(ladder)
-    processor = Processor(stage_inputs.build_processor(ladder, records).tokenizer,
-                          vision_config(settings.video_frames, settings.size))
-    mesh = make_mesh(*stages.check_devices(ladder, jax.device_count(), jax.process_count()))
-    weights = (ladder.stages.stage3.grpo.format_weight, ladder.stages.stage3.grpo.accuracy_weight)
-    held = HeldOut(data / "eval", processor, settings.grounding_items, settings.spatial_items,
-                   settings.reasoning_tokens, weights)
+            data, d.scenes, cfg.seed, size=d.size, views=d.views, video_frames=d.video_frames,
+            eval_fraction=d.eval_fraction, grounding_per_scene=d.grounding_per_scene, progress=True))
+    records, _, _ = stage_inputs.read_records(cfg)
+    # Held-out questions are processed as stage 2 trains on them.
+    processor = stage_processor(stage_inputs.build_processor(cfg, records),
+                                build(PipelineConfig, cfg.stages.stage2, stage="stage2", global_batch_size=1))
+    mesh = make_mesh(*stages.check_devices(cfg, jax.device_count(), jax.process_count()))
+    grpo = cfg.stages.stage3.grpo
+    held = HeldOut(data / "eval", processor, d.grounding_items, d.spatial_items, grpo.max_new_tokens,
+                   (grpo.format_weight, grpo.accuracy_weight))
     evals_dir = out / "evals"
     evals_dir.mkdir(exist_ok=True)
 
@@ -169,32 +178,32 @@ def _run(settings: DemoSettings, out: Path, baseline: bool) -> dict[str, Any]:
             path.write_text(json.dumps(report_lib.finite(phases.run(f"eval {name}", lambda: held(model, name)))))
         return json.loads(path.read_text())
 
-    models = {"untrained": evaluate("untrained", lambda: stage_inputs.load_model_source(ladder, processor, mesh))}
-    runs = [(name, ladder, name) for name in stages.enabled(ladder)]  # (label, config, stage)
-    if baseline and ladder.stages.stage3.steps:
-        runs.append(("stage3_only", baseline_config(settings, str(out / "stage3_only"), str(data)), "stage3"))
-    for label, cfg, stage in runs:
-        upto = cfg.copy_and_resolve_references()
-        upto.order = tuple(cfg.order[:list(cfg.order).index(stage) + 1])
-        final = Path(cfg.workdir) / stage / "final"
-        if not (final / "params").exists():
-            phases.run(f"train {label}", lambda: curriculum.run(upto))
-        models[label] = evaluate(label, lambda: stage_inputs.load_final(cfg, final, mesh))
+    base = baseline(cfg) if d.baseline and cfg.stages.stage3.steps else None
+    runs = [(name, cfg, name) for name in stages.enabled(cfg)]  # (label, config, stage)
+    runs += [("stage3_only", base, "stage3")] if base else []
+    for run_cfg in [cfg] + ([base] if base else []):
+        for o in curriculum.run(run_cfg):
+            if o.status == "trained":
+                phases.add(f"train {'stage3_only' if run_cfg is base else o.name}", o.seconds)
+    models = {"untrained": evaluate("untrained", lambda: stage_inputs.load_model_source(cfg, processor, mesh))}
+    for label, run_cfg, stage in runs:
+        models[label] = evaluate(label, lambda: stage_inputs.load_final(run_cfg, Path(run_cfg.workdir) / stage / "final",
+                                                                        mesh))
 
     last = next(name for name in reversed(MODELS[:-1]) if name in models)
     folder = out / "hf_model"
-    final_model = (VisionLanguageModel(*stage_inputs.load_final(ladder, out / "ladder" / last / "final", mesh), mesh)
+    final_model = (VisionLanguageModel(*stage_inputs.load_final(cfg, Path(cfg.workdir) / last / "final", mesh), mesh)
                    if last != "untrained" else None)
-    check: dict[str, Any] = {"status": "skipped: no stage trained"}
+    check_result: dict[str, Any] = {"status": "skipped: no stage trained"}
     if final_model is not None:
         phases.run("export", lambda: hf_check.export(final_model, processor, folder))
-        check = phases.run("transformers check", lambda: hf_check.compare_with_transformers(
-            folder, final_model, held.reasoning[:settings.hf_check_items], settings.reasoning_tokens))
-        log.info("exported %s to %s; transformers: %s", last, folder, check["status"])
+        check_result = phases.run("transformers check", lambda: hf_check.compare_with_transformers(
+            folder, final_model, held.reasoning[:d.hf_check_items], grpo.max_new_tokens))
+        log.info("exported %s to %s; transformers: %s", last, folder, check_result["status"])
 
-    report = _report(settings, out, data, models, runs, phases, {"folder": str(folder), "model": last, "check": check},
+    report = _report(cfg, out, data, models, runs, phases, {"folder": str(folder), "model": last, "check": check_result},
                      final_model if final_model is not None else
-                     VisionLanguageModel(*stage_inputs.load_model_source(ladder, processor, mesh), mesh))
+                     VisionLanguageModel(*stage_inputs.load_model_source(cfg, processor, mesh), mesh))
     report_lib.write(report, out)
     return report
 
@@ -210,7 +219,7 @@ def _training(runs, metrics_jsonl) -> dict[str, dict]:
     return out
 
 
-def _report(settings, out: Path, data: Path, models, runs, phases: Phases, hf_export: dict, model) -> dict[str, Any]:
+def _report(cfg, out: Path, data: Path, models, runs, phases: Phases, hf_export: dict, model) -> dict[str, Any]:
     import jax  # noqa: PLC0415
 
     from ladder_jax.train.metrics import read_jsonl  # noqa: PLC0415
@@ -232,7 +241,7 @@ def _report(settings, out: Path, data: Path, models, runs, phases: Phases, hf_ex
         out / "headline.png", "held-out scores per model").name
     summary = json.loads((data / "toyworld_summary.json").read_text())
     return {
-        "settings": dataclasses.asdict(settings),
+        "config": cfg.copy_and_resolve_references().to_dict(),
         "data": {"root": str(data), "scenes": summary["scenes"], "counts": summary["counts"]},
         "model": {"preset": "demo", "parameters": int(sum(x.size for x in jax.tree.leaves(model.state)))},
         "models": models, "training": training, "hf_export": hf_export, "plots": plot_files,

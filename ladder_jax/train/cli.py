@@ -14,29 +14,16 @@ import json
 import logging
 import sys
 
-OVERRIDE_PREFIX = "--config."
-
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     del verb
-    parser.add_argument("--config", required=True, help="a config .py file (optionally FILE.py:VARIANT)")
+    from ladder_jax import config_files  # noqa: PLC0415
+
+    config_files.add_arguments(parser)
     parser.add_argument("--coordinator", help="local multi-process run: the coordinator's HOST:PORT")
     parser.add_argument("--num-processes", type=int, help="local multi-process run: how many processes")
     parser.add_argument("--process-id", type=int, help="local multi-process run: this process's index")
     parser.add_argument("--dry-run", action="store_true", help="load and check the config, print it, train nothing")
-    parser.epilog = "Any --config.a.b=value overrides a field of the config (its type is kept)."
-    # argparse cannot declare `--config.a.b=value` options up front: collect them as overrides.
-    parse_known = parser.parse_known_args
-
-    def parse_args(args=None, namespace=None):
-        ns, rest = parse_known(args, namespace)
-        bad = [a for a in rest if not a.startswith(OVERRIDE_PREFIX) or "=" not in a]
-        if bad:
-            parser.error(f"unrecognized arguments: {' '.join(bad)} (overrides look like --config.a.b=value)")
-        ns.overrides = rest
-        return ns
-
-    parser.parse_args = parse_args
 
 
 def main(verb: str, args: argparse.Namespace) -> int:

@@ -4,26 +4,29 @@ Each stage trains in WORKDIR/<stage>/ with `loop.train` (which resumes from the 
 checkpoint) and ends by writing its params to WORKDIR/<stage>/final. The next stage starts from
 those params with a fresh optimizer and learning-rate schedule. Started again, a run skips every
 stage whose `final` exists, so an interrupted curriculum continues where it stopped. The whole
-config is checked before any compute (`stages.check_*`).
+config is checked before any compute (`stages.check_*`) and written, resolved, to WORKDIR/config.json.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import time
 from pathlib import Path
 
 import jax
 
+from ladder_jax import config_files
 from ladder_jax.models.qwen25_vl.checkpoint import save_params
 from ladder_jax.parallel import distributed
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import stage_inputs, stages
-from ladder_jax.train.loop import LoopConfig, train
-from ladder_jax.train.optim import OptimConfig
-from ladder_jax.train.sft import StepConfig, make_train_step
+from ladder_jax.train.loop import train
+from ladder_jax.train.sft import make_train_step
 
 log = logging.getLogger(__name__)
+CONFIG_FILE = "config.json"
 
 
 @dataclasses.dataclass
@@ -32,6 +35,7 @@ class StageOutcome:
     status: str  # "trained" | "skipped: finished" | "skipped: 0 steps" | "preempted"
     final: Path | None
     last_metrics: dict
+    seconds: float = 0.0  # spent training it in this call
 
 
 def initialize(cfg, coordinator: str | None = None, num_processes: int | None = None,
@@ -46,62 +50,70 @@ def initialize(cfg, coordinator: str | None = None, num_processes: int | None = 
 
 def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
         process_id: int | None = None) -> list[StageOutcome]:
-    stages.check_static(cfg)
+    plans = {p.name: p for p in stages.check_static(cfg)}
     initialize(cfg, coordinator, num_processes, process_id)
     sizes = stages.check_devices(cfg, jax.device_count(), jax.process_count())
     records, image_root, kinds = stage_inputs.read_records(cfg)
     stages.check_data(cfg, kinds)
+    workdir = Path(cfg.workdir)
+    if jax.process_index() == 0:
+        record_config(cfg, workdir / CONFIG_FILE)
     mesh = make_mesh(*sizes)
     processor = stage_inputs.build_processor(cfg, records)
-    workdir, outcomes, previous = Path(cfg.workdir), [], None
+    outcomes, previous = [], None
     for name in cfg.order:
-        s, final = cfg.stages[name], workdir / name / "final"
-        if s.steps == 0:
+        final = workdir / name / "final"
+        if name not in plans:
             outcomes.append(StageOutcome(name, "skipped: 0 steps", None, {}))
         elif (final / "params").exists():
             log.info("%s: finished earlier (%s), skipped", name, final)
             outcomes.append(StageOutcome(name, "skipped: finished", final, {}))
             previous = final
         else:
-            start = previous if s.init == "previous" else None
+            p, start, began = plans[name], previous if plans[name].init == "previous" else None, time.perf_counter()
             model_cfg, graphdef, state = (stage_inputs.load_final(cfg, start, mesh) if start else
                                           stage_inputs.load_model_source(cfg, processor, mesh))
-            log.info("%s: %d steps from %s", name, s.steps, start or f"config.model ({cfg.model.init})")
-            data = stage_inputs.stage_batches(cfg, name, records, image_root, processor)
-            result = train_stage(cfg, name, model_cfg, graphdef, state, data, processor, mesh, workdir / name)
+            log.info("%s: %d steps from %s", name, p.steps, start or f"config.model ({cfg.model.init})")
+            data = stage_inputs.stage_batches(p, records, image_root, processor)
+            step = make_stage_step(p, graphdef, state, processor, mesh, cfg.compiler_options.to_dict() or None)
+            loop_cfg = dataclasses.replace(p.loop, progress=p.loop.progress and jax.process_index() == 0)
+            result = train(step, state, data, loop_cfg, model_cfg, pad_id=processor.ids["pad"])
             if result.preempted:
-                outcomes.append(StageOutcome(name, "preempted", None, result.last_metrics))
+                outcomes.append(StageOutcome(name, "preempted", None, result.last_metrics, time.perf_counter() - began))
                 return outcomes
             save_params(final, model_cfg, result.state)
-            outcomes.append(StageOutcome(name, "trained", final, result.last_metrics))
+            outcomes.append(StageOutcome(name, "trained", final, result.last_metrics, time.perf_counter() - began))
             previous = final
     return outcomes
 
 
-def _optim(s, updates_per_step: int = 1) -> OptimConfig:
-    """The stage's optimizer; its schedule counts optimizer updates (GRPO: updates_per_batch per step)."""
-    return OptimConfig(learning_rate=s.learning_rate, total_steps=s.steps * updates_per_step, warmup_ratio=s.warmup_ratio,
-                       end_lr_ratio=s.end_lr_ratio, weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm,
-                       freeze_vision=s.freeze_vision, freeze_merger=s.freeze_merger)
+def record_config(cfg, path: Path) -> None:
+    """The resolved config of the run, written into its work directory at the start (reloadable
+    with `--config WORKDIR/config.json`). A work directory started with another config is refused:
+    resuming it would mix two runs."""
+    if path.exists():
+        before = config_files.load(path).to_dict()
+        now = json.loads(json.dumps(cfg.copy_and_resolve_references().to_dict()))
+        changed = sorted(_differences(json.loads(json.dumps(before)), now))
+        if changed:
+            raise stages.CurriculumConfigError(
+                f"{path.parent} holds a run started with another config (differs in {', '.join(changed)}); "
+                f"use another workdir, or resume it as it was with --config {path}")
+    config_files.write_resolved(cfg, path)
 
 
-def make_stage_step(cfg, name: str, graphdef, state, processor, mesh):
+def _differences(a, b, prefix: str = "config") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _differences(a.get(k), b.get(k), f"{prefix}.{k}")]
+    return [] if a == b else [prefix]
+
+
+def make_stage_step(p: stages.StagePlan, graphdef, state, processor, mesh, compiler_options: dict | None = None):
     """The jitted step of a stage: SFT for stages 1, 2 and cold start, GRPO for stage 3 (its
     reference policy is the stage's starting params, copied because the step donates `state`)."""
-    s, options = cfg.stages[name], cfg.compiler_options.to_dict() or None
-    if name != "stage3":
-        return make_train_step(graphdef, state, _optim(s), mesh, StepConfig(s.micro_batches, s.loss_chunk), options)
-    from ladder_jax.train.grpo import GRPOConfig, make_grpo_step  # noqa: PLC0415 (optional until it lands)
+    if p.grpo is None:
+        return make_train_step(graphdef, state, p.optim, mesh, p.step, compiler_options)
+    from ladder_jax.train.grpo import make_grpo_step  # noqa: PLC0415
+
     ref_state = jax.tree.map(lambda x: x.copy(), state)
-    return make_grpo_step(graphdef, state, ref_state, _optim(s, s.grpo.updates_per_batch), mesh,
-                          GRPOConfig(**s.grpo.to_dict()), processor.tokenizer, options)
-
-
-def train_stage(cfg, name: str, model_cfg, graphdef, state, data, processor, mesh, stage_dir: Path):
-    s = cfg.stages[name]
-    step = make_stage_step(cfg, name, graphdef, state, processor, mesh)
-    loop_cfg = LoopConfig(workdir=str(stage_dir), total_steps=s.steps, batch_size=s.batch_size,
-                          log_every=s.log_every, checkpoint_every=s.checkpoint_every,
-                          keep_checkpoints=s.keep_checkpoints, max_nonfinite=s.max_nonfinite, seed=cfg.seed,
-                          tensorboard=s.tensorboard, progress=s.progress and jax.process_index() == 0)
-    return train(step, state, data, loop_cfg, model_cfg, pad_id=processor.ids["pad"])
+    return make_grpo_step(graphdef, state, ref_state, p.optim, mesh, p.grpo, processor.tokenizer, compiler_options)

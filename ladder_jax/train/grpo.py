@@ -56,12 +56,22 @@ class GRPOConfig:
     length_penalty_weight: float = 0.0
 
     def __post_init__(self):
-        if self.group_size < 2:
-            raise ValueError(f"group_size must be >= 2 (advantages compare a group's completions), got {self.group_size}")
-        if self.kl not in KL_ESTIMATORS or self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"kl must be one of {KL_ESTIMATORS} and aggregation one of {AGGREGATIONS}: {self}")
-        if min(self.max_new_tokens, self.updates_per_batch, self.micro_batches) < 1:
-            raise ValueError(f"max_new_tokens, updates_per_batch and micro_batches must be >= 1: {self}")
+        checks = [
+            (self.group_size >= 2, f"group_size must be >= 2 (advantages compare a group's completions), "
+                                   f"got {self.group_size}"),
+            (self.beta >= 0, f"beta must be >= 0, got {self.beta}"),
+            (0 < self.clip_eps < 1, f"clip_eps must be in (0, 1), got {self.clip_eps}"),
+            (self.temperature > 0, f"temperature must be > 0 (sampling), got {self.temperature}"),
+            (0 < self.top_p <= 1 and self.top_k >= 0, f"need 0 < top_p <= 1 and top_k >= 0, got {self.top_p}, {self.top_k}"),
+            (self.max_new_tokens >= 1, f"max_new_tokens must be >= 1, got {self.max_new_tokens}"),
+            (self.updates_per_batch >= 1 and self.micro_batches >= 1, "updates_per_batch and micro_batches must be >= 1"),
+            (self.kl in KL_ESTIMATORS, f"kl must be one of {KL_ESTIMATORS}, got {self.kl!r}"),
+            (self.aggregation in AGGREGATIONS, f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}"),
+            (min(self.format_weight, self.accuracy_weight, self.length_penalty_weight) >= 0, "reward weights must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
 
     @property
     def reward_weights(self) -> rewards_lib.RewardConfig:

@@ -22,6 +22,7 @@ import numpy as np
 from ladder_jax.data.collate import padded_shapes, repad
 from ladder_jax.models.qwen25_vl.config import ModelConfig
 from ladder_jax.parallel.distributed import agreed_shapes, global_batch
+from ladder_jax.parallel.mesh import batch_split_error
 from ladder_jax.train import metrics as metrics_lib
 from ladder_jax.train.checkpoint import Checkpointer, StopSignal
 from ladder_jax.train.sft import TrainStep
@@ -53,6 +54,14 @@ class LoopConfig:
     tensorboard: bool = True
     progress: bool = True
 
+    def __post_init__(self):
+        if self.total_steps < 1 or self.batch_size < 1:
+            raise ValueError(f"total_steps and batch_size must be >= 1, got {self.total_steps}, {self.batch_size}")
+        if min(self.log_every, self.checkpoint_every, self.max_nonfinite, self.keep_checkpoints) < 1 or self.eval_every < 0:
+            raise ValueError("log_every, checkpoint_every, keep_checkpoints and max_nonfinite must be >= 1, "
+                             f"eval_every >= 0; got {self.log_every}, {self.checkpoint_every}, {self.keep_checkpoints}, "
+                             f"{self.max_nonfinite}, {self.eval_every}")
+
 
 @dataclasses.dataclass
 class TrainResult:
@@ -64,23 +73,12 @@ class TrainResult:
 
 
 def validate(cfg: LoopConfig, train_step: TrainStep) -> None:
-    """Every setting the mesh and step must agree with, each error saying how to fix it."""
+    """The batch must split over the step's mesh and the processes (LoopConfig checks its own ranges)."""
     shape = dict(train_step.mesh.shape)
-    rows = shape["data"] * shape["fsdp"]
-    micro = train_step.step_cfg.micro_batches
-    checks = [
-        (cfg.total_steps >= 1, f"total_steps must be >= 1, got {cfg.total_steps}"),
-        (min(cfg.log_every, cfg.checkpoint_every, cfg.max_nonfinite, cfg.keep_checkpoints) >= 1 and cfg.eval_every >= 0,
-         "log_every, checkpoint_every, keep_checkpoints and max_nonfinite must be >= 1, eval_every >= 0"),
-        (micro >= 1 and cfg.batch_size % (micro * rows) == 0,
-         f"batch_size {cfg.batch_size} must split into micro_batches={micro} micro-batches that each divide over "
-         f"the data axes data x fsdp = {rows} of mesh {shape}; use a multiple of {rows * max(micro, 1)}"),
-        (cfg.batch_size % jax.process_count() == 0,
-         f"batch_size {cfg.batch_size} must divide over {jax.process_count()} processes"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise TrainConfigError(message)
+    error = batch_split_error(cfg.batch_size, train_step.step_cfg.micro_batches,
+                              (shape["data"], shape["fsdp"], shape["tensor"]), jax.process_count())
+    if error:
+        raise TrainConfigError(f"{error} (mesh {shape})")
 
 
 def check_batch(batch: dict, local_rows: int, shardings: dict, host_keys=()) -> None:

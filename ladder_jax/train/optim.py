@@ -36,6 +36,21 @@ class OptimConfig:
     freeze_vision: bool = False  # the vision tower without its merger (`visual/` minus `visual/merger`)
     freeze_merger: bool = False  # the patch merger (`visual/merger`)
 
+    def __post_init__(self):
+        checks = [
+            (self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate}"),
+            (0 <= self.warmup_ratio <= 1, f"warmup_ratio must be in [0, 1], got {self.warmup_ratio}"),
+            (0 <= self.end_lr_ratio <= 1, f"end_lr_ratio (final lr / peak) must be in [0, 1], got {self.end_lr_ratio}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (self.max_grad_norm > 0, f"max_grad_norm must be > 0 (it scales gradients down to that norm), "
+                                     f"got {self.max_grad_norm}"),
+            (0 <= self.b1 < 1 and 0 <= self.b2 < 1 and self.eps > 0, "need 0 <= b1, b2 < 1 and eps > 0"),
+            (self.total_steps >= 0, f"total_steps must be >= 0, got {self.total_steps}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
     @property
     def warmup_steps(self) -> int:
         return math.ceil(self.total_steps * self.warmup_ratio)

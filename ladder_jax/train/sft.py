@@ -34,6 +34,10 @@ class StepConfig:
     micro_batches: int = 1  # gradient accumulation: the global batch is split into this many
     loss_chunk: int = 0  # sequence positions per logits chunk (0: all at once); bounds the (B, L, V) logits
 
+    def __post_init__(self):
+        if self.micro_batches < 1 or self.loss_chunk < 0:
+            raise ValueError(f"micro_batches must be >= 1 and loss_chunk >= 0, got {self.micro_batches}, {self.loss_chunk}")
+
 
 def shifted_targets(labels):
     """targets[:, t] = labels[:, t + 1] (logits at t predict the next token); the last is IGNORE."""

@@ -9,8 +9,7 @@ from pathlib import Path
 import jax
 
 from ladder_jax.data import spld
-from ladder_jax.data.buckets import Buckets
-from ladder_jax.data.pipeline import Pipeline, PipelineConfig
+from ladder_jax.data.pipeline import Pipeline
 from ladder_jax.data.processor import Processor
 from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
 from ladder_jax.models.qwen25_vl.api import VisionLanguageModel, init_state
@@ -92,15 +91,9 @@ class StageBatches:
         return batch if self.keys is None else {k: batch[k] for k in self.keys}
 
 
-def stage_batches(cfg, name: str, records, image_root: Path, processor: Processor) -> StageBatches:
-    """This process's rows of the stage's global batches, repeating the data forever (the loop
-    stops at the stage's step count)."""
-    s = cfg.stages[name]
-    pipe_cfg = PipelineConfig(
-        stage=name, global_batch_size=s.batch_size, answer_only_loss=s.answer_only_loss, seed=cfg.seed,
-        num_epochs=None, num_workers=s.num_workers, buckets=Buckets(**s.buckets.to_dict()),
-        min_pixels=s.min_pixels, max_pixels=s.max_pixels, video_min_pixels=s.video_min_pixels,
-        video_max_pixels=s.video_max_pixels, num_frames=s.num_frames or None)
-    pipe = Pipeline(records, processor, pipe_cfg, data_root=image_root,
+def stage_batches(plan, records, image_root: Path, processor: Processor) -> StageBatches:
+    """This process's rows of the stage's global batches (`plan.pipeline` repeats the data forever:
+    the loop stops at the stage's step count)."""
+    pipe = Pipeline(records, processor, plan.pipeline, data_root=image_root,
                     shard_index=jax.process_index(), shard_count=jax.process_count())
-    return StageBatches(iter(pipe), None if name == "stage3" else tuple(BATCH_KEYS))
+    return StageBatches(iter(pipe), None if plan.grpo else tuple(BATCH_KEYS))

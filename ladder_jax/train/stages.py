@@ -1,5 +1,5 @@
-"""The curriculum's config schema: the defaults every config file starts from, and the checks
-that run before any compute (each error names the field and says how to fix it).
+"""The schema of a curriculum run: its fields, their defaults and every check, each defined once.
+The values of a run live in configs/*.py; this module says what a config may hold.
 
 A curriculum config is a ConfigDict:
 
@@ -10,6 +10,14 @@ A curriculum config is a ConfigDict:
     data:       root (a release-layout folder: SpatialLadder-26k or toy world), image_root ("" = root/images)
     compiler_options: XLA options for the train step (e.g. a fast CPU compile for demos)
     stages:     stage1, stage2, cold_start (sft_stage()) and stage3 (grpo_stage())
+    demo:       (optional) what `ladder-jax demo` alone reads: see configs/toy_demo.py
+
+A stage holds `steps`, `init` and `batch_size` plus the settings of the components it drives, as
+flat fields: the optimizer's (`optim.OptimConfig`), the input pipeline's (`PipelineConfig`), the
+step's (`sft.StepConfig`) and the loop's (`loop.LoopConfig`); stage 3 adds `grpo` (`GRPOConfig`).
+Their defaults (the SPEC section 3 reference values) and range checks are those dataclasses' own.
+`plan(cfg)` builds every enabled stage's typed objects once, which runs all of those checks before
+any compute; the curriculum then hands each component its object.
 
 A stage starts from the previous stage's final params (`init="previous"`) or from the model
 source (`init="model"`); the first stage that runs always starts from the model source.
@@ -17,53 +25,79 @@ source (`init="model"`); the first stage that runs always starts from the model 
 
 from __future__ import annotations
 
-import math
+import dataclasses
+import difflib
+from pathlib import Path
 
 import ml_collections
 
+from ladder_jax.config_files import build, fields_of
 from ladder_jax.data.examples import STAGE_KINDS
+from ladder_jax.data.pipeline import PipelineConfig
 from ladder_jax.models.qwen25_vl.config import ConfigError, preset
-from ladder_jax.train.grpo_loss import AGGREGATIONS, KL_ESTIMATORS
+from ladder_jax.parallel.mesh import MeshError, batch_split_error, resolve_sizes
+from ladder_jax.train.grpo import GRPOConfig
+from ladder_jax.train.loop import LoopConfig
+from ladder_jax.train.optim import OptimConfig
+from ladder_jax.train.sft import StepConfig
 
 STAGES = ("stage1", "stage2", "cold_start", "stage3")
 MODEL_INITS = ("preset", "params", "hf")
+# Each component's fields that the curriculum fills in for the stage it runs (never set in a config).
+RUNTIME = {
+    OptimConfig: frozenset({"total_steps"}),
+    PipelineConfig: frozenset({"stage", "global_batch_size", "mode", "seed", "shuffle", "num_epochs", "drop_remainder"}),
+    StepConfig: frozenset(),
+    LoopConfig: frozenset({"workdir", "total_steps", "batch_size", "seed", "eval_every"}),
+}
+STAGE_OWN = dict(steps=0, init="previous", batch_size=16)  # batch_size: global rows per step (SPEC: 16)
+OTHER_VERBS = ("demo",)  # top-level subtrees that another verb reads and the curriculum ignores
+GRPO_OPTIM = dict(learning_rate=1e-6, warmup_ratio=0.0)  # SPEC section 3: GRPO's constant-then-linear schedule
 
 
 class CurriculumConfigError(ValueError):
     """A curriculum config that cannot run; raised before any compute."""
 
 
-def _buckets() -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(dict(
-        lengths=(256, 512, 1024, 2048, 4096), image_patches=(256, 512, 1024, 2048, 4096),
-        image_items=(1, 2, 4, 8), video_patches=(512, 1024, 2048, 4096), video_items=(1,)))
+@dataclasses.dataclass(frozen=True)
+class StagePlan:
+    """One enabled stage as its components take it, built (and so checked) from the config."""
+
+    name: str
+    steps: int
+    init: str
+    batch_size: int
+    optim: OptimConfig
+    pipeline: PipelineConfig
+    step: StepConfig
+    loop: LoopConfig
+    grpo: GRPOConfig | None
 
 
 def sft_stage(**overrides) -> ml_collections.ConfigDict:
-    """An SFT stage with the SPEC section 3 reference values (lr 1e-5, cosine, warmup 0.1, batch 16)."""
-    stage = ml_collections.ConfigDict(dict(
-        steps=0, init="previous", batch_size=16, micro_batches=1, learning_rate=1e-5, warmup_ratio=0.1,
-        end_lr_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0, freeze_vision=False, freeze_merger=False,
-        answer_only_loss=True, loss_chunk=0, num_workers=0, min_pixels=16 * 28 * 28, max_pixels=128 * 28 * 28,
-        video_min_pixels=16 * 28 * 28, video_max_pixels=128 * 28 * 28, num_frames=0, buckets=_buckets(),
-        log_every=10, checkpoint_every=500, keep_checkpoints=3, max_nonfinite=5, tensorboard=True, progress=True))
-    return _update(stage, overrides)
+    """An SFT stage: the components' defaults (SPEC section 3: lr 1e-5, cosine, warmup 0.1, batch 16)."""
+    fields = dict(STAGE_OWN)
+    for cls, runtime in RUNTIME.items():
+        own = fields_of(cls, runtime)
+        clash = set(own) & set(fields)
+        assert not clash, f"{cls.__name__} fields {clash} clash with another component's in the flat stage"
+        fields.update(own)
+    return _update(ml_collections.ConfigDict(fields), overrides)
 
 
 def grpo_stage(**overrides) -> ml_collections.ConfigDict:
-    """Stage 3 with the SPEC reference GRPO values (G 4, beta 0.01, clip 0.2, lr 1e-6, T 1.0, 1024 tokens)."""
-    stage = sft_stage(learning_rate=1e-6, warmup_ratio=0.0)
-    stage.grpo = ml_collections.ConfigDict(dict(
-        group_size=4, beta=0.01, clip_eps=0.2, kl="k3", aggregation="sequence_mean", temperature=1.0, top_k=0,
-        top_p=1.0, max_new_tokens=1024, updates_per_batch=1, micro_batches=1, format_weight=1.0,
-        accuracy_weight=1.0, length_penalty_weight=0.0))
+    """Stage 3: an SFT stage's settings at GRPO's learning rate, plus `grpo` (GRPOConfig's defaults)."""
+    stage = sft_stage(**GRPO_OPTIM)
+    stage.grpo = ml_collections.ConfigDict(fields_of(GRPOConfig))
     return _update(stage, overrides)
 
 
 def _update(node: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
     for key, value in overrides.items():
         if key not in node:
-            raise CurriculumConfigError(f"unknown stage setting {key!r}; stages have {', '.join(sorted(node))}")
+            near = difflib.get_close_matches(key, list(node), n=3)
+            raise CurriculumConfigError(f"unknown stage setting {key!r}" + (f"; did you mean {', '.join(near)}?" if near
+                                        else f"; stages have {', '.join(sorted(node))}"))
         if isinstance(value, dict):
             _update(node[key], value)
         else:
@@ -89,14 +123,11 @@ def enabled(cfg) -> list[str]:
     return [name for name in cfg.order if cfg.stages[name].steps > 0]
 
 
-def check_static(cfg) -> None:
-    """Everything that needs neither devices nor data: structure, names, ranges."""
+def check_static(cfg) -> list[StagePlan]:
+    """Everything that needs neither devices nor data: structure, names, ranges. Returns the plans."""
     _check_fields(cfg)
     _check_model(cfg)
-    for name in enabled(cfg):
-        _check_stage(name, cfg.stages[name])
-    if "stage3" in enabled(cfg):
-        _check_grpo(cfg.stages.stage3.grpo)
+    return plan(cfg)
 
 
 def _fail(message: str) -> None:
@@ -105,7 +136,7 @@ def _fail(message: str) -> None:
 
 def _check_fields(cfg) -> None:
     reference = base_config("")
-    extra = sorted(set(cfg.keys()) - set(reference.keys()))
+    extra = sorted(set(cfg.keys()) - set(reference.keys()) - set(OTHER_VERBS))
     if extra:
         _fail(f"unknown config key(s) {extra}; a curriculum config has {', '.join(sorted(reference))}")
     unknown = [n for n in cfg.order if n not in STAGES]
@@ -151,56 +182,49 @@ def _check_model(cfg) -> None:
               "(a demo tokenizer trained on the data) or start from config.model.path")
 
 
-def _check_stage(name: str, s) -> None:
-    checks = [
-        (s.init in ("previous", "model"), f"init must be 'previous' or 'model', got {s.init!r}"),
-        (s.steps >= 0 and s.batch_size >= 1 and s.micro_batches >= 1,
-         "steps must be >= 0, batch_size and micro_batches >= 1"),
-        (s.learning_rate > 0 and 0 <= s.warmup_ratio <= 1, "learning_rate must be > 0 and warmup_ratio in [0, 1]"),
-        (s.num_workers >= 0 and s.loss_chunk >= 0 and s.num_frames >= 0, "num_workers, loss_chunk, num_frames must be >= 0"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            _fail(f"config.stages.{name}: {message}")
+def plan(cfg) -> list[StagePlan]:
+    """The typed objects of every enabled stage; a value a component refuses fails here, named."""
+    return [_stage_plan(cfg, name) for name in enabled(cfg)]
 
 
-def _check_grpo(g) -> None:
-    checks = [
-        (g.group_size >= 2, f"group_size must be >= 2 (advantages compare samples of a group), got {g.group_size}"),
-        (g.beta >= 0, f"beta must be >= 0, got {g.beta}"),
-        (0 < g.clip_eps < 1, f"clip_eps must be in (0, 1), got {g.clip_eps}"),
-        (g.temperature > 0, f"temperature must be > 0 (sampling), got {g.temperature}"),
-        (0 < g.top_p <= 1 and g.top_k >= 0, f"need 0 < top_p <= 1 and top_k >= 0, got {g.top_p}, {g.top_k}"),
-        (g.max_new_tokens >= 1, f"max_new_tokens must be >= 1, got {g.max_new_tokens}"),
-        (g.updates_per_batch >= 1 and g.micro_batches >= 1, "updates_per_batch and micro_batches must be >= 1"),
-        (g.kl in KL_ESTIMATORS, f"kl must be one of {KL_ESTIMATORS}, got {g.kl!r}"),
-        (g.aggregation in AGGREGATIONS, f"aggregation must be one of {AGGREGATIONS}, got {g.aggregation!r}"),
-        (min(g.format_weight, g.accuracy_weight, g.length_penalty_weight) >= 0, "reward weights must be >= 0"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            _fail(f"config.stages.stage3.grpo: {message}")
+def _stage_plan(cfg, name: str) -> StagePlan:
+    s, where = cfg.stages[name], f"config.stages.{name}"
+    if s.init not in ("previous", "model"):
+        _fail(f"{where}: init must be 'previous' or 'model', got {s.init!r}")
+    if s.batch_size < 1:
+        _fail(f"{where}: batch_size must be >= 1, got {s.batch_size}")
+    grpo = _built(f"{where}.grpo", GRPOConfig, s.grpo) if name == "stage3" else None
+    updates = grpo.updates_per_batch if grpo else 1  # the schedule counts optimizer updates
+    return StagePlan(
+        name, s.steps, s.init, s.batch_size,
+        optim=_built(where, OptimConfig, s, total_steps=s.steps * updates),
+        pipeline=_built(where, PipelineConfig, s, stage=name, global_batch_size=s.batch_size, seed=cfg.seed,
+                        num_epochs=None),
+        step=_built(where, StepConfig, s),
+        loop=_built(where, LoopConfig, s, workdir=str(Path(cfg.workdir) / name), total_steps=s.steps,
+                    batch_size=s.batch_size, seed=cfg.seed),
+        grpo=grpo)
+
+
+def _built(where: str, cls, node, **runtime):
+    try:
+        return build(cls, node, **runtime)
+    except (ValueError, TypeError) as e:
+        raise CurriculumConfigError(f"{where}: {e}") from None
 
 
 def check_devices(cfg, device_count: int, process_count: int) -> tuple[int, int, int]:
     """The mesh sizes (data, fsdp, tensor) with -1 resolved; every batch must divide over data x fsdp."""
-    sizes = [cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor]
-    if sizes.count(-1) > 1 or any(s == 0 or s < -1 for s in sizes):
-        _fail(f"config.mesh {sizes}: sizes must be >= 1, with at most one -1 (the rest of the devices)")
-    known = math.prod(s for s in sizes if s != -1)
-    if device_count % known or (-1 not in sizes and known != device_count):
-        _fail(f"config.mesh (data, fsdp, tensor) = {tuple(sizes)} does not divide the {device_count} devices; "
-              f"set config.mesh sizes whose product is {device_count} (or one of them to -1)")
-    if -1 in sizes:
-        sizes[sizes.index(-1)] = device_count // known
-    rows = sizes[0] * sizes[1]
+    try:
+        sizes = resolve_sizes((cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor), device_count)
+    except MeshError as e:
+        raise CurriculumConfigError(f"config.mesh: {e}") from None
     for name in enabled(cfg):
         s = cfg.stages[name]
-        if s.batch_size % (rows * s.micro_batches) or s.batch_size % process_count:
-            _fail(f"config.stages.{name}.batch_size={s.batch_size} must split into micro_batches={s.micro_batches} "
-                  f"that each divide over the data axes data x fsdp = {rows} (and over {process_count} processes); "
-                  f"use a multiple of {math.lcm(rows * s.micro_batches, process_count)}")
-    return tuple(sizes)
+        error = batch_split_error(s.batch_size, s.micro_batches, sizes, process_count)
+        if error:
+            _fail(f"config.stages.{name}.{error}")
+    return sizes
 
 
 def check_data(cfg, kinds: dict[str, int]) -> None:

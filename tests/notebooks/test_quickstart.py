@@ -9,11 +9,13 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from ladder_jax.demo.run import run, settings_from
+from ladder_jax.demo.run import demo_config, run
+from ladder_jax.train.stages import CurriculumConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ("scenes=16 stage1_steps=2 stage2_steps=2 cold_start_steps=1 stage3_steps=1 grounding_items=8 "
-        "spatial_items=8 hf_check_items=4 reasoning_tokens=16")
+TINY = ("--config.demo.scenes=16 --config.stages.stage1.steps=2 --config.stages.stage2.steps=2 "
+        "--config.stages.cold_start.steps=1 --config.stages.stage3.steps=1 --config.demo.grounding_items=8 "
+        "--config.demo.spatial_items=8 --config.demo.hf_check_items=4 --config.stages.stage3.grpo.max_new_tokens=16")
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +23,7 @@ def executed(tmp_path_factory):
     out = tmp_path_factory.mktemp("quickstart") / "demo"
     mp = pytest.MonkeyPatch()
     mp.setenv("LADDER_JAX_DEMO_OUT", str(out))
-    mp.setenv("LADDER_JAX_DEMO_SETTINGS", TINY)
+    mp.setenv("LADDER_JAX_DEMO_OVERRIDES", TINY)
     try:
         nb = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
         NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
@@ -62,14 +64,14 @@ def test_the_demo_report_is_complete(executed):
 def test_a_second_run_reuses_everything(executed):
     _, out = executed
     before = json.loads((out / "timings.json").read_text())
-    report = run(settings_from(True, TINY.split()), out)
+    report = run(demo_config(out, True, TINY.split()), out)
     after = json.loads((out / "timings.json").read_text())
     assert {k: v for k, v in after.items() if k.startswith(("train", "eval", "data"))} == \
         {k: v for k, v in before.items() if k.startswith(("train", "eval", "data"))}
     assert report["hf_export"]["check"]["status"] == "agree"
 
 
-def test_other_settings_for_the_same_folder_are_refused(executed):
+def test_another_config_for_the_same_folder_is_refused(executed):
     _, out = executed
-    with pytest.raises(SystemExit, match="other settings .*scenes"):
-        run(settings_from(True, TINY.replace("scenes=16", "scenes=17").split()), out)
+    with pytest.raises(CurriculumConfigError, match=r"another config \(differs in config.demo.scenes\)"):
+        run(demo_config(out, True, TINY.replace("scenes=16", "scenes=17").split()), out)

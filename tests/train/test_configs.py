@@ -9,9 +9,9 @@ import pytest
 from ladder_jax import config_files
 from ladder_jax.train import cli, curriculum, stages
 from ladder_jax.train.stages import CurriculumConfigError, grpo_stage, sft_stage
-from ladder_jax.train.variants import VARIANTS
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+VARIANTS = ("gpu-8xh100", "tpu-v5e-16", "tpu-v5p-32")
 # The reference configs enable stage 3; without GRPO they are checked with it switched off.
 
 
@@ -20,7 +20,7 @@ def toy(*overrides):
 
 
 @pytest.mark.parametrize("size", ["3b", "7b"])
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_reference_configs_check_on_their_hardware(size, variant):
     cfg = config_files.load(f"{CONFIGS}/qwen25vl_{size}_spatialladder.py:{variant}")
     stages.check_static(cfg)
@@ -38,6 +38,34 @@ def test_reference_configs_check_on_their_hardware(size, variant):
 def test_unknown_variant_names_the_choices():
     with pytest.raises(ValueError, match="tpu-v5p-32"):
         config_files.load(f"{CONFIGS}/qwen25vl_3b_spatialladder.py:v4-8")
+    with pytest.raises(ValueError, match="quick"):
+        config_files.load(f"{CONFIGS}/toy_demo.py:fast")
+
+
+def test_stage_defaults_are_the_components_defaults():
+    """One source of truth: a stage's settings are its components' fields, at their defaults."""
+    from ladder_jax.data.pipeline import PipelineConfig
+    from ladder_jax.train.grpo import GRPOConfig
+    from ladder_jax.train.optim import OptimConfig
+
+    plan = stages.plan(toy("--config.stages.stage1.steps=3", "--config.stages.stage3.steps=2"))
+    s1, s3 = plan[0], plan[-1]
+    assert s1.optim.total_steps == 3 and s1.loop.total_steps == 3 and s1.pipeline.global_batch_size == 8
+    assert s1.loop.workdir.endswith("stage1") and s1.pipeline.stage == "stage1" and s3.grpo.max_new_tokens == 96
+    reference = config_files.load(f"{CONFIGS}/qwen25vl_3b_spatialladder.py:gpu-8xh100")
+    p = {x.name: x for x in stages.plan(reference)}
+    assert p["stage2"].optim == OptimConfig(learning_rate=1e-5, total_steps=p["stage2"].steps, warmup_ratio=0.1)
+    assert p["stage3"].grpo == GRPOConfig() and p["stage3"].optim.learning_rate == 1e-6
+    assert p["stage2"].pipeline == PipelineConfig(stage="stage2", global_batch_size=16, num_epochs=None)
+
+
+def test_overrides_of_a_linked_field_reach_every_stage():
+    cfg = toy("--config.demo.size=224", "--config.demo.video_frames=8", "--config.stages.stage2.max_pixels=60000",
+              "--config.stages.stage1.num_frames=2")
+    s = cfg.stages
+    assert (s.stage1.min_pixels, s.stage3.max_pixels, s.cold_start.video_max_pixels) == (224 ** 2, 224 ** 2, 112 ** 2)
+    assert s.stage2.max_pixels == 60000 and s.stage1.max_pixels == 224 ** 2 and s.stage2.min_pixels == 224 ** 2
+    assert (s.stage1.num_frames, s.stage2.num_frames, s.stage3.num_frames) == (2, 8, 8)
 
 
 def test_overrides_keep_types():
@@ -76,6 +104,13 @@ def test_unknown_stage_setting_in_a_config_file():
     (["--config.stages.stage2.init=stage1"], "init must be 'previous' or 'model'"),
     (["--config.distributed=slurm"], "distributed must be 'none' or 'auto'"),
     (["--config.workdir="], "workdir is empty"),
+    (["--config.stages.stage1.max_grad_norm=-1."], "stage1: max_grad_norm must be > 0"),
+    (["--config.stages.stage2.weight_decay=-0.1"], "stage2: weight_decay must be >= 0"),
+    (["--config.stages.stage2.end_lr_ratio=5."], r"end_lr_ratio \(final lr / peak\) must be in \[0, 1\]"),
+    (["--config.stages.stage1.checkpoint_every=0"], "stage1: log_every, checkpoint_every"),
+    (["--config.stages.stage2.max_pixels=0"], "stage2: need 0 < min_pixels <= max_pixels"),
+    (["--config.stages.stage1.micro_batches=0"], "stage1: micro_batches must be >= 1"),
+    (["--config.stages.cold_start.learning_rate=0."], "cold_start: learning_rate must be > 0"),
 ])
 def test_bad_static_settings(overrides, message):
     with pytest.raises(CurriculumConfigError, match=message):
@@ -131,6 +166,19 @@ def test_stage_without_data():
     with pytest.raises(CurriculumConfigError, match="stages.stage1 has no data.*grounding.*stage1.steps=0"):
         stages.check_data(toy(), {"spatial": 10, "cold_start": 2})
     stages.check_data(toy("--config.stages.stage1.steps=0"), {"spatial": 10, "cold_start": 2})
+
+
+def test_the_resolved_config_is_written_and_reloads(tmp_path):
+    from ladder_jax.train.curriculum import record_config
+
+    cfg = toy(f"--config.workdir={tmp_path}", "--config.demo.size=224", "--config.order=('stage1', 'stage2')")
+    record_config(cfg, tmp_path / "config.json")
+    again = config_files.load(tmp_path / "config.json", ["--config.stages.stage1.steps=3"])
+    assert again.stages.stage2.min_pixels == 224 ** 2 and again.order == ("stage1", "stage2")
+    assert again.stages.stage1.buckets.lengths == (128, 256, 512) and again.stages.stage1.steps == 3
+    record_config(config_files.load(tmp_path / "config.json"), tmp_path / "config.json")  # the same run: fine
+    with pytest.raises(CurriculumConfigError, match=r"another config \(differs in config.stages.stage1.steps\)"):
+        record_config(again, tmp_path / "config.json")
 
 
 def test_run_fails_before_compute(tmp_path):

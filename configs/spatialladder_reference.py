@@ -1,11 +1,10 @@
-"""The SpatialLadder reference curriculum for Qwen2.5-VL-3B / 7B, and the hardware variants its
-config files select with `configs/<file>.py:<variant>`.
+"""The SpatialLadder reference curriculum for Qwen2.5-VL-3B / 7B (SPEC section 3), shared by
+qwen25vl_3b_spatialladder.py and qwen25vl_7b_spatialladder.py, and the hardware variants they select
+with `configs/<file>.py:<variant>`.
 
 Every variant keeps the reference effective batch of 16 rows, so the mesh's data axes
 (data x fsdp) are at most 16 and divide it: parameters and optimizer state shard over `fsdp`.
 """
-
-from __future__ import annotations
 
 from ladder_jax.train.stages import base_config, grpo_stage, sft_stage
 
