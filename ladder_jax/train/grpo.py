@@ -66,7 +66,7 @@ class GRPOConfig:
     @property
     def reward_weights(self) -> rewards_lib.RewardConfig:
         return rewards_lib.RewardConfig(format_weight=self.format_weight, accuracy_weight=self.accuracy_weight,
-                                        iou_weight=0.0, length_weight=self.length_penalty_weight)
+                                        length_weight=self.length_penalty_weight)
 
 
 @dataclasses.dataclass(frozen=True)

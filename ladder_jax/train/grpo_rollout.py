@@ -72,7 +72,7 @@ def rewards(table: ByteTable, completions, lengths, answers: Answers, *, group_s
     format_r = scores["format"].astype(jnp.float32)
     accuracy = scores["accuracy_tenths"].astype(jnp.float32) / 10.0
     penalty = rewards_lib.length_penalty(lengths, weights)
-    total = rewards_lib.total_reward(weights, format_r, accuracy, 0.0, penalty).astype(jnp.float32)
+    total = rewards_lib.total_reward(weights, format_r, accuracy, penalty).astype(jnp.float32)
     named = {"format": format_r, "accuracy": accuracy, "total": total}
     return named, group_advantages(total, group_size), reward_metrics(named, lengths, group_size)
 

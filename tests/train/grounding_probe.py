@@ -1,7 +1,7 @@
 """Measurement (not a test): what limits held-out stage-1 box IoU on the toy world?
 
 Trains stage 1 only (the demo curriculum, `demo` preset) and prints, for held-out grounding
-questions: the mean box IoU of greedy answers (`rewards.iou_reward`, labels must match), the share
+questions: the mean box IoU of greedy answers (`eval.grounding.parsed_iou`, labels must match), the share
 of answers that parse as boxes, the IoU a position-blind model would get by answering each label's
 mean training box, and a few answers next to the truth.
 
@@ -25,10 +25,10 @@ from ladder_jax.demo.evaluate import HeldOut
 from ladder_jax.demo.settings import DEFAULT, curriculum_config, vision_config
 from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import runner
+from ladder_jax.eval.grounding import box_iou
 from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import curriculum, stage_inputs
-from ladder_jax.train.rewards import box_iou
 
 
 def keep_single_object(root: Path) -> None:
