@@ -123,7 +123,7 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
                              top_p=cfg.top_p, eos_id=ids["eos"], pad_id=ids["pad"])
         out = jax.block_until_ready(out)
         sampled = time.perf_counter() - start
-        answers = grpo_rollout.encode_answers(batch["answers"], batch["question_types"])
+        answers = grpo_rollout.fixed_width_answers(batch["answers"], batch["question_types"])
         answers = jax.tree.map(lambda a: _global(a, mesh), answers)
         _, advantages, metrics = grpo_rollout.rewards(table, out.tokens, out.lengths, answers, group_size=cfg.group_size,
                                                       weights=weights, max_bytes=max_bytes)

@@ -26,7 +26,7 @@ from ladder_jax.train.reward_kernels import score_tokens
 from ladder_jax.train.reward_tables import Answers, ByteTable
 
 # Fixed widths of the encoded ground truths, so the scoring compiles once and every process's rows
-# have the same shape: 768 digits hold every float64 MRA bound (reward_tables.encode_answers).
+# have the same shape: 768 digits hold every float64 MRA bound (reward_tables.encode_cleaned_answers).
 CHOICE_WIDTH, DIGIT_WIDTH = 16, 768
 
 
@@ -44,7 +44,7 @@ class Rollout:
     old_logp: jax.Array
 
 
-def encode_answers(answers, question_types) -> Answers:
+def fixed_width_answers(answers, question_types) -> Answers:
     """This process's ground truths, cleaned like the reference, at the fixed widths (host side)."""
     return rewards_lib.encode_answers(list(answers), list(question_types), CHOICE_WIDTH, DIGIT_WIDTH)
 

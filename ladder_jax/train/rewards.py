@@ -110,7 +110,7 @@ def encode_answers(
 ) -> reward_tables.Answers:
     """Ground truths for `reward_kernels.score_tokens`, cleaned exactly as the reference cleans them."""
     cleaned = [clean_answer(a) for a in answers]
-    return reward_tables.encode_answers(cleaned, list(question_types), choice_width, digit_width)
+    return reward_tables.encode_cleaned_answers(cleaned, list(question_types), choice_width, digit_width)
 
 
 def rewards_from_text(

@@ -173,7 +173,7 @@ def test_device_rewards_match_the_reference_and_hit_their_group(setup):
     # Inputs placed as the step places them, so the step reuses this compilation of the kernel.
     table = jax.device_put(byte_table(tok), replicated(mesh))
     answers = jax.tree.map(lambda a: jax.device_put(a, batch_sharding(mesh, a.ndim)),
-                           grpo_rollout.encode_answers(ANSWERS, TYPES))
+                           grpo_rollout.fixed_width_answers(ANSWERS, TYPES))
     named, advantages, metrics = grpo_rollout.rewards(
         table, completions, lengths, answers, group_size=G, weights=GRPOConfig().reward_weights,
         max_bytes=grpo_rollout.max_bytes(jax.device_get(table), T))
