@@ -14,7 +14,7 @@ import dataclasses
 
 import ml_collections
 
-from ladder_jax.data.vision_preprocess import VisionConfig
+from ladder_jax.data.vision_preprocess import PreprocessConfig
 from ladder_jax.train.stages import base_config, grpo_stage, sft_stage
 
 
@@ -58,14 +58,14 @@ DEFAULT = DemoSettings("default", scenes=800, stage1_steps=3000, stage2_steps=70
 SIZES = {s.name: s for s in (QUICK, DEFAULT)}
 
 
-def vision_config(num_frames: int, size: int = 112) -> VisionConfig:
+def vision_config(num_frames: int, size: int = 112) -> PreprocessConfig:
     """The preprocessing every stage and every evaluation uses: images at the rendered size×size
     (112: 64 patches, 16 tokens), video frames at half that side (4 tokens a frame at 112)."""
     if size % 56:
         raise ValueError(f"size={size}: the demo renders square images whose side is a multiple of 56 "
                          f"(28 for Qwen's patch merging, halved for video frames), e.g. 112 or 224")
     image, frame = size * size, (size // 2) ** 2
-    return VisionConfig(min_pixels=image, max_pixels=image, video_min_pixels=frame, video_max_pixels=frame,
+    return PreprocessConfig(min_pixels=image, max_pixels=image, video_min_pixels=frame, video_max_pixels=frame,
                         num_frames=num_frames)
 
 
