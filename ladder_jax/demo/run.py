@@ -213,7 +213,7 @@ def _training(runs, metrics_jsonl) -> dict[str, dict]:
 def _report(settings, out: Path, data: Path, models, runs, phases: Phases, hf_export: dict, model) -> dict[str, Any]:
     import jax  # noqa: PLC0415
 
-    from ladder_jax.train.metrics import read_jsonl  # noqa: PLC0415
+    from ladder_jax.train.telemetry import read_jsonl  # noqa: PLC0415
 
     training = _training(runs, read_jsonl)
     for label, t in training.items():

@@ -34,7 +34,7 @@ from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import sampler
 from ladder_jax.train.grpo import GRPOConfig, make_grpo_step
 from ladder_jax.train.loop import LoopConfig, train
-from ladder_jax.train.metrics import read_jsonl
+from ladder_jax.train.telemetry import read_jsonl
 from ladder_jax.train.optim import OptimConfig
 from ladder_jax.train.sft import make_train_step
 

@@ -20,7 +20,7 @@ from ladder_jax.train import grpo_rollout
 from ladder_jax.train.grpo import GRPOConfig, make_grpo_step
 from ladder_jax.train.grpo_update import grpo_grads
 from ladder_jax.train.loop import LoopConfig, step_batch, train
-from ladder_jax.train.metrics import read_jsonl
+from ladder_jax.train.telemetry import read_jsonl
 from ladder_jax.train.optim import OptimConfig
 from ladder_jax.train.reward_tables import byte_table
 from ladder_jax.train.rewards import score_completion

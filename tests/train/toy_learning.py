@@ -27,7 +27,7 @@ from ladder_jax.demo.settings import vision_config
 from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import curriculum, stage_inputs
-from ladder_jax.train.metrics import read_jsonl
+from ladder_jax.train.telemetry import read_jsonl
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "toy_demo.py"
 
