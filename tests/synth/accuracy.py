@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ladder_jax.data.scene_folder import Scene
 from ladder_jax.synth.analyze import analyze_scene
 from ladder_jax.synth.cleaning import ObjectBox
 from ladder_jax.synth.predicates import evaluate
-from ladder_jax.synth.scene import Scene
 from tests.synth.analytic import camera, canonical_truth, random_room, render
 
 

@@ -23,8 +23,8 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 from tests.synth.accuracy import corrupt  # noqa: E402  (the realistic depth-error model of the analytic harness)
+from ladder_jax.data.scene_folder import load_scene  # noqa: E402
 from ladder_jax.synth.analyze import analyze_scene  # noqa: E402
-from ladder_jax.synth.scene import load_scene  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
