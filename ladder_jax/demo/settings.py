@@ -50,7 +50,7 @@ DEFAULT = DemoSettings("default", scenes=800, stage1_steps=3000, stage2_steps=70
                        stage3_steps=50, grounding_items=120, spatial_items=240, hf_check_items=32)
 # Stage 1 gets most of the default's minutes: the model boxes and names objects early but reads
 # which ones the question asks for late. Share of asked held-out objects its answer boxes (stage 1
-# alone, tests/train/grounding_probe.py): 0.10 after 600 steps, 0.31 after 1,800 at rate 2e-3, 0.82
+# alone, bench/probes/grounding_probe.py): 0.10 after 600 steps, 0.31 after 1,800 at rate 2e-3, 0.82
 # after 4,000 at 5e-3 (box IoU 0.006, 0.037, 0.052: where it puts the boxes it learns far more
 # slowly). Reasoning format after stage 3: 0.000 with 250 cold-start and 30 GRPO steps, 0.083 with
 # 600 and 50. Measured end to end on a quiet 2-core CPU: 36.5 min (stage 1 12.2, stage 2 2.6, cold

@@ -1,6 +1,6 @@
 """Measurement (not a test): GRPO on toy-world questions raises the mean reward of a tiny model.
 
-    PYTHONPATH=. python tests/train/grpo_curve.py --workdir /tmp/grpo_curve [--grpo-steps 300]
+    PYTHONPATH=. python bench/probes/grpo_curve.py --workdir /tmp/grpo_curve [--grpo-steps 300]
 
 1. Two toy worlds (different seeds): one for a brief cold-start SFT, one for GRPO prompts.
 2. Cold start: the SFT world's spatial questions (numeric and multiple choice; single image,

@@ -5,7 +5,7 @@ questions: the mean box IoU of greedy answers (`eval.grounding.parsed_iou`, labe
 of answers that parse as boxes, the IoU a position-blind model would get by answering each label's
 mean training box, and a few answers next to the truth.
 
-    PYTHONPATH=. python tests/train/grounding_probe.py --workdir DIR [--scenes 600] [--steps 400]
+    PYTHONPATH=. python bench/probes/grounding_probe.py --workdir DIR [--scenes 600] [--steps 400]
         [--learning-rate LR] [--grounding-per-scene N] [--size 224] [--train-questions 160]
         [--single-object]      (keep only one-object questions: no choice of which label to copy)
 """

@@ -5,7 +5,7 @@ scenes before and after with the demo's `HeldOut`: stage 1 by the mean box IoU o
 answers, stage 2 by the toy-world benchmark (accuracy on multiple choice, MRA on numbers) per
 question type. Prints one JSON document. (`ladder-jax demo` measures the whole ladder.)
 
-    PYTHONPATH=. python tests/train/toy_learning.py [--workdir DIR] [--scenes 300]
+    PYTHONPATH=. python bench/probes/toy_learning.py [--workdir DIR] [--scenes 300]
         [--stage1-steps 400] [--stage2-steps 600] [--eval-items 200]
 """
 
