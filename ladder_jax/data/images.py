@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from ladder_jax.data.schema import Record, RecordError
-from ladder_jax.data.vision_preprocess import VisionConfig, sample_frame_indices
+from ladder_jax.data.vision_preprocess import PreprocessConfig, sample_frame_indices
 
 
 def read_payloads(record: Record, data_root: Path) -> tuple[bytes, ...]:
@@ -30,7 +30,7 @@ def read_payloads(record: Record, data_root: Path) -> tuple[bytes, ...]:
     return tuple(payloads)
 
 
-def decode_images(record: Record, payloads: Sequence[bytes], vision: VisionConfig) -> list[Image.Image]:
+def decode_images(record: Record, payloads: Sequence[bytes], vision: PreprocessConfig) -> list[Image.Image]:
     """PIL images aligned with `record.images`; the ones the processor reads are fully decoded."""
     if len(payloads) != len(record.images):
         raise RecordError(record.id, "images", "image payloads do not match the paths",

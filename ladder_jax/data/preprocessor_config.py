@@ -11,7 +11,7 @@ import math
 import os
 from typing import Any
 
-from ladder_jax.data.vision_preprocess import VisionConfig
+from ladder_jax.data.vision_preprocess import PreprocessConfig
 
 PREPROCESSOR_CONFIG = "preprocessor_config.json"
 VIDEO_PREPROCESSOR_CONFIG = "video_preprocessor_config.json"
@@ -35,8 +35,8 @@ def _check_fixed_steps(config: dict[str, Any], file: str) -> None:
             raise ValueError(f"{file}: {key}={config[key]!r} is not supported (only {expected!r})")
 
 
-def load_vision_config(path: str, **overrides: Any) -> VisionConfig:
-    """VisionConfig from a HF folder's preprocessor_config.json (+ video_preprocessor_config.json).
+def load_preprocess_config(path: str, **overrides: Any) -> PreprocessConfig:
+    """PreprocessConfig from a HF folder's preprocessor_config.json (+ video_preprocessor_config.json).
 
     Without a video config, videos use the image pixel bounds, as transformers does when it builds
     the video processor from preprocessor_config.json.
@@ -58,10 +58,10 @@ def load_vision_config(path: str, **overrides: Any) -> VisionConfig:
     for key in ("image_mean", "image_std"):
         if key in fields:
             fields[key] = tuple(fields[key])
-    return VisionConfig(**(fields | overrides))
+    return PreprocessConfig(**(fields | overrides))
 
 
-def save_vision_config(config: VisionConfig, path: str) -> None:
+def save_preprocess_config(config: PreprocessConfig, path: str) -> None:
     """Write preprocessor_config.json and video_preprocessor_config.json in the HF layout."""
     shared = {key: getattr(config, key) for key in _SHARED_KEYS} | _FIXED_STEPS | {"do_convert_rgb": True}
     image = shared | {

@@ -21,10 +21,10 @@ import transformers
 from PIL import Image
 
 from ladder_jax.data import prompts
-from ladder_jax.data.preprocessor_config import load_vision_config, save_vision_config
+from ladder_jax.data.preprocessor_config import load_preprocess_config, save_preprocess_config
 from ladder_jax.data.schema import Record
 from ladder_jax.data.tokenizer import special_token_ids
-from ladder_jax.data.vision_preprocess import VisionConfig, preprocess_images, preprocess_videos, resized_size
+from ladder_jax.data.vision_preprocess import PreprocessConfig, preprocess_images, preprocess_videos, resized_size
 
 IGNORE_INDEX = -100
 TEXT, IMAGE, VIDEO = 0, 1, 2  # mm_token_type_ids values, as transformers assigns them
@@ -33,7 +33,7 @@ TEXT, IMAGE, VIDEO = 0, 1, 2  # mm_token_type_ids values, as transformers assign
 class Processor:
     """Tokenizer (with the Qwen2.5-VL chat template) plus image/video preprocessing settings."""
 
-    def __init__(self, tokenizer: transformers.PreTrainedTokenizerBase, vision: VisionConfig = VisionConfig()):
+    def __init__(self, tokenizer: transformers.PreTrainedTokenizerBase, vision: PreprocessConfig = PreprocessConfig()):
         if not tokenizer.chat_template:
             raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no chat template")
         self.tokenizer = tokenizer
@@ -42,18 +42,18 @@ class Processor:
 
     @classmethod
     def from_pretrained(cls, path: str, **vision_overrides: Any) -> Processor:
-        """Load a HF Qwen2.5-VL folder; keyword overrides replace VisionConfig fields (e.g. max_pixels)."""
+        """Load a HF Qwen2.5-VL folder; keyword overrides replace PreprocessConfig fields (e.g. max_pixels)."""
         tokenizer = transformers.AutoTokenizer.from_pretrained(path)
         template_file = os.path.join(path, "chat_template.json")
         if not tokenizer.chat_template and os.path.exists(template_file):
             with open(template_file) as f:
                 tokenizer.chat_template = json.load(f)["chat_template"]
-        return cls(tokenizer, load_vision_config(path, **vision_overrides))
+        return cls(tokenizer, load_preprocess_config(path, **vision_overrides))
 
     def save_pretrained(self, path: str) -> None:
         os.makedirs(path, exist_ok=True)
         self.tokenizer.save_pretrained(path)
-        save_vision_config(self.vision, path)
+        save_preprocess_config(self.vision, path)
 
     def apply_chat_template(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)

@@ -22,7 +22,7 @@ MAX_ASPECT_RATIO = 200
 
 
 @dataclasses.dataclass(frozen=True)
-class VisionConfig:
+class PreprocessConfig:
     """Resolution and patching settings (the fields of a Qwen2.5-VL preprocessor_config.json).
 
     Defaults are the released Qwen2.5-VL image settings; SpatialLadder stages override the pixel
@@ -92,13 +92,13 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def resized_size(image: Image.Image, config: VisionConfig, video: bool = False) -> tuple[int, int]:
+def resized_size(image: Image.Image, config: PreprocessConfig, video: bool = False) -> tuple[int, int]:
     """(height, width) that `image` is resized to under `config` (image or video pixel bounds)."""
     lo, hi = (config.video_min_pixels, config.video_max_pixels) if video else (config.min_pixels, config.max_pixels)
     return smart_resize(image.height, image.width, config.factor, lo, hi)
 
 
-def _resize_normalize(image: Image.Image, size: tuple[int, int], config: VisionConfig) -> np.ndarray:
+def _resize_normalize(image: Image.Image, size: tuple[int, int], config: PreprocessConfig) -> np.ndarray:
     """(3, H, W) float32: bicubic resize on uint8, x/255 in float64 cast to float32, then CLIP norm."""
     height, width = size
     pixels = np.asarray(to_rgb(image).resize((width, height), resample=Image.BICUBIC))
@@ -108,7 +108,7 @@ def _resize_normalize(image: Image.Image, size: tuple[int, int], config: VisionC
     return ((scaled - mean) / std).transpose(2, 0, 1)
 
 
-def patchify(frames: np.ndarray, config: VisionConfig) -> tuple[np.ndarray, tuple[int, int, int]]:
+def patchify(frames: np.ndarray, config: PreprocessConfig) -> tuple[np.ndarray, tuple[int, int, int]]:
     """(T, C, H, W) frames → ((grid_t·grid_h·grid_w, C·tp·P·P) patches, (grid_t, grid_h, grid_w)).
 
     Rows run over 2×2 merge blocks (grid_t, h/2, w/2, 2, 2) so the merger sees neighbours adjacent;
@@ -124,7 +124,7 @@ def patchify(frames: np.ndarray, config: VisionConfig) -> tuple[np.ndarray, tupl
     return blocks.reshape(math.prod(grid), c * tp * p * p), grid
 
 
-def preprocess_images(images: Sequence[Image.Image], config: VisionConfig) -> dict[str, np.ndarray]:
+def preprocess_images(images: Sequence[Image.Image], config: PreprocessConfig) -> dict[str, np.ndarray]:
     """Images → {"pixel_values": (N, C·tp·P·P) float32, "image_grid_thw": (n_images, 3) int64}."""
     if not images:
         raise ValueError("preprocess_images needs at least one image")
@@ -145,7 +145,7 @@ def sample_frame_indices(total: int, num_frames: int) -> np.ndarray:
     return np.arange(count) * total // count
 
 
-def preprocess_video(frames: Sequence[Image.Image], config: VisionConfig) -> dict[str, np.ndarray]:
+def preprocess_video(frames: Sequence[Image.Image], config: PreprocessConfig) -> dict[str, np.ndarray]:
     """One frame list → pixel_values_videos, video_grid_thw (1, 3), second_per_grid_ts (1,).
 
     Every frame is resized to the size the first frame gets, so a list whose frames differ in size
@@ -163,7 +163,7 @@ def preprocess_video(frames: Sequence[Image.Image], config: VisionConfig) -> dic
     }
 
 
-def preprocess_videos(videos: Sequence[Sequence[Image.Image]], config: VisionConfig) -> dict[str, np.ndarray]:
+def preprocess_videos(videos: Sequence[Sequence[Image.Image]], config: PreprocessConfig) -> dict[str, np.ndarray]:
     """Several frame lists → the per-video arrays of `preprocess_video`, concatenated."""
     if not videos:
         raise ValueError("preprocess_videos needs at least one video")

@@ -1,6 +1,6 @@
 """What the demo measures on the held-out rooms, the same way for every model it compares.
 
-    grounding   stage-1 questions, greedy JSON boxes: mean IoU (`rewards.parsed_iou`) and the
+    grounding   stage-1 questions, greedy JSON boxes: mean IoU (`eval.grounding.parsed_iou`) and the
                 share of answers that parse as boxes
     direct      stage-2 questions with the direct-answer prompt: the toy-world benchmark (accuracy
                 on multiple choice, MRA on numbers) per question type, through `eval.runner`
@@ -22,8 +22,9 @@ from ladder_jax.data.processor import Processor
 from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import runner
 from ladder_jax.eval.benchmarks import Item, read_benchmark
+from ladder_jax.eval.grounding import best_ious, parse_boxes, parsed_iou
 from ladder_jax.eval.media import Media
-from ladder_jax.train.rewards import best_ious, parse_boxes, parsed_iou, score_completion
+from ladder_jax.train.rewards import score_completion
 
 DIRECT_TOKENS, BATCH = 16, 8
 

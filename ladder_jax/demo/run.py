@@ -143,8 +143,6 @@ def run(cfg, out: Path) -> dict[str, Any]:
 def _run(cfg, out: Path) -> dict[str, Any]:
     import jax  # noqa: PLC0415 (keep `ladder-jax --help` fast)
 
-    from ladder_jax.config_files import build  # noqa: PLC0415
-    from ladder_jax.data.pipeline import PipelineConfig, stage_processor  # noqa: PLC0415
     from ladder_jax.data.toyworld.generate import generate  # noqa: PLC0415
     from ladder_jax.demo import hf_check  # noqa: PLC0415
     from ladder_jax.demo.evaluate import HeldOut  # noqa: PLC0415
@@ -159,9 +157,7 @@ def _run(cfg, out: Path) -> dict[str, Any]:
             data, d.scenes, cfg.seed, size=d.size, views=d.views, video_frames=d.video_frames,
             eval_fraction=d.eval_fraction, grounding_per_scene=d.grounding_per_scene, progress=True))
     records, _, _ = stage_inputs.read_records(cfg)
-    # Held-out questions are processed as stage 2 trains on them.
-    processor = stage_processor(stage_inputs.build_processor(cfg, records),
-                                build(PipelineConfig, cfg.stages.stage2, stage="stage2", global_batch_size=1))
+    processor = stage_inputs.stage_processor(cfg, records)  # held-out questions as stage 2 trains on them
     mesh = make_mesh(*stages.check_devices(cfg, jax.device_count(), jax.process_count()))
     grpo = cfg.stages.stage3.grpo
     held = HeldOut(data / "eval", processor, d.grounding_items, d.spatial_items, grpo.max_new_tokens,
@@ -222,7 +218,7 @@ def _training(runs, metrics_jsonl) -> dict[str, dict]:
 def _report(cfg, out: Path, data: Path, models, runs, phases: Phases, hf_export: dict, model) -> dict[str, Any]:
     import jax  # noqa: PLC0415
 
-    from ladder_jax.train.metrics import read_jsonl  # noqa: PLC0415
+    from ladder_jax.train.telemetry import read_jsonl  # noqa: PLC0415
 
     training = _training(runs, read_jsonl)
     for label, t in training.items():

@@ -1,1 +1,1 @@
-"""Evaluation: answer extraction and benchmark metrics, benchmark readers, the runner."""
+"""Evaluation: answer extraction and benchmark metrics, grounding IoU, benchmark readers, the runner."""

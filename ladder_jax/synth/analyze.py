@@ -7,12 +7,12 @@ import dataclasses
 
 import numpy as np
 
+from ladder_jax.data.scene_folder import Scene
 from ladder_jax.synth.ambiguity import label_key, unambiguous_ids
 from ladder_jax.synth.canonical import Frame, canonical_frame
 from ladder_jax.synth.cleaning import CleaningConfig, ObjectBox, clean_points, flying_pixels, object_box
 from ladder_jax.synth.lifting import assumed_intrinsics, backproject, object_points, pixel_boxes
 from ladder_jax.synth.predicates import Fact, nearest, scene_facts
-from ladder_jax.synth.scene import Scene
 from ladder_jax.synth.visibility import bases_seen, incomplete_objects
 
 COUNT_DEFINITION = "number of labelled instances of this category (same head noun) visible in the image"

@@ -9,8 +9,8 @@ import pathlib
 import numpy as np
 from PIL import Image
 
+from ladder_jax.data.scene_folder import write_scene
 from ladder_jax.synth.pipeline import SynthOptions, synthesize, synthesize_folders
-from ladder_jax.synth.scene import write_scene
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

@@ -19,11 +19,11 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image
 
+from ladder_jax.data.scene_folder import Scene, load_scene
 from ladder_jax.data.spld import GROUNDING_FILE, SPATIAL_FILE
 from ladder_jax.synth.analyze import analyze_scene
 from ladder_jax.synth.cleaning import CleaningConfig
 from ladder_jax.synth.records import scene_rows
-from ladder_jax.synth.scene import Scene, load_scene
 
 OUTPUTS = {"spatial": SPATIAL_FILE, "grounding": GROUNDING_FILE, "freeform": "freeform/freeform_qa.jsonl"}
 

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from ladder_jax.synth.scene import Scene, load_scene
+from ladder_jax.data.scene_folder import Scene, load_scene
 
 
 @dataclasses.dataclass(frozen=True)

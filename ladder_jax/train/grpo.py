@@ -76,7 +76,7 @@ class GRPOConfig:
     @property
     def reward_weights(self) -> rewards_lib.RewardConfig:
         return rewards_lib.RewardConfig(format_weight=self.format_weight, accuracy_weight=self.accuracy_weight,
-                                        iou_weight=0.0, length_weight=self.length_penalty_weight)
+                                        length_weight=self.length_penalty_weight)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +133,7 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
                              top_p=cfg.top_p, eos_id=ids["eos"], pad_id=ids["pad"])
         out = jax.block_until_ready(out)
         sampled = time.perf_counter() - start
-        answers = grpo_rollout.encode_answers(batch["answers"], batch["question_types"])
+        answers = grpo_rollout.fixed_width_answers(batch["answers"], batch["question_types"])
         answers = jax.tree.map(lambda a: _global(a, mesh), answers)
         _, advantages, metrics = grpo_rollout.rewards(table, out.tokens, out.lengths, answers, group_size=cfg.group_size,
                                                       weights=weights, max_bytes=max_bytes)

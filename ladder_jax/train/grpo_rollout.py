@@ -26,7 +26,7 @@ from ladder_jax.train.reward_kernels import score_tokens
 from ladder_jax.train.reward_tables import Answers, ByteTable
 
 # Fixed widths of the encoded ground truths, so the scoring compiles once and every process's rows
-# have the same shape: 768 digits hold every float64 MRA bound (reward_tables.encode_answers).
+# have the same shape: 768 digits hold every float64 MRA bound (reward_tables.encode_cleaned_answers).
 CHOICE_WIDTH, DIGIT_WIDTH = 16, 768
 
 
@@ -44,7 +44,7 @@ class Rollout:
     old_logp: jax.Array
 
 
-def encode_answers(answers, question_types) -> Answers:
+def fixed_width_answers(answers, question_types) -> Answers:
     """This process's ground truths, cleaned like the reference, at the fixed widths (host side)."""
     return rewards_lib.encode_answers(list(answers), list(question_types), CHOICE_WIDTH, DIGIT_WIDTH)
 
@@ -72,7 +72,7 @@ def rewards(table: ByteTable, completions, lengths, answers: Answers, *, group_s
     format_r = scores["format"].astype(jnp.float32)
     accuracy = scores["accuracy_tenths"].astype(jnp.float32) / 10.0
     penalty = rewards_lib.length_penalty(lengths, weights)
-    total = rewards_lib.total_reward(weights, format_r, accuracy, 0.0, penalty).astype(jnp.float32)
+    total = rewards_lib.total_reward(weights, format_r, accuracy, penalty).astype(jnp.float32)
     named = {"format": format_r, "accuracy": accuracy, "total": total}
     return named, group_advantages(total, group_size), reward_metrics(named, lengths, group_size)
 

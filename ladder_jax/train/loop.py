@@ -23,7 +23,7 @@ from ladder_jax.data.collate import padded_shapes, repad
 from ladder_jax.models.qwen25_vl.config import ModelConfig
 from ladder_jax.parallel.distributed import agreed_shapes, global_batch
 from ladder_jax.parallel.mesh import batch_split_error
-from ladder_jax.train import metrics as metrics_lib
+from ladder_jax.train import telemetry
 from ladder_jax.train.checkpoint import Checkpointer, StopSignal
 from ladder_jax.train.sft import TrainStep
 
@@ -134,7 +134,7 @@ class _Window:
     def scalars(self, m: dict, skipped_total: int) -> dict:
         return {"loss": self.loss_tokens / self.tokens if self.tokens else float("nan"),
                 "lr": m["lr"], "grad_norm": m["grad_norm"], "label_tokens": self.tokens,
-                "tokens_per_s": self.inputs / self.seconds, "mfu": metrics_lib.mfu(self.flops, self.seconds),
+                "tokens_per_s": self.inputs / self.seconds, "mfu": telemetry.mfu(self.flops, self.seconds),
                 "step_time_s": self.seconds / self.steps, "data_wait_s": self.wait / self.steps,
                 "skipped_steps": skipped_total} | {k: v / self.steps for k, v in sorted(self.extra.items())}
 
@@ -173,8 +173,8 @@ def train(train_step: TrainStep, state, data: Iterator[dict], cfg: LoopConfig, m
     set_data_state = set_data_state or getattr(data, "set_state", None)
     ckpt = checkpointer or Checkpointer(Path(cfg.workdir) / "checkpoints", keep=cfg.keep_checkpoints)
     step, state, opt_state, rng, meta = _start(train_step, state, ckpt, cfg, set_data_state)
-    writer = metrics_lib.MetricsWriter(cfg.workdir, resume_step=step, tensorboard=cfg.tensorboard)
-    progress = metrics_lib.Progress(cfg.total_steps, step, cfg.progress)
+    writer = telemetry.MetricsWriter(cfg.workdir, resume_step=step, tensorboard=cfg.tensorboard)
+    progress = telemetry.Progress(cfg.total_steps, step, cfg.progress)
     run = _Run(train_step, cfg, model_cfg, ckpt, writer, progress, get_data_state, eval_fn, meta, pad_id)
     try:
         with StopSignal() as stop:
@@ -212,7 +212,7 @@ class _Run:
             state, opt_state, m = self.ts.step(state, opt_state, batch, jax.random.fold_in(rng, step))
             m = {k: v.item() for k, v in jax.device_get(m).items()}
             step += 1
-            flops = metrics_lib.train_flops(self.model_cfg, self.cfg.batch_size, batch["input_ids"].shape[1],
+            flops = telemetry.train_flops(self.model_cfg, self.cfg.batch_size, batch["input_ids"].shape[1],
                                             batch["pixel_values"].shape[1] + batch["pixel_values_videos"].shape[1])
             window.add(m, inputs, flops, time.perf_counter() - t0 - wait, wait)
             self._count_nonfinite(step, m)

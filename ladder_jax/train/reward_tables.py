@@ -134,7 +134,7 @@ def _width(needed: int, fixed: int | None, minimum: int, what: str) -> int:
     return fixed
 
 
-def encode_answers(
+def encode_cleaned_answers(
     cleaned: list[str], question_types: list[str], choice_width: int | None = None, digit_width: int | None = None
 ) -> Answers:
     """Encode ground truths already cleaned by `rewards.clean_answer` for the device.

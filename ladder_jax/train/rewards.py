@@ -1,4 +1,4 @@
-"""GRPO rewards (SPEC.md section 3): the plain-Python reference, the IoU reward and the weights.
+"""GRPO rewards (SPEC.md section 3): the plain-Python reference and the weights.
 
 `score_completion` is the definition. `reward_kernels.score_tokens` computes the same format and
 accuracy rewards on device from token ids and agrees with it exactly (tests/train/test_rewards.py);
@@ -15,7 +15,6 @@ included, counts); a non-numeric or non-finite ground truth scores 0.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Sequence
 
@@ -23,19 +22,18 @@ import jax.numpy as jnp
 import numpy as np
 import transformers
 
-from ladder_jax.data.schema import MULTIPLE_CHOICE_TYPES, NUMERIC_TYPES, Box
+from ladder_jax.data.schema import MULTIPLE_CHOICE_TYPES, NUMERIC_TYPES
 from ladder_jax.eval.metrics import mean_relative_accuracy
 from ladder_jax.train import reward_kernels, reward_tables
 from ladder_jax.train.reward_tables import parse_number
 
 _ANSWERS = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
-_JSON_FENCE = re.compile(r"```json(.*?)```", re.DOTALL)
 
 
 @dataclasses.dataclass(frozen=True)
 class RewardConfig:
-    """r = w_f·r_format + w_a·r_accuracy + w_iou·r_iou − w_len·p_len (reference: w_f = w_a = 1).
+    """r = w_f·r_format + w_a·r_accuracy − w_len·p_len (reference: w_f = w_a = 1).
 
     p_len = clip((n − free) / (max − free), 0, 1) for a completion of n tokens: no penalty up to
     `length_free_tokens`, the full weight at `length_max_tokens`. Off by default (w_len = 0).
@@ -43,7 +41,6 @@ class RewardConfig:
 
     format_weight: float = 1.0
     accuracy_weight: float = 1.0
-    iou_weight: float = 1.0
     length_weight: float = 0.0
     length_free_tokens: int = 768
     length_max_tokens: int = 1024
@@ -94,75 +91,15 @@ def score_completion(
     return format_reward(completion), accuracy_reward(completion, answer, question_type)
 
 
-def parse_boxes(completion: str) -> list[tuple[np.ndarray, str]] | None:
-    """The ```json list of {"bbox_2d": [x1, y1, x2, y2], "label": str} in the answer, or None."""
-    text = (_ANSWERS.findall(completion) or [completion])[-1]
-    fence = _JSON_FENCE.search(text)
-    try:
-        items = json.loads(fence.group(1) if fence else text)
-        boxes = [(np.asarray(item["bbox_2d"], dtype=np.float64), str(item["label"])) for item in items]
-    except (ValueError, TypeError, KeyError, IndexError):
-        return None
-    if any(xyxy.shape != (4,) or not np.isfinite(xyxy).all() for xyxy, _ in boxes):
-        return None
-    return boxes
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """|a ∩ b| / |a ∪ b| for xyxy boxes; 0 when the union is empty (inverted boxes have no area)."""
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    area = lambda box: max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])  # noqa: E731
-    intersection = width * height
-    union = area(a) + area(b) - intersection
-    return float(intersection / union) if union > 0 else 0.0
-
-
-def best_ious(predicted: Sequence[tuple[np.ndarray, str]], truth: Sequence[Box]) -> list[float | None]:
-    """Per ground-truth box, the best IoU with a predicted box of the same label (labels compared
-    stripped and lowercased), or None when the prediction names no box with that label."""
-    out = []
-    for box in truth:
-        label = box.label.strip().lower()
-        same = [xyxy for xyxy, name in predicted if name.strip().lower() == label]
-        out.append(max(box_iou(np.asarray(box.bbox_2d, np.float64), xyxy) for xyxy in same) if same else None)
-    return out
-
-
-def iou_reward(completion: str, truth: Sequence[Box]) -> float:
-    """`parsed_iou` of the completion's boxes.
-
-    Host-side Python on purpose: grounding answers are free-form JSON whose structure cannot be
-    parsed with static shapes, and one IoU per rollout costs microseconds next to sampling.
-    """
-    return parsed_iou(parse_boxes(completion), truth)
-
-
-def parsed_iou(predicted: Sequence[tuple[np.ndarray, str]] | None, truth: Sequence[Box]) -> float:
-    """Mean over ground-truth boxes of `best_ious` (0 for a label the answer does not name); 0 when
-    the answer did not parse (None). An empty ground truth scores 1 for an empty prediction and 0
-    otherwise."""
-    if predicted is None:
-        return 0.0
-    if not truth:
-        return float(not predicted)
-    return float(np.mean([iou or 0.0 for iou in best_ious(predicted, truth)]))
-
-
 def length_penalty(num_tokens, config: RewardConfig) -> jnp.ndarray:
     """p_len = clip((n − free) / (max − free), 0, 1), jittable."""
     span = max(config.length_max_tokens - config.length_free_tokens, 1)
     return jnp.clip((jnp.asarray(num_tokens) - config.length_free_tokens) / span, 0.0, 1.0)
 
 
-def total_reward(config: RewardConfig, format_r, accuracy_r, iou_r=0.0, penalty=0.0):
-    """w_f·r_format + w_a·r_accuracy + w_iou·r_iou − w_len·p_len."""
-    return (
-        config.format_weight * format_r
-        + config.accuracy_weight * accuracy_r
-        + config.iou_weight * iou_r
-        - config.length_weight * penalty
-    )
+def total_reward(config: RewardConfig, format_r, accuracy_r, penalty=0.0):
+    """w_f·r_format + w_a·r_accuracy − w_len·p_len."""
+    return config.format_weight * format_r + config.accuracy_weight * accuracy_r - config.length_weight * penalty
 
 
 def encode_answers(
@@ -173,7 +110,7 @@ def encode_answers(
 ) -> reward_tables.Answers:
     """Ground truths for `reward_kernels.score_tokens`, cleaned exactly as the reference cleans them."""
     cleaned = [clean_answer(a) for a in answers]
-    return reward_tables.encode_answers(cleaned, list(question_types), choice_width, digit_width)
+    return reward_tables.encode_cleaned_answers(cleaned, list(question_types), choice_width, digit_width)
 
 
 def rewards_from_text(
@@ -190,7 +127,7 @@ def rewards_from_text(
     digit_width: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Tokenize, score on device in fixed-size batches, return float64 arrays "format", "accuracy",
-    "length_penalty" and "total" (IoU is not part of it: see `iou_reward`).
+    "length_penalty" and "total".
 
     Token rows are (batch_size, max_bytes): tokens without bytes (special tokens) are dropped on the
     host and no more than max_bytes tokens can hold bytes below the cap, so nothing that counts is lost.
@@ -217,5 +154,5 @@ def rewards_from_text(
     format_r = np.concatenate(parts["format"]).astype(np.float64)
     accuracy = np.concatenate(parts["accuracy_tenths"]) / 10
     penalty = np.asarray(length_penalty(lengths, config), np.float64)
-    total = total_reward(config, format_r, accuracy, 0.0, penalty)
+    total = total_reward(config, format_r, accuracy, penalty)
     return {"format": format_r, "accuracy": accuracy, "length_penalty": penalty, "total": total}

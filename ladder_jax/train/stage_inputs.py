@@ -9,6 +9,8 @@ from pathlib import Path
 import jax
 
 from ladder_jax.data import spld
+from ladder_jax.config_files import build
+from ladder_jax.data import pipeline
 from ladder_jax.data.pipeline import Pipeline
 from ladder_jax.data.processor import Processor
 from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
@@ -48,6 +50,13 @@ def build_processor(cfg, records) -> Processor:
         raise CurriculumConfigError(f"{folder} has no tokenizer files; import the model with `ladder-jax import-hf` "
                                     f"(which keeps them) or set config.tokenizer.source='train'")
     return Processor.from_pretrained(str(folder))
+
+
+def stage_processor(cfg, records, stage: str = "stage2") -> Processor:
+    """`build_processor`'s processor with the pixel bounds and frame count `stage` trains at: what an
+    evaluation of the curriculum's models asks them with."""
+    return pipeline.stage_processor(build_processor(cfg, records), build(
+        pipeline.PipelineConfig, cfg.stages[stage], stage=stage, global_batch_size=1))
 
 
 def _execution(cfg) -> dict:

@@ -11,7 +11,7 @@ from ladder_jax.data.processor import IGNORE_INDEX, Processor
 from ladder_jax.data.prompts import build_messages
 from ladder_jax.data.schema import Box, Record
 from ladder_jax.data.tokenizer import default_corpus, train_tokenizer
-from ladder_jax.data.vision_preprocess import VisionConfig
+from ladder_jax.data.vision_preprocess import PreprocessConfig
 
 MIN, MAX = 16 * 28 * 28, 128 * 28 * 28
 VIDEO_MAX = 32 * 28 * 28
@@ -19,7 +19,7 @@ VIDEO_MAX = 32 * 28 * 28
 
 @pytest.fixture(scope="module")
 def processor():
-    vision = VisionConfig(MIN, MAX, video_min_pixels=MIN, video_max_pixels=VIDEO_MAX, num_frames=4)
+    vision = PreprocessConfig(MIN, MAX, video_min_pixels=MIN, video_max_pixels=VIDEO_MAX, num_frames=4)
     return Processor(train_tokenizer(default_corpus()), vision)
 
 

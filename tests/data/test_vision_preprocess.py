@@ -5,7 +5,7 @@ from transformers import Qwen2VLImageProcessorPil
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize as hf_smart_resize
 
 from ladder_jax.data.vision_preprocess import (
-    VisionConfig,
+    PreprocessConfig,
     preprocess_images,
     preprocess_video,
     preprocess_videos,
@@ -57,7 +57,7 @@ def test_smart_resize_rejects_extreme_aspect_and_empty_images():
 @pytest.mark.parametrize("bounds", [TRAIN, HF_DEFAULT, (28 * 28, 28 * 28 * 4)])
 def test_pixels_match_transformers(size, bounds):
     image = random_image(*size, seed=size[0] * 7 + size[1])
-    ours = preprocess_images([image], VisionConfig(min_pixels=bounds[0], max_pixels=bounds[1]))
+    ours = preprocess_images([image], PreprocessConfig(min_pixels=bounds[0], max_pixels=bounds[1]))
     ref = reference(image, *bounds)
     np.testing.assert_array_equal(ours["image_grid_thw"], ref["image_grid_thw"])
     assert ours["pixel_values"].dtype == np.float32
@@ -68,21 +68,21 @@ def test_pixels_match_transformers(size, bounds):
 @pytest.mark.parametrize("mode", ["RGBA", "L"])
 def test_non_rgb_modes_match_transformers(mode):
     image = random_image(61, 83, mode, seed=3)
-    ours = preprocess_images([image], VisionConfig(*TRAIN))
+    ours = preprocess_images([image], PreprocessConfig(*TRAIN))
     ref = reference(image, *TRAIN)
     assert np.abs(ours["pixel_values"] - ref["pixel_values"]).max() <= 1e-5
 
 
 def test_several_images_concatenate_in_order():
     images = [random_image(50, 400, seed=1), random_image(968, 1296, seed=2), random_image(300, 30, seed=4)]
-    ours = preprocess_images(images, VisionConfig(*TRAIN))
+    ours = preprocess_images(images, PreprocessConfig(*TRAIN))
     ref = reference(images, *TRAIN)
     np.testing.assert_array_equal(ours["image_grid_thw"], ref["image_grid_thw"])
     assert np.abs(ours["pixel_values"] - ref["pixel_values"]).max() <= 1e-5
 
 
 def video_config(**kwargs):
-    return VisionConfig(*TRAIN, video_min_pixels=TRAIN[0], video_max_pixels=TRAIN[1], **kwargs)
+    return PreprocessConfig(*TRAIN, video_min_pixels=TRAIN[0], video_max_pixels=TRAIN[1], **kwargs)
 
 
 def test_video_of_repeated_frames_equals_one_image_per_temporal_patch():
@@ -136,6 +136,6 @@ def test_several_videos_concatenate():
 
 def test_config_rejects_bad_settings():
     with pytest.raises(ValueError, match="num_frames"):
-        VisionConfig(num_frames=3)
+        PreprocessConfig(num_frames=3)
     with pytest.raises(ValueError, match="min_pixels"):
-        VisionConfig(min_pixels=10_000, max_pixels=5_000)
+        PreprocessConfig(min_pixels=10_000, max_pixels=5_000)

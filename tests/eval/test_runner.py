@@ -10,7 +10,7 @@ import torch
 
 from ladder_jax.data.processor import Processor
 from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
-from ladder_jax.data.vision_preprocess import VisionConfig
+from ladder_jax.data.vision_preprocess import PreprocessConfig
 from ladder_jax.eval import benchmarks, runner, scoring
 from ladder_jax.eval.benchmarks import Item
 from ladder_jax.eval.media import Media
@@ -38,7 +38,7 @@ def model_dir(tmp_path_factory):
                 sharp = 50.0 if "q_proj" in name or "k_proj" in name else 10.0
                 p.mul_(5.0 if "embed" in name else sharp)
     model.save_pretrained(folder)
-    small = VisionConfig(min_pixels=28 * 28, max_pixels=56 * 56, video_min_pixels=28 * 28,
+    small = PreprocessConfig(min_pixels=28 * 28, max_pixels=56 * 56, video_min_pixels=28 * 28,
                          video_max_pixels=56 * 56, num_frames=4)
     Processor(tokenizer, small).save_pretrained(str(folder))
     return folder

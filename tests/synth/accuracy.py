@@ -1,16 +1,16 @@
 """Engine answers vs exact geometry on analytic rooms, clean or with corrupted depth.
 
-`PYTHONPATH=. python tests/synth/accuracy.py` prints the error level → accuracy table of the report."""
+Shared by test_accuracy.py and the report's table (bench/probes/synth_accuracy.py analytic)."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
 
+from ladder_jax.data.scene_folder import Scene
 from ladder_jax.synth.analyze import analyze_scene
 from ladder_jax.synth.cleaning import ObjectBox
 from ladder_jax.synth.predicates import evaluate
-from ladder_jax.synth.scene import Scene
 from tests.synth.analytic import camera, canonical_truth, random_room, render
 
 
@@ -60,14 +60,3 @@ def measure(n_scenes: int = 10, size: int = 224, seed: int = 0, **corruption) ->
     return {k: float(np.mean(v)) if v else float("nan") for k, v in hits.items()} | {
         f"n_{k}": len(v) for k, v in hits.items()}
 
-
-LEVELS = [("exact", {}), ("scale x0.9", {"scale": 0.9}), ("scale x1.2", {"scale": 1.2}),
-          ("noise 0.5%", {"noise": 0.005}), ("noise 1%", {"noise": 0.01}), ("noise 2%", {"noise": 0.02}),
-          ("noise 5%", {"noise": 0.05}), ("bleed 1px", {"bleed": 1}), ("bleed 2px", {"bleed": 2}),
-          ("scale x1.1 + noise 1% + bleed 1px", {"scale": 1.1, "noise": 0.01, "bleed": 1})]
-
-if __name__ == "__main__":
-    print("| depth error | qualitative acc | n | lengths within 10% | n |\n|---|---|---|---|---|")
-    for name, kw in LEVELS:
-        r = measure(20, **kw)
-        print(f"| {name} | {r['qualitative']:.3f} | {r['n_qualitative']} | {r['quantitative']:.3f} | {r['n_quantitative']} |")

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from tests.synth.analytic import WorldBox, camera, render
+from ladder_jax.data.scene_folder import SceneError, load_scene, write_scene
 from ladder_jax.synth.canonical import canonical_frame
 from ladder_jax.synth.cleaning import CleaningConfig, clean_points, largest_cluster, min_area_rectangle
 from ladder_jax.synth.lifting import assumed_intrinsics, backproject, object_points
-from ladder_jax.synth.scene import SceneError, load_scene, write_scene
 
 BOXES = [WorldBox("table", (-0.8, 3.0, 0.4), (1.0, 0.6, 0.8), 0.3), WorldBox("bin", (0.9, 2.6, 0.2), (0.3, 0.3, 0.4))]
 

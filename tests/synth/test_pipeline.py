@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from tests.synth.analytic import camera, random_room, render
+from ladder_jax.data.scene_folder import load_scene, write_scene
 from ladder_jax.data.schema import QUESTION_TYPES, validate
 from ladder_jax.data.spld import GROUNDING_FILE, SPATIAL_FILE, read_release
 from ladder_jax.synth import cli
 from ladder_jax.synth.analyze import analyze_scene
 from ladder_jax.synth.records import as_record
-from ladder_jax.synth.scene import load_scene, write_scene
 
 RELEASE_FIELDS = {"question_id", "question", "options", "answer", "image", "question_type", "data_type"}
 AUDIT = {"predicate", "objects", "value", "unit", "definition"}

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from tests.synth.analytic import camera, random_room, render
+from ladder_jax.data.scene_folder import load_scene, write_scene
 from ladder_jax.synth.analyze import analyze_scene
 from ladder_jax.synth.providers import GroundTruth, OwlDetector, SamSegmenter, TransformersDepth, perceive
-from ladder_jax.synth.scene import load_scene, write_scene
 
 
 def test_ground_truth_providers_rebuild_the_scene(tmp_path):

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from tests.synth.analytic import WorldBox, camera, render
+from ladder_jax.data.scene_folder import Scene
 from ladder_jax.data.schema import MULTIPLE_CHOICE_TYPES, NUMERIC_TYPES
 from ladder_jax.synth.ambiguity import label_key, unambiguous_ids
 from ladder_jax.synth.analyze import analyze_scene
 from ladder_jax.synth.predicates import PREDICATES, Fact
 from ladder_jax.synth.release_items import release_item
-from ladder_jax.synth.scene import Scene
 from ladder_jax.synth.templates import free_form, human_length
 
 TO_METRES = {"centimeters": 0.01, "inches": 0.0254, "meters": 1.0, "feet": 0.3048}

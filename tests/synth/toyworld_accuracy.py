@@ -5,26 +5,22 @@ the definition the fact carries (checked by a key phrase, so a changed definitio
 instead of being scored against the old one). Relations are scored by the sign of the true
 difference: the engine's margins decide what it asks, never what counts as right.
 
-`PYTHONPATH=. python tests/synth/toyworld_accuracy.py` prints the clean-depth table per predicate
-and the depth-corruption table of the report.
+Shared by test_toyworld.py and the report's tables (bench/probes/synth_accuracy.py toyworld).
 """
 
 from __future__ import annotations
 
 import collections
-import json
 import dataclasses
+import json
 import math
 import pathlib
-import sys
 
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-
-from tests.synth.accuracy import corrupt  # noqa: E402  (the realistic depth-error model of the analytic harness)
-from ladder_jax.synth.analyze import analyze_scene  # noqa: E402
-from ladder_jax.synth.scene import load_scene  # noqa: E402
+from ladder_jax.data.scene_folder import load_scene
+from ladder_jax.synth.analyze import analyze_scene
+from tests.synth.accuracy import corrupt  # the realistic depth-error model of the analytic harness
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,30 +134,3 @@ def make_scenes(out: pathlib.Path, n: int, seed: int = 0, size: int = 224) -> li
     generate(out, n, seed, size=size, views=1, video_frames=4, eval_fraction=0.0, workers=1)
     return sorted((out / "scenes").iterdir())
 
-
-LEVELS = [("exact", {}), ("scale x0.9", {"scale": 0.9}), ("scale x1.2", {"scale": 1.2}),
-          ("noise 0.5%", {"noise": 0.005}), ("noise 1%", {"noise": 0.01}), ("noise 2%", {"noise": 0.02}),
-          ("noise 5%", {"noise": 0.05}), ("bleed 1px", {"bleed": 1}), ("bleed 2px", {"bleed": 2}),
-          ("scale x1.1 + noise 1% + bleed 1px", {"scale": 1.1, "noise": 0.01, "bleed": 1})]
-
-
-def _per_predicate(scored) -> str:
-    rows = collections.defaultdict(list)
-    for p, _, ok in scored:
-        rows[p].append(ok)
-    return "\n".join(f"| {p} | {np.mean(v):.3f} | {len(v)} |" for p, v in sorted(rows.items()))
-
-
-if __name__ == "__main__":
-    import tempfile
-
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 60
-    with tempfile.TemporaryDirectory() as tmp:
-        folders = make_scenes(pathlib.Path(tmp), n)
-        summary, scored = measure(folders)
-        print(f"{n} toy-world scenes, exact depth: {summary}\n\n| predicate | agreement | n |\n|---|---|---|")
-        print(_per_predicate(scored))
-        print("\n| depth error | qualitative acc | n | lengths within 10% | n |\n|---|---|---|---|---|")
-        for name, kw in LEVELS:
-            r, _ = measure(folders, kw)
-            print(f"| {name} | {r['qualitative']:.3f} | {r['n_qualitative']} | {r['quantitative']:.3f} | {r['n_quantitative']} |")

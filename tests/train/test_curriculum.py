@@ -23,7 +23,7 @@ from ladder_jax import config_files
 from ladder_jax.data.toyworld.generate import generate
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import cli, curriculum, stage_inputs
-from ladder_jax.train.metrics import read_jsonl
+from ladder_jax.train.telemetry import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "toy_demo.py"

@@ -20,7 +20,7 @@ from ladder_jax.train import grpo_rollout
 from ladder_jax.train.grpo import GRPOConfig, make_grpo_step
 from ladder_jax.train.grpo_update import grpo_grads
 from ladder_jax.train.loop import LoopConfig, step_batch, train
-from ladder_jax.train.metrics import read_jsonl
+from ladder_jax.train.telemetry import read_jsonl
 from ladder_jax.train.optim import OptimConfig
 from ladder_jax.train.reward_tables import byte_table
 from ladder_jax.train.rewards import score_completion
@@ -173,7 +173,7 @@ def test_device_rewards_match_the_reference_and_hit_their_group(setup):
     # Inputs placed as the step places them, so the step reuses this compilation of the kernel.
     table = jax.device_put(byte_table(tok), replicated(mesh))
     answers = jax.tree.map(lambda a: jax.device_put(a, batch_sharding(mesh, a.ndim)),
-                           grpo_rollout.encode_answers(ANSWERS, TYPES))
+                           grpo_rollout.fixed_width_answers(ANSWERS, TYPES))
     named, advantages, metrics = grpo_rollout.rewards(
         table, completions, lengths, answers, group_size=G, weights=GRPOConfig().reward_weights,
         max_bytes=grpo_rollout.max_bytes(jax.device_get(table), T))

@@ -13,7 +13,7 @@ import pytest
 
 from ladder_jax.train.checkpoint import Checkpointer
 from ladder_jax.train.loop import LoopConfig, NonFiniteLossError, TrainConfigError, train
-from ladder_jax.train.metrics import read_jsonl
+from ladder_jax.train.telemetry import read_jsonl
 from tests.train.tiny import CFG, BatchIterator, fresh_state, make_batch, reference_losses, run, tiny_step
 
 ROOT = Path(__file__).resolve().parents[2]

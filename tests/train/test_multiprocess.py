@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ladder_jax.train.metrics import read_jsonl
+from ladder_jax.train.telemetry import read_jsonl
 from tests.train.tiny import reference_losses
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,19 +4,15 @@ import unicodedata
 import numpy as np
 import pytest
 
-from ladder_jax.data.schema import Box
 from ladder_jax.data.tokenizer import default_corpus, train_tokenizer
 from ladder_jax.train import reward_kernels, reward_tables
 from ladder_jax.train.rewards import (
     RewardConfig,
     accuracy_reward,
-    best_ious,
     clean_answer,
     encode_answers,
     format_reward,
-    iou_reward,
     length_penalty,
-    parse_boxes,
     rewards_from_text,
     score_completion,
     total_reward,
@@ -298,30 +294,10 @@ def test_numeric_bounds_are_exact():
     assert accuracy_reward("4.9999999999999999", "10", NUM) == 0.1  # rounds to 5.0
 
 
-def test_iou_reward():
-    truth = [Box((0, 0, 10, 10), "chair"), Box((20, 20, 30, 30), "table")]
-    exact = (
-        '```json\n[{"bbox_2d": [0, 0, 10, 10], "label": "chair"}, '
-        '{"bbox_2d": [20, 20, 30, 30], "label": "Table "}]\n```'
-    )
-    assert iou_reward(exact, truth) == 1.0
-    half = '```json\n[{"bbox_2d": [0, 0, 10, 5], "label": "chair"}, {"bbox_2d": [0, 0, 5, 5], "label": "chair"}]\n```'
-    assert iou_reward(half, truth) == pytest.approx((0.5 + 0.0) / 2)  # best chair 50/100; no table
-    shifted = '[{"bbox_2d": [5, 0, 15, 10], "label": "chair"}]'  # no fence: the whole answer is JSON
-    assert iou_reward(f"<think>x</think><answer>{shifted}</answer>", truth[:1]) == pytest.approx(50 / 150)
-    for broken in ("", "```json\n[{]\n```", '[{"bbox_2d": [1, 2, 3], "label": "chair"}]', '[{"label": "chair"}]',
-                   '{"bbox_2d": [0, 0, 1, 1]}', '[{"bbox_2d": [0, 0, NaN, 1], "label": "chair"}]'):
-        assert iou_reward(broken, truth) == 0.0
-    # Per asked box: None when no predicted box carries its label (the demo's "objects named").
-    assert best_ious(parse_boxes(half), truth) == [pytest.approx(0.5), None]
-    assert best_ious([], truth) == [None, None]
-    assert iou_reward("[]", []) == 1.0 and iou_reward(exact, []) == 0.0
-
-
 def test_length_penalty_and_total(tokenizer, table):
     config = RewardConfig(length_weight=0.5, length_free_tokens=100, length_max_tokens=200)
     assert np.asarray(length_penalty(np.array([50, 100, 150, 200, 900]), config)).tolist() == [0, 0, 0.5, 1, 1]
-    assert total_reward(config, 1.0, 0.6, 0.0, 0.5) == pytest.approx(1.0 + 0.6 - 0.25)
+    assert total_reward(config, 1.0, 0.6, 0.5) == pytest.approx(1.0 + 0.6 - 0.25)
     default = RewardConfig()
     assert (default.format_weight, default.accuracy_weight, default.length_weight) == (1.0, 1.0, 0.0)
     got = rewards_from_text(["<think>a</think><answer>B</answer>"], ["B"], [MC], tokenizer, table=table, **SHAPE)

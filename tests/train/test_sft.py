@@ -11,7 +11,7 @@ from flax import nnx
 
 from ladder_jax.models.qwen25_vl.api import abstract_model
 from ladder_jax.models.qwen25_vl.config import preset
-from ladder_jax.train import metrics, sft
+from ladder_jax.train import sft, telemetry
 from tests.train.tiny import CFG, BatchIterator, fresh_state, make_batch, tiny_step
 
 
@@ -97,8 +97,8 @@ def test_flops_model_counts_the_text_matrices():
     flat = {"/".join(map(str, p)): v.get_value() for p, v in nnx.to_flat_state(abstract)}
     matrices = sum(int(np.prod(x.shape)) for k, x in flat.items()
                    if k.startswith("decoder/layers") and k.endswith("kernel")) + flat["embed_tokens"].size
-    assert metrics.text_params(CFG) == matrices
-    assert metrics.text_params(preset("3b")) == pytest.approx(3.09e9, rel=0.01)  # Qwen2.5-VL-3B text tower
-    flops = metrics.train_flops(CFG, batch=8, length=32, patches=16)
-    assert flops > 6 * metrics.text_params(CFG) * 8 * 32
-    assert metrics.peak_flops() is None and metrics.mfu(flops, 1.0) is None  # CPU: MFU reported as n/a
+    assert telemetry.text_params(CFG) == matrices
+    assert telemetry.text_params(preset("3b")) == pytest.approx(3.09e9, rel=0.01)  # Qwen2.5-VL-3B text tower
+    flops = telemetry.train_flops(CFG, batch=8, length=32, patches=16)
+    assert flops > 6 * telemetry.text_params(CFG) * 8 * 32
+    assert telemetry.peak_flops() is None and telemetry.mfu(flops, 1.0) is None  # CPU: MFU reported as n/a

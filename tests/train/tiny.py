@@ -201,7 +201,7 @@ def run(workdir, steps: int, train_step, hook=None, checkpointer=None, checkpoin
 @functools.lru_cache(maxsize=None)
 def reference_losses(steps: int = 6, data: str = "fixed") -> tuple[float, ...]:
     """Per-step losses of an uninterrupted single-device run (in this process) on the `data` set."""
-    from ladder_jax.train.metrics import read_jsonl  # noqa: PLC0415
+    from ladder_jax.train.telemetry import read_jsonl  # noqa: PLC0415
     workdir = tempfile.mkdtemp(prefix="tiny_reference_")
     run(workdir, steps, tiny_step()[1], checkpoint_every=steps, data=local_data(data))
     return tuple(r["loss"] for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")))

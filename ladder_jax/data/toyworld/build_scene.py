@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ladder_jax.data.scene_folder import write_scene
 from ladder_jax.data.toyworld import cameras, questions_choice, questions_numeric
 from ladder_jax.data.toyworld.cold_start import cold_start_record
+from ladder_jax.data.toyworld.ground_truth import ground_truth
 from ladder_jax.data.toyworld.grounding import grounding
 from ladder_jax.data.toyworld.question import Views
 from ladder_jax.data.toyworld.render import Frame, render
 from ladder_jax.data.toyworld.scene import Scene, sample_scene
-from ladder_jax.data.toyworld.scene_folder import write_scene_folder
 
 BUILDERS = (
     questions_choice.relative_distance,
@@ -60,8 +61,16 @@ def build_scene(root: Path, index: int, seed: int, cfg: Config) -> dict[str, lis
     for data_type, pose_list in poses.items():
         frames[data_type] = [render(scene, intrinsics, p, cfg.size) for p in pose_list]
         paths[data_type] = _write_frames(root, name, data_type, frames[data_type], cfg.jpeg_quality)
-    write_scene_folder(root / "scenes" / name, scene, frames["single_image"][0])
+    _write_scene_folder(root / "scenes" / name, scene, frames["single_image"][0])
     return _records(scene, frames, paths, index, cfg, rng)
+
+
+def _write_scene_folder(folder: Path, scene: Scene, frame: Frame) -> None:
+    """The single-image frame as an RGB-D scene folder for the synthesis engine, with its ground truth."""
+    pixels = frame.pixel_counts(len(scene.objects))
+    labels = {o.id: o.label for o in scene.objects if pixels[o.id] > 0}
+    write_scene(folder, frame.rgb, frame.depth, frame.instances, labels, frame.intrinsics, frame.camera_to_world,
+                extra_meta=ground_truth(scene, pixels))
 
 
 def _write_frames(root: Path, name: str, data_type: str, frames: list[Frame], quality: int) -> list[str]:

@@ -1,11 +1,11 @@
 """Measurement (not a test): what limits held-out stage-1 box IoU on the toy world?
 
 Trains stage 1 only (the demo curriculum, `demo` preset) and prints, for held-out grounding
-questions: the mean box IoU of greedy answers (`rewards.iou_reward`, labels must match), the share
+questions: the mean box IoU of greedy answers (`eval.grounding.parsed_iou`, labels must match), the share
 of answers that parse as boxes, the IoU a position-blind model would get by answering each label's
 mean training box, and a few answers next to the truth.
 
-    PYTHONPATH=. python tests/train/grounding_probe.py --workdir DIR [--scenes 600] [--steps 400]
+    PYTHONPATH=. python bench/probes/grounding_probe.py --workdir DIR [--scenes 600] [--steps 400]
         [--learning-rate LR] [--grounding-per-scene N] [--size 224] [--train-questions 160]
         [--single-object]      (keep only one-object questions: no choice of which label to copy)
 """
@@ -19,16 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ladder_jax.data.processor import Processor
 from ladder_jax.data.toyworld.generate import FILES, generate
 from ladder_jax.demo.evaluate import HeldOut
-from ladder_jax.demo.settings import DEFAULT, curriculum_config, vision_config
+from ladder_jax.demo.run import demo_config
 from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import runner
+from ladder_jax.eval.grounding import box_iou
 from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import curriculum, stage_inputs
-from ladder_jax.train.rewards import box_iou
 
 
 def keep_single_object(root: Path) -> None:
@@ -53,34 +52,35 @@ def main() -> None:
     p.add_argument("--workdir", required=True)
     p.add_argument("--scenes", type=int, default=600)
     p.add_argument("--steps", type=int, default=400)
-    p.add_argument("--grounding-per-scene", type=int, default=DEFAULT.grounding_per_scene)
+    p.add_argument("--grounding-per-scene", type=int, default=4)
     p.add_argument("--single-object", action="store_true")
-    p.add_argument("--size", type=int, default=DEFAULT.size, help="rendered image side (multiple of 56)")
+    p.add_argument("--size", type=int, default=112, help="rendered image side (multiple of 56)")
     p.add_argument("--train-questions", type=int, default=0,
                    help="also score this many training questions (memorised vs not learnt)")
     p.add_argument("--learning-rate", type=float, default=None, help="stage 1's peak rate (default: the demo's)")
     args = p.parse_args()
-    work, s = Path(args.workdir), DEFAULT.replace(scenes=args.scenes, stage1_steps=args.steps, size=args.size,
-                                                   grounding_per_scene=args.grounding_per_scene)
-    data = work / "toyworld"
+    work = Path(args.workdir)
+    cfg = demo_config(work, overrides=[
+        f"--config.demo.scenes={args.scenes}", f"--config.stages.stage1.steps={args.steps}",
+        f"--config.demo.size={args.size}", f"--config.demo.grounding_per_scene={args.grounding_per_scene}",
+        "--config.order=('stage1',)"] + ([f"--config.stages.stage1.learning_rate={args.learning_rate}"]
+                                        if args.learning_rate else []))
+    d, data = cfg.demo, Path(cfg.data.root)
     if not (data / "toyworld_summary.json").exists():
-        generate(data, s.scenes, s.seed, size=s.size, views=s.views, video_frames=s.video_frames,
-                 eval_fraction=s.eval_fraction, grounding_per_scene=s.grounding_per_scene)
+        generate(data, d.scenes, cfg.seed, size=d.size, views=d.views, video_frames=d.video_frames,
+                 eval_fraction=d.eval_fraction, grounding_per_scene=d.grounding_per_scene)
         if args.single_object:
             keep_single_object(data)
-    cfg = curriculum_config(s, str(work / "run"), str(data))
-    cfg.order = ("stage1",)
-    if args.learning_rate:
-        cfg.stages.stage1.learning_rate = args.learning_rate
     curriculum.run(cfg)
     records, _, _ = stage_inputs.read_records(cfg)
-    processor = Processor(stage_inputs.build_processor(cfg, records).tokenizer, vision_config(s.video_frames, s.size))
+    processor = stage_inputs.stage_processor(cfg, records)
     mesh = make_mesh(1, 1, 1)
-    model = VisionLanguageModel(*stage_inputs.load_final(cfg, work / "run" / "stage1" / "final", mesh), mesh)
-    held = HeldOut(data / "eval", processor, 10**6, 0, s.reasoning_tokens)
+    model = VisionLanguageModel(*stage_inputs.load_final(cfg, Path(cfg.workdir) / "stage1" / "final", mesh), mesh)
+    tokens = cfg.stages.stage3.grpo.max_new_tokens
+    held = HeldOut(data / "eval", processor, 10**6, 0, tokens)
     scores = held.grounding_scores(model)
     if args.train_questions:
-        scores["train"] = HeldOut(data, processor, args.train_questions, 0, s.reasoning_tokens).grounding_scores(model)
+        scores["train"] = HeldOut(data, processor, args.train_questions, 0, tokens).grounding_scores(model)
     sample = held.grounding[:4]
     texts = runner.generate(model, processor, [runner.encode(processor, item, media_lib.load(item.media))
                                                for _, item in sample], 8, held.grounding_tokens)

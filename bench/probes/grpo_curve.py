@@ -1,6 +1,6 @@
 """Measurement (not a test): GRPO on toy-world questions raises the mean reward of a tiny model.
 
-    PYTHONPATH=. python tests/train/grpo_curve.py --workdir /tmp/grpo_curve [--grpo-steps 300]
+    PYTHONPATH=. python bench/probes/grpo_curve.py --workdir /tmp/grpo_curve [--grpo-steps 300]
 
 1. Two toy worlds (different seeds): one for a brief cold-start SFT, one for GRPO prompts.
 2. Cold start: the SFT world's spatial questions (numeric and multiple choice; single image,
@@ -34,7 +34,7 @@ from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import sampler
 from ladder_jax.train.grpo import GRPOConfig, make_grpo_step
 from ladder_jax.train.loop import LoopConfig, train
-from ladder_jax.train.metrics import read_jsonl
+from ladder_jax.train.telemetry import read_jsonl
 from ladder_jax.train.optim import OptimConfig
 from ladder_jax.train.sft import make_train_step
 

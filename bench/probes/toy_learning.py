@@ -5,7 +5,7 @@ scenes before and after with the demo's `HeldOut`: stage 1 by the mean box IoU o
 answers, stage 2 by the toy-world benchmark (accuracy on multiple choice, MRA on numbers) per
 question type. Prints one JSON document. (`ladder-jax demo` measures the whole ladder.)
 
-    PYTHONPATH=. python tests/train/toy_learning.py [--workdir DIR] [--scenes 300]
+    PYTHONPATH=. python bench/probes/toy_learning.py [--workdir DIR] [--scenes 300]
         [--stage1-steps 400] [--stage2-steps 600] [--eval-items 200]
 """
 
@@ -20,14 +20,12 @@ from pathlib import Path
 import jax
 
 from ladder_jax import config_files
-from ladder_jax.data.processor import Processor
 from ladder_jax.data.toyworld.generate import generate
 from ladder_jax.demo.evaluate import HeldOut
-from ladder_jax.demo.settings import vision_config
 from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import curriculum, stage_inputs
-from ladder_jax.train.metrics import read_jsonl
+from ladder_jax.train.telemetry import read_jsonl
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "toy_demo.py"
 
@@ -54,7 +52,7 @@ def main() -> None:
                                      f"--config.stages.stage2.steps={args.stage2_steps}",
                                      "--config.stages.cold_start.steps=0", "--config.stages.stage3.steps=0"])
     records, _, _ = stage_inputs.read_records(cfg)
-    processor = Processor(stage_inputs.build_processor(cfg, records).tokenizer, vision_config(cfg.stages.stage1.num_frames))
+    processor = stage_inputs.stage_processor(cfg, records)
     mesh = make_mesh(devices=jax.devices()[:1])
     held = HeldOut(data / "eval", processor, grounding_items=10**6, spatial_items=args.eval_items,
                    reasoning_tokens=cfg.stages.stage3.grpo.max_new_tokens)

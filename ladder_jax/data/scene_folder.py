@@ -1,4 +1,5 @@
-"""The RGB-D scene folder: what a user with a depth camera (or the toy world) hands the engine.
+"""The RGB-D scene folder: what a user with a depth camera (or the toy world) hands the synthesis
+engine (ladder_jax/synth). Read with `load_scene`, written with `write_scene`.
 
 One folder per scene:
 
@@ -9,7 +10,8 @@ One folder per scene:
 - `meta.json`      `intrinsics` 3×3 (optional: without it a field-of-view assumption is used and
                    stated in every record), `objects` [{"id": int, "label": str}], optional
                    `camera_to_world` 4×4 (OpenCV camera → world, metres) with `world_up`
-                   (the world's gravity-up unit vector, default [0, 0, 1]).
+                   (the world's gravity-up unit vector, default [0, 0, 1]). Other keys are kept
+                   and ignored by the engine: the toy world adds its exact geometry there.
 """
 
 from __future__ import annotations
