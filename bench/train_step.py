@@ -18,6 +18,7 @@ import numpy as np
 from ladder_jax.models.qwen25_vl.api import init_state
 from ladder_jax.models.qwen25_vl.config import ModelConfig, TextConfig, VisionConfig, to_hf_dict
 from ladder_jax.parallel.mesh import make_mesh
+from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.train import telemetry
 from ladder_jax.train.optim import OptimConfig
 from ladder_jax.train.sft import IGNORE, StepConfig, make_train_step
@@ -111,7 +112,7 @@ def main() -> None:
     print(f"model {n_params / 1e6:.1f}M params; batch {args.batch} x {length} tokens, {GRID} image grid per row; "
           f"device {jax.devices()[0].device_kind}")
     ours = statistics.median(bench_jax(cfg, inputs["ours"], args.steps))
-    flops = telemetry.train_flops(cfg, args.batch, length, int(np.prod(GRID)))
+    flops = flops_lib.train(cfg, args.batch, length, int(np.prod(GRID)))
     util = telemetry.mfu(flops, ours, devices=1)
     print(f"ladder_jax step : {ours * 1e3:8.1f} ms  {tokens / ours:9.1f} tokens/s  "
           f"MFU {'n/a (no peak FLOP/s for this device)' if util is None else f'{100 * util:.1f}%'}")

@@ -23,6 +23,7 @@ from ladder_jax.data.collate import padded_shapes, repad
 from ladder_jax.models.qwen25_vl.config import ModelConfig
 from ladder_jax.parallel.distributed import agreed_shapes, global_batch
 from ladder_jax.parallel.mesh import batch_split_error
+from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.train import telemetry
 from ladder_jax.train.checkpoint import Checkpointer, StopSignal
 from ladder_jax.train.sft import TrainStep
@@ -212,7 +213,7 @@ class _Run:
             state, opt_state, m = self.ts.step(state, opt_state, batch, jax.random.fold_in(rng, step))
             m = {k: v.item() for k, v in jax.device_get(m).items()}
             step += 1
-            flops = telemetry.train_flops(self.model_cfg, self.cfg.batch_size, batch["input_ids"].shape[1],
+            flops = flops_lib.train(self.model_cfg, self.cfg.batch_size, batch["input_ids"].shape[1],
                                             batch["pixel_values"].shape[1] + batch["pixel_values_videos"].shape[1])
             window.add(m, inputs, flops, time.perf_counter() - t0 - wait, wait)
             self._count_nonfinite(step, m)

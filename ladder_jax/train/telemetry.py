@@ -1,16 +1,7 @@
 """What a training run reports: JSONL + TensorBoard scalars, a progress bar, and an MFU estimate.
 
-FLOPs are model FLOPs of a training step (forward + backward = 3 × forward, each multiply-add 2
-FLOPs), counted on the padded shapes the step computes, without rematerialisation:
-
-  text, per token:   6·N_text + 12·n_layers·(heads·head_dim)·L
-      N_text = n_layers·(d·(h + 2·kv)·hd + h·hd·d + 3·d·ff) + d·V   (projections, SwiGLU, LM head)
-      12·n_layers·h·hd·L: scores q·kᵀ and weights·v over the whole (dense, unhalved) L × L
-  vision, per patch: 6·N_vis + 12·Σ_blocks d_v·S_b
-      N_vis = patch_dim·d_v + depth·(4·d_v² + 3·d_v·ff_v) + (16·d_v² + 4·d_v·out)/4   (merger per patch)
-      S_b = attended patches: the window (window_merged²·merge_unit) or all P for full blocks
-Biases, norms, rotary and softmax are left out (well under 1% at 3B). MFU = FLOPs / (time ·
-devices · peak), with the dense bf16 peak of the device kind; unknown kinds (and CPUs) give None.
+MFU = model FLOPs (`models/qwen25_vl/flops.py`, counted by each step kind) / (time · devices ·
+peak), with the dense bf16 peak of the device kind; unknown kinds (and CPUs) give None.
 """
 
 from __future__ import annotations
@@ -21,7 +12,6 @@ from pathlib import Path
 import jax
 from tqdm.auto import tqdm
 
-from ladder_jax.models.qwen25_vl.config import ModelConfig
 
 # Dense bf16 peak FLOP/s per device, matched by substring of `device.device_kind` (first match wins).
 PEAK_FLOPS = (
@@ -29,32 +19,6 @@ PEAK_FLOPS = (
     ("L40S", 362e12), ("L4", 121e12), ("TPU v4", 275e12), ("TPU v5 lite", 197e12), ("TPU v5e", 197e12),
     ("TPU v5", 459e12), ("TPU v6 lite", 918e12), ("TPU v6e", 918e12),
 )
-
-
-def text_params(cfg: ModelConfig) -> int:
-    t = cfg.text
-    h, kv, hd, d = t.num_attention_heads, t.num_key_value_heads, t.head_dim, t.hidden_size
-    layer = d * (h + 2 * kv) * hd + h * hd * d + 3 * d * t.intermediate_size
-    return t.num_hidden_layers * layer + d * t.vocab_size
-
-
-def vision_params_per_patch(cfg: ModelConfig) -> float:
-    v = cfg.vision
-    d, m = v.hidden_size, v.merge_unit
-    blocks = v.depth * (4 * d * d + 3 * d * v.intermediate_size)
-    merger = (m * d) ** 2 + m * d * v.out_hidden_size
-    return v.patch_dim * d + blocks + merger / m
-
-
-def train_flops(cfg: ModelConfig, batch: int, length: int, patches: int) -> float:
-    """Model FLOPs of one training step on a (batch, length) token array and (batch, patches) pixels
-    (images and videos together); see the module docstring."""
-    t, v = cfg.text, cfg.vision
-    text = batch * length * (6 * text_params(cfg) + 12 * t.num_hidden_layers * t.num_attention_heads * t.head_dim * length)
-    window = min(patches, v.window_merged ** 2 * v.merge_unit)
-    spans = sum(patches if i in v.fullatt_block_indexes else window for i in range(v.depth))
-    vision = batch * patches * (6 * vision_params_per_patch(cfg) + 12 * v.hidden_size * spans)
-    return float(text + vision)
 
 
 def peak_flops(device=None) -> float | None:

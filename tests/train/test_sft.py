@@ -6,11 +6,8 @@ import types
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
-from flax import nnx
 
-from ladder_jax.models.qwen25_vl.api import abstract_model
-from ladder_jax.models.qwen25_vl.config import preset
+from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.train import sft, telemetry
 from tests.train.tiny import CFG, BatchIterator, fresh_state, make_batch, tiny_step
 
@@ -92,13 +89,6 @@ def test_loss_falls_on_repeated_data():
     assert np.mean(losses[-2:]) < 0.6 * losses[0], losses
 
 
-def test_flops_model_counts_the_text_matrices():
-    _, abstract = abstract_model(CFG)
-    flat = {"/".join(map(str, p)): v.get_value() for p, v in nnx.to_flat_state(abstract)}
-    matrices = sum(int(np.prod(x.shape)) for k, x in flat.items()
-                   if k.startswith("decoder/layers") and k.endswith("kernel")) + flat["embed_tokens"].size
-    assert telemetry.text_params(CFG) == matrices
-    assert telemetry.text_params(preset("3b")) == pytest.approx(3.09e9, rel=0.01)  # Qwen2.5-VL-3B text tower
-    flops = telemetry.train_flops(CFG, batch=8, length=32, patches=16)
-    assert flops > 6 * telemetry.text_params(CFG) * 8 * 32
-    assert telemetry.peak_flops() is None and telemetry.mfu(flops, 1.0) is None  # CPU: MFU reported as n/a
+def test_mfu_is_not_reported_on_a_cpu():
+    assert telemetry.peak_flops() is None and telemetry.mfu(flops_lib.train(CFG, 8, 32, 16), 1.0) is None
+
