@@ -16,7 +16,7 @@ from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_t
 from ladder_jax.models.qwen25_vl.api import VisionLanguageModel, init_state
 from ladder_jax.models.qwen25_vl.checkpoint import load_params
 from ladder_jax.models.qwen25_vl.config import for_tokenizer, preset
-from ladder_jax.train.sft import BATCH_KEYS
+from ladder_jax.models.qwen25_vl.inputs import TRAIN_KEYS as BATCH_KEYS
 from ladder_jax.train.stages import CurriculumConfigError
 
 
