@@ -1,6 +1,6 @@
 """Host-side padding of rows into a batch: text rows, and a processor's flat vision arrays <-> the
-model's per-sample arrays. Every batch (training, pipeline prompts, generation, the processor's own
-padded batches) is padded by these functions.
+model's per-sample arrays. The rows of every batch (training, pipeline prompts, generation, the
+processor's own padded batches) are padded by these functions.
 
 A Qwen2.5-VL processor concatenates the patches of every image of a batch into one
 (N, patch_dim) array with one grid row per image, in row-major order of the pad tokens. The
