@@ -25,6 +25,7 @@ import torch
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from ladder_jax import VisionLanguageModel
+from ladder_jax.generate import generate
 from ladder_jax.models.qwen25_vl.config import ModelConfig, TextConfig, VisionConfig, preset, to_hf_dict
 
 BENCH_MODEL = ModelConfig(
@@ -116,7 +117,7 @@ def main():
                                    dict(temperature=1.0, num_samples=args.group)),
     }
     for name, (group, hf_kw, our_kw) in cases.items():
-        ours_run = lambda: ours.generate(inputs, steps, eos_token_id=-1, **our_kw)
+        ours_run = lambda: generate(ours, inputs, steps, eos_token_id=-1, **our_kw)
         hf_run = lambda: hf.generate(**torch_inputs, max_new_tokens=steps, min_new_tokens=steps,
                                      pad_token_id=cfg.pad_token_id, **hf_kw)
         assert ours_run().shape == (args.prompts * group, steps)  # also compiles

@@ -17,11 +17,12 @@ import numpy as np
 
 from ladder_jax.models.qwen25_vl.api import init_state
 from ladder_jax.models.qwen25_vl.config import ModelConfig, TextConfig, VisionConfig, to_hf_dict
+from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.train import telemetry
 from ladder_jax.train.optim import OptimConfig
-from ladder_jax.train.sft import IGNORE, StepConfig, make_train_step
+from ladder_jax.train.sft import StepConfig, make_train_step
 
 # About 40M parameters: 34M text (16M of them the tied 32k x 512 embedding), 4.6M vision.
 BENCH = ModelConfig(
@@ -42,7 +43,7 @@ def make_inputs(cfg: ModelConfig, batch: int, text: int, seed: int = 0) -> dict:
     rows = [[*rng.integers(0, 31000, 8), cfg.vision_start_token_id, *[cfg.image_token_id] * n_img,
              cfg.vision_end_token_id, *rng.integers(0, 31000, text - 8)] for _ in range(batch)]
     ids = np.asarray(rows, np.int32)
-    labels = np.where(np.arange(ids.shape[1]) > 9 + n_img, ids, IGNORE).astype(np.int32)
+    labels = np.where(np.arange(ids.shape[1]) > 9 + n_img, ids, IGNORE_INDEX).astype(np.int32)
     pixels = rng.standard_normal((batch, int(np.prod(GRID)), cfg.vision.patch_dim)).astype(np.float32)
     ours = {"input_ids": ids, "attention_mask": np.ones_like(ids), "labels": labels, "pixel_values": pixels,
             "image_grid_thw": np.tile(np.asarray(GRID, np.int32), (batch, 1, 1)),

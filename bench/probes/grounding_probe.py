@@ -25,6 +25,7 @@ from ladder_jax.demo.run import demo_config
 from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import runner
 from ladder_jax.eval.grounding import box_iou
+from ladder_jax.generate import greedy_texts
 from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import curriculum, stage_inputs
@@ -82,8 +83,8 @@ def main() -> None:
     if args.train_questions:
         scores["train"] = HeldOut(data, processor, args.train_questions, 0, tokens).grounding_scores(model)
     sample = held.grounding[:4]
-    texts = runner.generate(model, processor, [runner.encode(processor, item, media_lib.load(item.media))
-                                               for _, item in sample], 8, held.grounding_tokens)
+    texts = greedy_texts(model, processor, [runner.encode(processor, item, media_lib.load(item.media))
+                                            for _, item in sample], 8, held.grounding_tokens)
     print(json.dumps({
         **scores,
         "position_blind_mean_box_iou": mean_box_iou([r for r in records if r.kind == "grounding"],

@@ -22,16 +22,16 @@ from pathlib import Path
 import jax
 
 from ladder_jax.data.buckets import Buckets
-from ladder_jax.data.collate import MODEL_KEYS
 from ladder_jax.data.pipeline import Pipeline, PipelineConfig
 from ladder_jax.data.processor import Processor
 from ladder_jax.data.spld import default_image_root, read_release
 from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
 from ladder_jax.data.toyworld.generate import generate
+from ladder_jax.generate import sampler
 from ladder_jax.models.qwen25_vl.api import init_state
 from ladder_jax.models.qwen25_vl.config import for_tokenizer, preset
+from ladder_jax.models.qwen25_vl.inputs import MODEL_KEYS
 from ladder_jax.parallel.mesh import make_mesh
-from ladder_jax.train import sampler
 from ladder_jax.train.grpo import GRPOConfig, make_grpo_step
 from ladder_jax.train.loop import LoopConfig, train
 from ladder_jax.train.telemetry import read_jsonl

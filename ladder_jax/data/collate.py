@@ -1,12 +1,9 @@
-"""Encoded examples → one batch in the training batch contract, padded to its buckets.
+"""Encoded examples → one batch in the batch contract (`models/qwen25_vl/inputs.py`), padded to its buckets.
 
-Contract (per sample, batch leading, every key always present, vision sizes may be 0):
-  input_ids, attention_mask, labels int32 (B, L); labels -100 where there is no loss;
-  pixel_values float32 (B, P, 1176), image_grid_thw int32 (B, K, 3) (zero rows pad);
-  pixel_values_videos float32 (B, Pv, 1176), video_grid_thw int32 (B, Kv, 3),
-  second_per_grid_ts float32 (B, Kv) (padding 1.0).
 Training batches are right-padded. Prompt batches (generation) are left-padded so every prompt
 ends at the same index, carry no labels, and add the answers and question types rewards need.
+`pad_batch` is the padding itself, also used by the prompt batcher (`ladder_jax.generate`) for
+prompts that come from a processor instead of the pipeline.
 `repad` pads a collated batch further by the same conventions (processes agreeing on one shape).
 """
 
@@ -18,24 +15,13 @@ import numpy as np
 
 from ladder_jax.data.buckets import Sizes
 from ladder_jax.data.examples import Example, Mode
-from ladder_jax.data.processor import IGNORE_INDEX
-from ladder_jax.models.qwen25_vl.batching import PAD_SECONDS, stack_rows
-
-# The arrays the model's jitted core takes; the rest of a batch is host-side information.
-MODEL_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "pixel_values_videos",
-              "video_grid_thw", "second_per_grid_ts")
-TRAIN_KEYS = MODEL_KEYS + ("labels",)
-# Text keys; in prompt mode they are padded on the left.
-TEXT_KEYS = ("input_ids", "attention_mask", "labels")
+from ladder_jax.models.qwen25_vl.batching import PAD_SECONDS, pad_sequences, stack_rows
+from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX, MODEL_KEYS, TEXT_KEYS, TRAIN_KEYS
 
 
 def collate(examples: Sequence[Example], sizes: Sizes, mode: Mode, pad_id: int, patch_dim: int) -> dict:
     """The batch of `examples` padded to `sizes`; `ids` names the records row by row."""
-    batch = _text(examples, sizes.length, mode, pad_id)
-    batch["pixel_values"], batch["image_grid_thw"], _ = stack_rows(
-        [e.images for e in examples], patch_dim, sizes.image_patches, sizes.image_items)
-    batch["pixel_values_videos"], batch["video_grid_thw"], batch["second_per_grid_ts"] = stack_rows(
-        [e.videos for e in examples], patch_dim, sizes.video_patches, sizes.video_items)
+    batch = pad_batch(examples, sizes, mode, pad_id, patch_dim)
     batch["ids"] = tuple(e.id for e in examples)
     if mode == "prompt":
         batch["answers"] = tuple(e.answer for e in examples)
@@ -43,21 +29,21 @@ def collate(examples: Sequence[Example], sizes: Sizes, mode: Mode, pad_id: int, 
     return batch
 
 
-def _text(examples: Sequence[Example], length: int, mode: Mode, pad_id: int) -> dict[str, np.ndarray]:
-    rows = len(examples)
-    ids = np.full((rows, length), pad_id, np.int32)
-    mask = np.zeros((rows, length), np.int32)
-    labels = np.full((rows, length), IGNORE_INDEX, np.int32)
-    for b, e in enumerate(examples):
-        n = len(e.input_ids)
-        span = slice(length - n, length) if mode == "prompt" else slice(0, n)
-        ids[b, span], mask[b, span] = e.input_ids, 1
-        if e.labels is not None:
-            labels[b, span] = e.labels
-    out = {"input_ids": ids, "attention_mask": mask}
+def pad_batch(rows: Sequence, sizes: Sizes, mode: Mode, pad_id: int, patch_dim: int) -> dict[str, np.ndarray]:
+    """The model's arrays for `rows` (each with input_ids (n,), images and videos as `RowVision`, and
+    in train mode labels (n,) or None) padded to `sizes`; train mode adds the labels."""
+    left = mode == "prompt"
+    lengths = [len(r.input_ids) for r in rows]
+    batch = {"input_ids": pad_sequences([r.input_ids for r in rows], sizes.length, pad_id, left),
+             "attention_mask": pad_sequences([np.ones(n) for n in lengths], sizes.length, 0, left)}
     if mode == "train":
-        out["labels"] = labels
-    return out
+        labels = [() if r.labels is None else r.labels for r in rows]
+        batch["labels"] = pad_sequences(labels, sizes.length, IGNORE_INDEX, left)
+    batch["pixel_values"], batch["image_grid_thw"], _ = stack_rows(
+        [r.images for r in rows], patch_dim, sizes.image_patches, sizes.image_items)
+    batch["pixel_values_videos"], batch["video_grid_thw"], batch["second_per_grid_ts"] = stack_rows(
+        [r.videos for r in rows], patch_dim, sizes.video_patches, sizes.video_items)
+    return batch
 
 
 def model_inputs(batch: dict) -> dict[str, np.ndarray]:

@@ -21,7 +21,7 @@ from ladder_jax.data.processor import Processor
 from ladder_jax.data.schema import Record, RecordError, validate
 from ladder_jax.data.shards import ShardExample
 from ladder_jax.data.vision_preprocess import resized_size
-from ladder_jax.models.qwen25_vl.batching import RowVision
+from ladder_jax.models.qwen25_vl.batching import VISION_KINDS, RowVision
 
 Mode = Literal["train", "prompt"]
 
@@ -125,7 +125,7 @@ class Encoder:
     def _example(self, record: Record, source: str, images: list, enc: dict[str, np.ndarray]) -> Example:
         v = self.processor.vision
         patch_dim = 3 * v.temporal_patch_size * v.patch_size**2
-        rows = {name: _row(enc, patch_dim, *keys) for name, keys in _VISION_KEYS.items()}
+        rows = {name: _row(enc, patch_dim, *keys) for name, keys in VISION_KINDS.items()}
         sizes = Sizes(len(enc["input_ids"]), len(rows["images"].patches), len(rows["images"].grids),
                       len(rows["videos"].patches), len(rows["videos"].grids))
         self.buckets.fit(sizes)
@@ -142,15 +142,9 @@ class Encoder:
         return prompts.build_messages(record, self.stage, image_hw=hw, resized_hw=resized)[1]
 
 
-_VISION_KEYS = {
-    "images": ("pixel_values", "image_grid_thw", None),
-    "videos": ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts"),
-}
-
-
 def _row(enc: dict[str, np.ndarray], patch_dim: int, pixels: str, grids: str, seconds: str | None) -> RowVision:
     if pixels not in enc:
-        return RowVision(np.zeros((0, patch_dim), np.float32), np.zeros((0, 3), np.int32), np.zeros(0, np.float32))
+        return RowVision.empty(patch_dim)
     n = len(enc[grids])
     secs = enc[seconds] if seconds else np.ones(n, np.float32)
     return RowVision(enc[pixels], enc[grids].astype(np.int32), secs.astype(np.float32))

@@ -25,8 +25,9 @@ from ladder_jax.data.preprocessor_config import load_preprocess_config, save_pre
 from ladder_jax.data.schema import Record
 from ladder_jax.data.tokenizer import special_token_ids
 from ladder_jax.data.vision_preprocess import PreprocessConfig, preprocess_images, preprocess_videos, resized_size
+from ladder_jax.models.qwen25_vl.batching import pad_sequences
+from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX
 
-IGNORE_INDEX = -100
 TEXT, IMAGE, VIDEO = 0, 1, 2  # mm_token_type_ids values, as transformers assigns them
 
 
@@ -173,11 +174,8 @@ class Processor:
         if len(set(lengths)) > 1 and not padding:
             raise ValueError(f"texts tokenize to different lengths {lengths}; pass padding=True")
         width, left = max(lengths), self.tokenizer.padding_side == "left"
-        ids = np.full((len(rows), width), self.ids["pad"], dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, row in enumerate(rows):
-            span = slice(width - lengths[i], width) if left else slice(0, lengths[i])
-            ids[i, span], mask[i, span] = row["input_ids"], 1
+        ids = pad_sequences([row["input_ids"] for row in rows], width, self.ids["pad"], left, np.int64)
+        mask = pad_sequences([np.ones(n) for n in lengths], width, 0, left, np.int64)
         return {"input_ids": ids, "attention_mask": mask, "mm_token_type_ids": self.token_types(ids) * mask}
 
     def token_types(self, input_ids: np.ndarray) -> np.ndarray:

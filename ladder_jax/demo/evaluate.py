@@ -24,6 +24,7 @@ from ladder_jax.eval import runner
 from ladder_jax.eval.benchmarks import Item, read_benchmark
 from ladder_jax.eval.grounding import best_ious, parse_boxes, parsed_iou
 from ladder_jax.eval.media import Media
+from ladder_jax.generate import greedy_texts
 from ladder_jax.train.rewards import score_completion
 
 DIRECT_TOKENS, BATCH = 16, 8
@@ -62,7 +63,7 @@ class HeldOut:
         for start in range(0, len(self.grounding), BATCH):
             chunk = self.grounding[start:start + BATCH]
             encoded = [runner.encode(self.processor, item, media_lib.load(item.media)) for _, item in chunk]
-            for text, (record, _) in zip(runner.generate(model, self.processor, encoded, BATCH, self.grounding_tokens),
+            for text, (record, _) in zip(greedy_texts(model, self.processor, encoded, BATCH, self.grounding_tokens),
                                          chunk):
                 boxes = parse_boxes(text)
                 ious.append(parsed_iou(boxes, record.boxes))

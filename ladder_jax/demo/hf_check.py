@@ -18,11 +18,8 @@ from ladder_jax.demo.evaluate import BATCH
 from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import runner
 from ladder_jax.eval.benchmarks import Item
-
-# transformers 5 places vision tokens in M-RoPE by `mm_token_type_ids`; without them it gives the
-# image tokens text positions (logits then differ by ~1e-2 on random weights, by whole units trained).
-TORCH_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw",
-              "pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+from ladder_jax.generate import greedy_texts
+from ladder_jax.models.qwen25_vl.inputs import PROCESSOR_KEYS
 
 
 def export(model, processor: Processor, folder: Path) -> Path:
@@ -46,10 +43,10 @@ def compare_with_transformers(folder: Path, model, items: Sequence[Item], max_ne
     encoded = [runner.encode(processor, item, media_lib.load(item.media)) for item in items]
     ours = []
     for start in range(0, len(encoded), BATCH):
-        ours += runner.generate(model, processor, encoded[start:start + BATCH], BATCH, max_new_tokens)
+        ours += greedy_texts(model, processor, encoded[start:start + BATCH], BATCH, max_new_tokens)
     rows = []
     for item, inputs, our_text in zip(items, encoded, ours):
-        tensors = {k: torch.from_numpy(np.asarray(inputs[k])) for k in TORCH_KEYS if k in inputs}
+        tensors = {k: torch.from_numpy(np.asarray(inputs[k])) for k in PROCESSOR_KEYS if k in inputs}
         with torch.no_grad():
             out = hf_model.generate(**tensors, max_new_tokens=max_new_tokens, do_sample=False,
                                     eos_token_id=cfg.eos_token_id, pad_token_id=cfg.pad_token_id)

@@ -1,9 +1,9 @@
 """Run a model over a benchmark: batched, jitted greedy generation, then scoring and result files.
 
 Items are visited grouped by their media (every question about one video back to back, so it is
-decoded once) and scored and written in file order. Each batch is left-padded, and its prompt
-length, vision patch count and image count are rounded up to a few buckets and its row count to
-`batch_size`, so that a whole benchmark compiles a handful of programs rather than one per batch.
+decoded once) and scored and written in file order. Each batch goes through the prompt batcher
+bucketed (`ladder_jax.generate.prompt_batch`), so that a whole benchmark compiles a handful of
+programs rather than one per batch.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 from tqdm import tqdm
 
@@ -25,10 +24,8 @@ from ladder_jax.data.report import Report
 from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import scoring
 from ladder_jax.eval.benchmarks import Item
-from ladder_jax.models.qwen25_vl.api import model_inputs
-from ladder_jax.train import sampler
+from ladder_jax.generate import greedy_texts
 
-VISION_KEYS = ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
 MAX_NEW_TOKENS = {True: 1024, False: 128}  # with / without thinking (SPEC.md section 4)
 
 
@@ -52,14 +49,6 @@ class EvalResult:
         return paths
 
 
-def bucket(n: int, minimum: int) -> int:
-    """n rounded up on a ladder of 4 sizes per doubling (under 25% padding), at least `minimum`."""
-    if n <= minimum:
-        return minimum
-    step = 2 ** max(0, (n - 1).bit_length() - 3)
-    return -(-n // step) * step
-
-
 def evaluate(model, processor: Processor, items: Sequence[Item], *, benchmark: str = "vsi", batch_size: int = 8,
              max_new_tokens: int | None = None, think: bool = False, limit: int | None = None,
              report: Report | None = None, progress: bool = True, model_name: str | None = None) -> EvalResult:
@@ -81,7 +70,7 @@ def evaluate(model, processor: Processor, items: Sequence[Item], *, benchmark: s
             except (media_lib.MediaError, ValueError) as e:
                 _skip(report, items[i], "media: cannot decode or preprocess", str(e))
         if encoded:
-            texts = generate(model, processor, list(encoded.values()), batch_size, max_new_tokens)
+            texts = greedy_texts(model, processor, list(encoded.values()), batch_size, max_new_tokens)
             outputs.update(zip(encoded, texts))
         bar.update(len(chunk))
     bar.close()
@@ -131,58 +120,3 @@ def _with_frames(processor: Processor, num_frames: int, fps: float) -> Processor
     tokenizer's special ids are looked up on construction)."""
     vision = dataclasses.replace(processor.vision, num_frames=num_frames, frame_rate=fps)
     return Processor(processor.tokenizer, vision)
-
-
-def collate(encoded: list[dict[str, np.ndarray]], pad_id: int, length: int) -> dict[str, np.ndarray]:
-    """Left-pads (1, L) prompts to (n, length) and concatenates their vision arrays in row order."""
-    ids = np.full((len(encoded), length), pad_id, np.int64)
-    mask = np.zeros((len(encoded), length), np.int64)
-    for row, e in enumerate(encoded):
-        n = e["input_ids"].shape[1]
-        ids[row, length - n:], mask[row, length - n:] = e["input_ids"][0], 1
-    batch = {"input_ids": ids, "attention_mask": mask}
-    for key in VISION_KEYS:
-        parts = [e[key] for e in encoded if key in e]
-        if parts:
-            batch[key] = np.concatenate(parts)
-    return batch
-
-
-def pad_layout(layout: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
-    """The model's per-sample layout padded to bucketed patch / image counts and to `rows` rows
-    (copies of row 0, whose outputs are dropped): zero patches and zero grids own no tokens."""
-    out = dict(layout)
-    for pix_key, grid_key in (("pixel_values", "image_grid_thw"), ("pixel_values_videos", "video_grid_thw")):
-        if pix_key not in out:
-            continue
-        patches, images = out[pix_key].shape[1], out[grid_key].shape[1]
-        out[pix_key] = _pad_axis(out[pix_key], 1, bucket(patches, 256), 0)
-        out[grid_key] = _pad_axis(out[grid_key], 1, bucket(images, 8), 0)
-        if grid_key == "video_grid_thw":
-            out["second_per_grid_ts"] = _pad_axis(out["second_per_grid_ts"], 1, bucket(images, 8), 1)
-    return {k: np.concatenate([v, np.repeat(v[:1], rows - len(v), axis=0)]) for k, v in out.items()}
-
-
-def _pad_axis(x: np.ndarray, axis: int, size: int, fill) -> np.ndarray:
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (0, size - x.shape[axis])
-    return np.pad(x, pad, constant_values=fill)
-
-
-def generate(model, processor: Processor, encoded: list[dict[str, np.ndarray]], batch_size: int,
-             max_new_tokens: int) -> list[str]:
-    """Greedy completions (decoded, up to EOS) for up to `batch_size` encoded prompts.
-
-    Calls the sampler directly rather than `VisionLanguageModel.generate`, whose layout step sizes
-    the vision arrays to each batch's maxima: here they are bucketed to bound compiles.
-    """
-    cfg = model.config
-    length = bucket(max(e["input_ids"].shape[1] for e in encoded), 256)
-    layout = model_inputs(cfg, collate(encoded, cfg.pad_token_id, length))
-    layout = pad_layout({k: np.asarray(v) for k, v in layout.items()}, batch_size)
-    out = sampler.sample(model.graphdef, model.state, layout, jax.random.key(0), max_new_tokens=max_new_tokens,
-                         temperature=0.0, eos_id=cfg.eos_token_id, pad_id=cfg.pad_token_id)
-    tokens, lengths = np.asarray(out.tokens), np.asarray(out.lengths)
-    eos = cfg.eos_token_id
-    return [processor.tokenizer.decode([t for t in tokens[r, :lengths[r]] if t != eos], skip_special_tokens=True)
-            for r in range(len(encoded))]

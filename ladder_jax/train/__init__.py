@@ -1,1 +1,1 @@
-"""Training: optimizer, SFT and GRPO steps, sampler, rewards, checkpoints, the loop and the curriculum."""
+"""Training: optimizer, SFT and GRPO steps, rewards, checkpoints, the loop and the curriculum."""

@@ -26,14 +26,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ladder_jax.data.collate import MODEL_KEYS
+from ladder_jax.generate import sampler
+from ladder_jax.models.qwen25_vl.inputs import MODEL_KEYS
 from ladder_jax.parallel.sharding import batch_sharding, replicated, state_shardings
-from ladder_jax.train import grpo_rollout, optim, sampler
+from ladder_jax.train import grpo_rollout, optim
 from ladder_jax.train import rewards as rewards_lib
 from ladder_jax.train.grpo_loss import AGGREGATIONS, KL_ESTIMATORS
 from ladder_jax.train.grpo_update import update_fn
 from ladder_jax.train.reward_tables import byte_table
-from ladder_jax.train.sft import BATCH_KEYS, StepConfig, TrainStep
+from ladder_jax.train.sft import StepConfig, TrainStep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +110,7 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
     tx = optim.make_optimizer(optim_cfg, state)
     s_sh = state_shardings(state, mesh)
     o_sh = optim.opt_state_shardings(jax.eval_shape(tx.init, state), mesh)
-    b_sh = {k: batch_sharding(mesh, BATCH_KEYS[k]) for k in MODEL_KEYS}
+    b_sh = {k: batch_sharding(mesh, ndim) for k, ndim in MODEL_KEYS.items()}
     r_sh = rollout_shardings(mesh)
     # A copy: the step donates the policy's buffers, and the reference is often the initial policy.
     ref_state = jax.jit(lambda t: jax.tree.map(jnp.copy, t), out_shardings=s_sh)(ref_state)

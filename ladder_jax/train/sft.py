@@ -19,14 +19,9 @@ import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
+from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX, TRAIN_KEYS
 from ladder_jax.parallel.sharding import batch_sharding, replicated, state_shardings
 from ladder_jax.train import optim
-
-IGNORE = -100
-
-# The agreed training batch: every key always present, batch-leading; value = number of dims.
-BATCH_KEYS = {"input_ids": 2, "attention_mask": 2, "labels": 2, "pixel_values": 3, "image_grid_thw": 3,
-              "pixel_values_videos": 3, "video_grid_thw": 3, "second_per_grid_ts": 2}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,13 +35,13 @@ class StepConfig:
 
 
 def shifted_targets(labels):
-    """targets[:, t] = labels[:, t + 1] (logits at t predict the next token); the last is IGNORE."""
-    return jnp.concatenate([labels[:, 1:], jnp.full_like(labels[:, :1], IGNORE)], axis=1)
+    """targets[:, t] = labels[:, t + 1] (logits at t predict the next token); the last is IGNORE_INDEX."""
+    return jnp.concatenate([labels[:, 1:], jnp.full_like(labels[:, :1], IGNORE_INDEX)], axis=1)
 
 
 def token_loss(logits, targets):
     """(Σ_t −log softmax(logits_t)[y_t], #{t: y_t ≠ −100}) over positions with a target; float32."""
-    valid = targets != IGNORE
+    valid = targets != IGNORE_INDEX
     logz = jax.nn.logsumexp(logits, axis=-1)
     gold = jnp.take_along_axis(logits, jnp.where(valid, targets, 0)[..., None], axis=-1)[..., 0]
     return jnp.sum(jnp.where(valid, logz - gold, 0.0)), jnp.sum(valid).astype(jnp.float32)
@@ -58,7 +53,7 @@ def chunked_loss(model, hidden, targets, chunk: int):
     b, length, d = hidden.shape
     pad = -length % chunk
     hidden = jnp.pad(hidden, ((0, 0), (0, pad), (0, 0)))
-    targets = jnp.pad(targets, ((0, 0), (0, pad)), constant_values=IGNORE)
+    targets = jnp.pad(targets, ((0, 0), (0, pad)), constant_values=IGNORE_INDEX)
     n = (length + pad) // chunk
     hs = jnp.moveaxis(hidden.reshape(b, n, chunk, d), 1, 0)
     ts = jnp.moveaxis(targets.reshape(b, n, chunk), 1, 0)
@@ -97,7 +92,7 @@ def split_micro(batch, micro_batches: int, mesh):
 
 def label_count(labels):
     """#{t: labels[t + 1] ≠ −100} over the batch, float32: token_loss's count, summed."""
-    return jnp.sum(shifted_targets(labels) != IGNORE).astype(jnp.float32)
+    return jnp.sum(shifted_targets(labels) != IGNORE_INDEX).astype(jnp.float32)
 
 
 def accumulate_grads(graphdef, state, batch, step_cfg: StepConfig, mesh):
@@ -162,7 +157,7 @@ def apply_grads(tx, lr_schedule, trainable, state, opt_state, grads, loss):
 
 
 def batch_shardings(mesh) -> dict:
-    return {k: batch_sharding(mesh, ndim) for k, ndim in BATCH_KEYS.items()}
+    return {k: batch_sharding(mesh, ndim) for k, ndim in TRAIN_KEYS.items()}
 
 
 @dataclasses.dataclass(frozen=True)

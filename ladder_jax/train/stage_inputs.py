@@ -17,7 +17,7 @@ from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_t
 from ladder_jax.models.qwen25_vl.api import VisionLanguageModel, init_state
 from ladder_jax.models.qwen25_vl.checkpoint import load_params
 from ladder_jax.models.qwen25_vl.config import for_tokenizer, preset
-from ladder_jax.train.sft import BATCH_KEYS
+from ladder_jax.models.qwen25_vl.inputs import TRAIN_KEYS
 from ladder_jax.train.stages import CurriculumConfigError
 
 
@@ -88,7 +88,7 @@ class StageBatches:
     """A pipeline iterator narrowed to the keys the step takes (all keys when `keys` is None),
     keeping its checkpointable state."""
 
-    def __init__(self, it, keys=tuple(BATCH_KEYS)):
+    def __init__(self, it, keys=tuple(TRAIN_KEYS)):
         self.it, self.keys = it, keys
         self.get_state, self.set_state = it.get_state, it.set_state
 
@@ -105,4 +105,4 @@ def stage_batches(plan, records, image_root: Path, processor: Processor) -> Stag
     the loop stops at the stage's step count)."""
     pipe = Pipeline(records, processor, plan.pipeline, data_root=image_root,
                     shard_index=jax.process_index(), shard_count=jax.process_count())
-    return StageBatches(iter(pipe), None if plan.grpo else tuple(BATCH_KEYS))
+    return StageBatches(iter(pipe), None if plan.grpo else tuple(TRAIN_KEYS))

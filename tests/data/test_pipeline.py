@@ -13,11 +13,12 @@ from flax import nnx
 from PIL import Image
 
 from ladder_jax.data.buckets import Buckets
-from ladder_jax.data.collate import MODEL_KEYS, model_inputs
+from ladder_jax.data.collate import model_inputs
 from ladder_jax.data.pipeline import TRAIN_MAX_PIXELS, TRAIN_MIN_PIXELS, Pipeline, PipelineConfig
-from ladder_jax.data.processor import IGNORE_INDEX, Processor
+from ladder_jax.data.processor import Processor
 from ladder_jax.data.shards import ShardSource, encode_example
 from ladder_jax.data.spld import read_release
+from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX, MODEL_KEYS
 from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
 from tests.data.pipeline_world import make_world
 from tests.data.spld_fixture import make_release

@@ -7,11 +7,12 @@ from PIL import Image
 from transformers import Qwen2VLImageProcessorPil
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize as hf_smart_resize
 
-from ladder_jax.data.processor import IGNORE_INDEX, Processor
+from ladder_jax.data.processor import Processor
 from ladder_jax.data.prompts import build_messages
 from ladder_jax.data.schema import Box, Record
 from ladder_jax.data.tokenizer import default_corpus, train_tokenizer
 from ladder_jax.data.vision_preprocess import PreprocessConfig
+from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX
 
 MIN, MAX = 16 * 28 * 28, 128 * 28 * 28
 VIDEO_MAX = 32 * 28 * 28

@@ -47,9 +47,9 @@ def test_synth_records_train_through_stage_2_unchanged(folders, tmp_path):
     import jax
     import numpy as np
 
-    from ladder_jax.data.collate import TRAIN_KEYS
     from ladder_jax.data.pipeline import Pipeline, PipelineConfig
     from ladder_jax.data.processor import Processor
+    from ladder_jax.models.qwen25_vl.inputs import TRAIN_KEYS
     from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
     from ladder_jax.models.qwen25_vl.api import init_state
     from ladder_jax.models.qwen25_vl.config import for_tokenizer, preset

@@ -28,7 +28,7 @@ from ladder_jax.data.examples import Example
 from ladder_jax.data.pipeline import batch_shape
 from ladder_jax.models.qwen25_vl.batching import RowVision
 from ladder_jax.models.qwen25_vl.config import ModelConfig, preset
-from ladder_jax.train.sft import IGNORE
+from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX
 
 CFG = preset("tiny")
 BATCH = 8
@@ -48,7 +48,7 @@ def make_batch(cfg: ModelConfig, seed: int, batch: int = 8, length: int = 32, gr
     n_img = patches // v.merge_unit
     ids = np.full((batch, length), cfg.pad_token_id, np.int32)
     mask = np.zeros((batch, length), np.int32)
-    labels = np.full((batch, length), IGNORE, np.int32)
+    labels = np.full((batch, length), IGNORE_INDEX, np.int32)
     for b in range(batch):
         prompt = rng.integers(0, 400, size=int(rng.integers(2, 5)))
         answer = rng.integers(0, 400, size=int(rng.integers(4, length - n_img - 8)))
@@ -78,7 +78,7 @@ def _example(cfg: ModelConfig, rng, kind: str, name: str) -> Example:
     else:
         image, block, answer = none, [], rng.integers(0, 400, size=int(rng.integers(4, 9)))
     ids = np.asarray([*prompt, *block, *answer], np.int32)
-    labels = np.full(len(ids), IGNORE, np.int32)
+    labels = np.full(len(ids), IGNORE_INDEX, np.int32)
     labels[len(ids) - len(answer):] = answer
     sizes = Sizes(len(ids), len(image.patches), len(image.grids), 0, 0)
     return Example(name, "tiny", ids, labels, image, none, "", "", sizes)

@@ -1,7 +1,8 @@
 """`VisionLanguageModel`: the user-facing handle (transformers-like), built on the pure functions.
 
 It holds a graphdef + a (sharded) parameter State. Calls are jitted pure functions of
-(graphdef, state, inputs); training code uses `graphdef` and `state` directly.
+(graphdef, state, inputs); training code uses `graphdef` and `state` directly. Generation is a
+layer above: `ladder_jax.generate.generate(model, inputs, max_new_tokens)`.
 """
 
 from __future__ import annotations
@@ -19,20 +20,17 @@ from flax import nnx
 from ladder_jax.models.qwen25_vl import config as config_lib
 from ladder_jax.models.qwen25_vl import params as params_lib
 from ladder_jax.models.qwen25_vl.batching import per_sample_inputs
+from ladder_jax.models.qwen25_vl.inputs import MODEL_KEYS
 from ladder_jax.models.qwen25_vl.model import Qwen25VL
 from ladder_jax.models.qwen25_vl.text import KVCache
 from ladder_jax.models.safetensors_io import SafetensorsFolder, write_sharded
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.parallel.sharding import state_shardings
-from ladder_jax.train.sampler import sample
 
 # Files of a HF folder that belong to the tokenizer / processor and travel with an export.
 SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json",
               "added_tokens.json", "chat_template.json", "chat_template.jinja", "preprocessor_config.json",
               "video_preprocessor_config.json", "processor_config.json")
-
-INPUT_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "pixel_values_videos",
-              "video_grid_thw", "second_per_grid_ts")
 
 
 def abstract_model(cfg: config_lib.ModelConfig):
@@ -71,7 +69,7 @@ def _device_inputs(inputs: dict) -> dict:
 
 def model_inputs(cfg: config_lib.ModelConfig, inputs: dict) -> dict:
     """Processor-style flat arrays -> the jitted model's per-sample layout (host side)."""
-    inputs = {k: inputs.get(k) for k in INPUT_KEYS if inputs.get(k) is not None}
+    inputs = {k: inputs.get(k) for k in MODEL_KEYS if inputs.get(k) is not None}
     if inputs.get("attention_mask") is None:
         inputs["attention_mask"] = np.ones_like(np.asarray(inputs["input_ids"]))
     v = cfg.vision
@@ -147,17 +145,3 @@ class VisionLanguageModel:
             if self.source_dir is not None and (self.source_dir / name).exists():
                 shutil.copy2(self.source_dir / name, out_dir / name)
         return out_dir
-
-    def generate(self, inputs: dict, max_new_tokens: int, temperature: float = 0.0, top_k: int = 0,
-                 top_p: float = 1.0, num_samples: int = 1, seed: int = 0,
-                 eos_token_id: int | None = None) -> np.ndarray:
-        """Completions (B * num_samples, max_new_tokens) int32 for a left-padded prompt batch in the
-        processor layout; row b*G+g is sample g of prompt b. Greedy at temperature 0. After a row's
-        EOS (the config's when eos_token_id is None; a negative id never stops) come pad tokens."""
-        eos = self.config.eos_token_id if eos_token_id is None else eos_token_id
-        pad = self.config.pad_token_id if self.config.pad_token_id is not None else 0
-        prompts = {k: np.asarray(v) for k, v in model_inputs(self.config, inputs).items()}
-        out = sample(self.graphdef, self.state, prompts, jax.random.key(seed), num_samples=num_samples,
-                     max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                     eos_id=eos, pad_id=pad)
-        return np.asarray(out.tokens)

@@ -1,4 +1,6 @@
-"""Host-side layout of vision inputs: a processor's flat arrays <-> the model's per-sample arrays.
+"""Host-side padding of rows into a batch: text rows, and a processor's flat vision arrays <-> the
+model's per-sample arrays. The rows of every batch (training, pipeline prompts, generation, the
+processor's own padded batches) are padded by these functions.
 
 A Qwen2.5-VL processor concatenates the patches of every image of a batch into one
 (N, patch_dim) array with one grid row per image, in row-major order of the pad tokens. The
@@ -12,9 +14,13 @@ import dataclasses
 
 import numpy as np
 
+from ladder_jax.models.qwen25_vl.inputs import VISION_KEYS
 
 # second_per_grid_ts of padding items: any finite value works, since padded items own no tokens.
 PAD_SECONDS = 1.0
+# A processor's (pixels, grids, seconds) keys of each vision kind; images have no seconds.
+VISION_KINDS = {"images": ("pixel_values", "image_grid_thw", None),
+                "videos": ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")}
 
 
 class VisionLayoutError(ValueError):
@@ -28,6 +34,19 @@ class RowVision:
     patches: np.ndarray
     grids: np.ndarray
     seconds: np.ndarray
+
+    @classmethod
+    def empty(cls, patch_dim: int) -> RowVision:
+        return cls(np.zeros((0, patch_dim), np.float32), np.zeros((0, 3), np.int32), np.zeros(0, np.float32))
+
+
+def pad_sequences(rows, length: int, fill, left: bool, dtype=np.int32) -> np.ndarray:
+    """1-D rows as one (B, length) array, each padded with `fill` on the left (prompts: every row
+    then ends at the last index, where generation continues) or on the right."""
+    out = np.full((len(rows), length), fill, dtype)
+    for b, row in enumerate(rows):
+        out[b, slice(length - len(row), length) if left else slice(0, len(row))] = row
+    return out
 
 
 def split_flat(input_ids, pixels, grids, token_id: int, merge_unit: int, seconds=None) -> list[RowVision]:
@@ -76,19 +95,24 @@ def stack_rows(rows: list[RowVision], patch_dim: int, patches: int | None = None
     return pix, grid, sec
 
 
+def split_kind(inputs: dict, kind: str, token_id: int, merge_unit: int) -> list[RowVision] | None:
+    """The rows' images or videos (`kind`) from a processor's flat arrays; None when it has none."""
+    pixels, grids, seconds = VISION_KINDS[kind]
+    if inputs.get(pixels) is None:
+        return None
+    return split_flat(inputs["input_ids"], inputs[pixels], inputs[grids], token_id, merge_unit,
+                      inputs.get(seconds) if seconds else None)
+
+
 def per_sample_inputs(inputs: dict, image_token_id: int, video_token_id: int, merge_unit: int, patch_dim: int) -> dict:
     """Processor-style flat inputs -> the model's per-sample layout (other keys pass through)."""
-    out = {k: v for k, v in inputs.items() if k not in (
-        "pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts")}
-    ids = out["input_ids"]
-    for pix_key, grid_key, token in (("pixel_values", "image_grid_thw", image_token_id),
-                                     ("pixel_values_videos", "video_grid_thw", video_token_id)):
-        if inputs.get(pix_key) is None:
+    out = {k: v for k, v in inputs.items() if k not in VISION_KEYS}
+    for kind, token_id in (("images", image_token_id), ("videos", video_token_id)):
+        rows = split_kind(inputs, kind, token_id, merge_unit)
+        if rows is None:
             continue
-        seconds = inputs.get("second_per_grid_ts") if grid_key == "video_grid_thw" else None
-        rows = split_flat(ids, inputs[pix_key], inputs[grid_key], token, merge_unit, seconds)
-        pix, grid, sec = stack_rows(rows, patch_dim)
-        out[pix_key], out[grid_key] = pix, grid
-        if grid_key == "video_grid_thw":
-            out["second_per_grid_ts"] = sec
+        pixels, grids, seconds = VISION_KINDS[kind]
+        out[pixels], out[grids], sec = stack_rows(rows, patch_dim)
+        if seconds:
+            out[seconds] = sec
     return out

@@ -1,4 +1,4 @@
-"""Rollouts for GRPO and the generation path: a jitted multimodal prefill, then a while-loop decode.
+"""The sampler of GRPO rollouts and of generation: a jitted multimodal prefill, then a while-loop decode.
 
 Two jitted stages over the trainer's own (graphdef, state), so no weights are copied:
 
@@ -60,9 +60,9 @@ def sample(graphdef, state, prompts: dict, rng, *, num_samples: int = 1, max_new
            temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, eos_id: int, pad_id: int) -> SampleOutput:
     """G = `num_samples` completions per prompt, on the mesh the state lives on.
 
-    prompts: the model's per-sample layout (`api.model_inputs`), left-padded: input_ids and
-    attention_mask (B, L) plus any of pixel_values (B, P, patch_dim), image_grid_thw (B, K, 3),
-    pixel_values_videos, video_grid_thw, second_per_grid_ts. temperature 0 is greedy; top_k 0 and
+    prompts: the model's per-sample layout, left-padded (`prompt_batch`, or the pipeline's prompt
+    batches): input_ids and attention_mask (B, L) plus any of pixel_values (B, P, patch_dim),
+    image_grid_thw (B, K, 3), pixel_values_videos, video_grid_thw, second_per_grid_ts. temperature 0 is greedy; top_k 0 and
     top_p 1.0 disable those filters. eos_id and pad_id are traced (no recompile when they change); a
     negative eos_id never matches, so every row runs to max_new_tokens. Each distinct L, B, G,
     max_new_tokens and filter setting compiles once; bucket prompt lengths upstream."""

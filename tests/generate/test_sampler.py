@@ -12,10 +12,10 @@ from flax import nnx
 from jax.sharding import PartitionSpec as P
 
 from ladder_jax import VisionLanguageModel
+from ladder_jax.generate import generate, sampler
 from ladder_jax.models.qwen25_vl.api import model_inputs
 from ladder_jax.models.qwen25_vl.config import preset
 from ladder_jax.parallel.mesh import make_mesh
-from ladder_jax.train import sampler
 from tests.models.qwen25_vl.reference import batch_inputs, build_sample, hf_model
 
 LAYOUTS = [[("text", 9)], [("text", 3), ("image", (4, 6)), ("text", 4)],
@@ -87,7 +87,7 @@ def _hf_generate(model, inputs, eos_id, pad_id, steps=STEPS):
 
 @pytest.fixture(scope="module")
 def greedy(single, prompts, cfg):
-    return single.generate(prompts, STEPS, num_samples=GROUP)
+    return generate(single, prompts, STEPS, num_samples=GROUP)
 
 
 def test_greedy_equals_transformers(greedy, single, hf_sharp, singles, prompts, cfg):
@@ -281,7 +281,7 @@ def test_sharded_mesh_gives_single_device_tokens(greedy, sharp_dir, prompts, mon
         return calls[-1][1]
 
     monkeypatch.setattr(sampler, "_prefill", spy)
-    np.testing.assert_array_equal(sharded.generate(prompts, STEPS, num_samples=GROUP), greedy)
+    np.testing.assert_array_equal(generate(sharded, prompts, STEPS, num_samples=GROUP), greedy)
     (batch, (logits, cache)), = calls
     assert batch["input_ids"].sharding.spec == P(("data", "fsdp"), None)  # prompt rows
     assert cache.k.sharding.spec == P(None, ("data", "fsdp"), None, "tensor")  # sample rows and kv heads
