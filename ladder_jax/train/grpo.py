@@ -1,7 +1,7 @@
 """The GRPO training step (stage 3): rollout with the current policy, score, update.
 
-`make_grpo_step(...)` returns a `GRPOStep`, used by `loop.train` exactly like SFT's `TrainStep`
-(checkpoints, resume, metrics). Its `.step(state, opt_state, batch, rng)` runs on the host:
+`make_grpo_step(...)` returns a `GRPOStep`: its own kind of step, which `loop.train` runs like
+SFT's `TrainStep` (checkpoints, resume, metrics) through the `loop.Step` protocol. Its `.step(state, opt_state, batch, rng)` runs on the host:
 
   1. sample G completions per prompt from the live, sharded `state` (`sampler.sample`: no
      weight copies), timed to its end with block_until_ready;
@@ -21,12 +21,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from ladder_jax.generate import sampler
+from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.models.qwen25_vl.inputs import MODEL_KEYS
 from ladder_jax.parallel.sharding import batch_sharding, replicated, state_shardings
 from ladder_jax.train import grpo_rollout, optim
@@ -34,7 +37,7 @@ from ladder_jax.train import rewards as rewards_lib
 from ladder_jax.train.grpo_loss import AGGREGATIONS, KL_ESTIMATORS
 from ladder_jax.train.grpo_update import update_fn
 from ladder_jax.train.reward_tables import byte_table
-from ladder_jax.train.sft import StepConfig, TrainStep
+from ladder_jax.train.sft import init_opt_state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,12 +84,45 @@ class GRPOConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class GRPOStep(TrainStep):
-    """A TrainStep whose batches are left-padded prompts with host-side keys; `step` runs on the
-    host (see module doc)."""
+class GRPOStep:
+    """The GRPO step as `loop.train` runs it (the `loop.Step` protocol): `step` runs on the host
+    (see module doc); its batches are left-padded prompts plus this process's answers and question
+    types. Its FLOPs are those of everything it does: sampling, scoring and the updates."""
 
+    step: Callable
+    tx: optax.GradientTransformation
+    state_shardings: object
+    opt_shardings: object
+    batch_shardings: dict
+    mesh: object
+    cfg: GRPOConfig
     batch_mode: str = "prompt"
     host_keys: tuple = ("answers", "question_types")
+
+    @property
+    def micro_batches(self) -> int:
+        return self.cfg.micro_batches
+
+    def init_opt_state(self, state):
+        return init_opt_state(self.tx, self.opt_shardings, state)
+
+    def flops(self, model_cfg, batch: dict, metrics: dict) -> float:
+        """Model FLOPs of one step on this global prompt batch (B prompts of L tokens, P patches):
+
+            prefill  forward(B, L, P): the vision tower and the prompt, once per prompt
+            decode   `decode_steps` steps of B·G rows over the padded cache L + T (T = max_new_tokens)
+            scoring  the reference (and, with updates_per_batch > 1, the old policy) over B·G rows
+                     of L + T tokens, the vision tower once per prompt
+            updates  updates_per_batch × 3 × that forward
+        """
+        c = self.cfg
+        (prompts, length), patches = batch["input_ids"].shape, (batch["pixel_values"].shape[1]
+                                                                + batch["pixel_values_videos"].shape[1])
+        rows, full = prompts * c.group_size, length + c.max_new_tokens
+        scored = flops_lib.text_forward(model_cfg, rows * full, full) + flops_lib.vision_forward(model_cfg, prompts, patches)
+        return (flops_lib.forward(model_cfg, prompts, length, patches)
+                + flops_lib.decode(model_cfg, rows, int(metrics.get("decode_steps", c.max_new_tokens)), full)
+                + (1 + (c.updates_per_batch > 1)) * scored + c.updates_per_batch * 3 * scored)
 
 
 def rollout_shardings(mesh) -> grpo_rollout.Rollout:
@@ -148,7 +184,9 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
         elapsed = time.perf_counter() - start
         generated = float(jnp.sum(out.lengths))
         timing = {"rollout_tokens_per_s": np.float64(generated / max(sampled, 1e-9)),
+                  "generated_tokens_per_s": np.float64(generated / max(elapsed, 1e-9)),
+                  "decode_steps": np.float64(jnp.max(out.lengths)),
                   "sample_time_share": np.float64(sampled / max(elapsed, 1e-9))}
         return state, opt_state, metrics | timing
 
-    return GRPOStep(step, tx, s_sh, o_sh, b_sh, mesh, StepConfig(micro_batches=cfg.micro_batches))
+    return GRPOStep(step, tx, s_sh, o_sh, b_sh, mesh, cfg)

@@ -14,23 +14,43 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import jax
 import numpy as np
+import optax
 
 from ladder_jax.data.collate import padded_shapes, repad
 from ladder_jax.models.qwen25_vl.config import ModelConfig
 from ladder_jax.parallel.distributed import agreed_shapes, global_batch
 from ladder_jax.parallel.mesh import batch_split_error
-from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.train import telemetry
 from ladder_jax.train.checkpoint import Checkpointer, StopSignal
-from ladder_jax.train.sft import TrainStep
 
 # Host-side keys a pipeline batch may carry beside its arrays (tuples of per-row strings). A step
 # receives those named in its `host_keys` (GRPO: answers, question types); the rest are dropped.
 HOST_KEYS = ("ids", "answers", "question_types")
+
+
+class Step(Protocol):
+    """What the loop runs: SFT's `sft.TrainStep` and GRPO's `grpo.GRPOStep`."""
+
+    step: Callable  # (state, opt_state, global batch, rng) -> (state, opt_state, metrics)
+    tx: optax.GradientTransformation
+    state_shardings: object
+    opt_shardings: object
+    batch_shardings: dict  # the batch's sharded arrays, by key
+    mesh: object
+    batch_mode: str  # how its text pads: "train" on the right, "prompt" on the left
+    host_keys: tuple  # this process's host-side batch values the step also takes
+
+    @property
+    def micro_batches(self) -> int: ...
+
+    def init_opt_state(self, state): ...
+
+    def flops(self, model_cfg: ModelConfig, batch: dict, metrics: dict) -> float:
+        """Model FLOPs of the step that took `batch` and returned `metrics`."""
 
 
 class TrainConfigError(ValueError):
@@ -73,10 +93,10 @@ class TrainResult:
     last_metrics: dict
 
 
-def validate(cfg: LoopConfig, train_step: TrainStep) -> None:
+def validate(cfg: LoopConfig, train_step: Step) -> None:
     """The batch must split over the step's mesh and the processes (LoopConfig checks its own ranges)."""
     shape = dict(train_step.mesh.shape)
-    error = batch_split_error(cfg.batch_size, train_step.step_cfg.micro_batches,
+    error = batch_split_error(cfg.batch_size, train_step.micro_batches,
                               (shape["data"], shape["fsdp"], shape["tensor"]), jax.process_count())
     if error:
         raise TrainConfigError(f"{error} (mesh {shape})")
@@ -98,7 +118,7 @@ def check_batch(batch: dict, local_rows: int, shardings: dict, host_keys=()) -> 
                                    f"(batch_size / processes)")
 
 
-def step_batch(local: dict, train_step: TrainStep, pad_id: int, host_keys=()) -> dict:
+def step_batch(local: dict, train_step: Step, pad_id: int, host_keys=()) -> dict:
     """Global arrays for the step's sharded keys, plus this process's host-side values it asks for.
 
     Each process's pipeline padded its rows to its own buckets; the arrays are padded further to
@@ -140,7 +160,7 @@ class _Window:
                 "skipped_steps": skipped_total} | {k: v / self.steps for k, v in sorted(self.extra.items())}
 
 
-def _start(train_step: TrainStep, state, ckpt: Checkpointer, cfg: LoopConfig, set_data_state):
+def _start(train_step: Step, state, ckpt: Checkpointer, cfg: LoopConfig, set_data_state):
     """(step, state, opt_state, rng, meta): the latest checkpoint's, or a fresh start."""
     rng = jax.random.key(cfg.seed)
     step = ckpt.latest_step()
@@ -155,7 +175,7 @@ def _start(train_step: TrainStep, state, ckpt: Checkpointer, cfg: LoopConfig, se
     return step, r.state, r.opt_state, r.rng, r.meta
 
 
-def train(train_step: TrainStep, state, data: Iterator[dict], cfg: LoopConfig, model_cfg: ModelConfig, *,
+def train(train_step: Step, state, data: Iterator[dict], cfg: LoopConfig, model_cfg: ModelConfig, *,
           get_data_state: Callable[[], dict] | None = None, set_data_state: Callable[[dict], None] | None = None,
           eval_fn: Callable[[int, object], dict | None] | None = None,
           checkpointer: Checkpointer | None = None, pad_id: int | None = None) -> TrainResult:
@@ -195,7 +215,7 @@ class _Run:
         self.get_data_state, self.eval_fn = get_data_state, eval_fn
         self.skipped_total, self.nonfinite_run = int(meta["skipped_total"]), int(meta["nonfinite_run"])
         self.local_rows = cfg.batch_size // jax.process_count()
-        self.host_keys = getattr(train_step, "host_keys", ())  # sft.TrainStep has none
+        self.host_keys = train_step.host_keys
 
     def loop(self, step, state, opt_state, rng, data, stop) -> TrainResult:
         window, last = _Window(), {}
@@ -213,9 +233,7 @@ class _Run:
             state, opt_state, m = self.ts.step(state, opt_state, batch, jax.random.fold_in(rng, step))
             m = {k: v.item() for k, v in jax.device_get(m).items()}
             step += 1
-            flops = flops_lib.train(self.model_cfg, self.cfg.batch_size, batch["input_ids"].shape[1],
-                                            batch["pixel_values"].shape[1] + batch["pixel_values_videos"].shape[1])
-            window.add(m, inputs, flops, time.perf_counter() - t0 - wait, wait)
+            window.add(m, inputs, self.ts.flops(self.model_cfg, batch, m), time.perf_counter() - t0 - wait, wait)
             self._count_nonfinite(step, m)
             self.progress.update(m["loss"], inputs / max(time.perf_counter() - t0, 1e-9))
             if step % self.cfg.log_every == 0 or step == self.cfg.total_steps:

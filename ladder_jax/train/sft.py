@@ -19,6 +19,7 @@ import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
+from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX, TRAIN_KEYS
 from ladder_jax.parallel.sharding import batch_sharding, replicated, state_shardings
 from ladder_jax.train import optim
@@ -162,8 +163,9 @@ def batch_shardings(mesh) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class TrainStep:
-    """The jitted step and what it was built from: the optimizer and every sharding. `batch_mode`
-    is how its batches are padded (collate's mode: "train" right-pads text)."""
+    """The SFT step as `loop.train` runs it (the `loop.Step` protocol): the jitted step and what it
+    was built from, the optimizer and every sharding. Its batches are right-padded (collate's
+    "train" mode) and carry no host-side keys."""
 
     step: Callable
     tx: optax.GradientTransformation
@@ -173,9 +175,25 @@ class TrainStep:
     mesh: object
     step_cfg: StepConfig
     batch_mode: str = "train"
+    host_keys: tuple = ()
+
+    @property
+    def micro_batches(self) -> int:
+        return self.step_cfg.micro_batches
 
     def init_opt_state(self, state):
-        return jax.jit(self.tx.init, out_shardings=self.opt_shardings)(state)
+        return init_opt_state(self.tx, self.opt_shardings, state)
+
+    def flops(self, model_cfg, batch: dict, metrics: dict) -> float:
+        """Model FLOPs of the step on this global batch: forward and backward on its padded shapes."""
+        del metrics
+        rows, length = batch["input_ids"].shape
+        return flops_lib.train(model_cfg, rows, length, batch["pixel_values"].shape[1] + batch["pixel_values_videos"].shape[1])
+
+
+def init_opt_state(tx, opt_shardings, state):
+    """The optimizer state of `state`, built on the devices with its shardings."""
+    return jax.jit(tx.init, out_shardings=opt_shardings)(state)
 
 
 def make_train_step(graphdef, state, optim_cfg: optim.OptimConfig, mesh, step_cfg: StepConfig = StepConfig(),

@@ -12,6 +12,7 @@ import pytest
 from flax import nnx
 
 from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
+from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.models.qwen25_vl.api import init_state
 from ladder_jax.models.qwen25_vl.config import for_tokenizer, preset
 from ladder_jax.parallel.mesh import make_mesh
@@ -203,11 +204,30 @@ def test_step_reports_every_metric_and_ratio_one(setup, grpo_step):
     batch = step_batch(prompt_batch(cfg, 0), grpo_step, cfg.pad_token_id, grpo_step.host_keys)
     _, _, m = grpo_step.step(state, opt, batch, jax.random.key(0))
     names = {"loss", "grad_norm", "lr", "skipped", "kl", "clip_fraction", "zero_std_groups", "completion_length",
-             "rollout_tokens_per_s", "sample_time_share"}
+             "rollout_tokens_per_s", "generated_tokens_per_s", "decode_steps", "sample_time_share"}
     names |= {f"reward_{k}{s}" for k in ("format", "accuracy", "total") for s in ("", "_std")}
     assert names <= set(m)
     assert float(m["ratio_max_dev"]) == 0.0 and float(m["clip_fraction"]) == 0.0
     assert float(m["kl"]) > 0 and 0 < float(m["sample_time_share"]) < 1 and 1 <= float(m["completion_length"]) <= T
+    assert float(m["completion_length"]) <= float(m["decode_steps"]) <= T
+    assert 0 < float(m["generated_tokens_per_s"]) < float(m["rollout_tokens_per_s"])
+
+
+def test_flops_count_sampling_scoring_and_updates(setup, grpo_step):
+    """The step's FLOPs: prefill + decode (only the steps it ran) + reference scoring + 3x per update."""
+    _, cfg, _, _, _, _ = setup
+    batch = prompt_batch(cfg, 0)
+    (prompts, length), patches = batch["input_ids"].shape, batch["pixel_values"].shape[1] + batch["pixel_values_videos"].shape[1]
+    g = grpo_step.cfg
+    rows, full = prompts * g.group_size, length + g.max_new_tokens
+    scored = flops_lib.text_forward(cfg, rows * full, full) + flops_lib.vision_forward(cfg, prompts, patches)
+    prefill = flops_lib.forward(cfg, prompts, length, patches)
+    for steps in (1, T):
+        expected = prefill + flops_lib.decode(cfg, rows, steps, full) + 4 * scored  # 1 scoring + 3 (one update)
+        assert grpo_step.flops(cfg, batch, {"decode_steps": steps}) == pytest.approx(expected)
+    twice = dataclasses.replace(grpo_step, cfg=dataclasses.replace(g, updates_per_batch=2))
+    assert twice.flops(cfg, batch, {"decode_steps": 1}) - grpo_step.flops(cfg, batch, {"decode_steps": 1}) == \
+        pytest.approx(4 * scored)  # the old policy's scoring pass and a second update
 
 
 class Prompts:
