@@ -21,12 +21,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Callable
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from ladder_jax.generate import sampler
 from ladder_jax.models.qwen25_vl import flops as flops_lib
@@ -37,7 +36,7 @@ from ladder_jax.train import rewards as rewards_lib
 from ladder_jax.train.grpo_loss import AGGREGATIONS, KL_ESTIMATORS
 from ladder_jax.train.grpo_update import update_fn
 from ladder_jax.train.reward_tables import byte_table
-from ladder_jax.train.sft import init_opt_state
+from ladder_jax.train.compiled_step import CompiledStep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,27 +83,18 @@ class GRPOConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class GRPOStep:
-    """The GRPO step as `loop.train` runs it (the `loop.Step` protocol): `step` runs on the host
+class GRPOStep(CompiledStep):
+    """The GRPO step as `loop.train` runs it (a `CompiledStep`): `step` runs on the host
     (see module doc); its batches are left-padded prompts plus this process's answers and question
     types. Its FLOPs are those of everything it does: sampling, scoring and the updates."""
 
-    step: Callable
-    tx: optax.GradientTransformation
-    state_shardings: object
-    opt_shardings: object
-    batch_shardings: dict
-    mesh: object
-    cfg: GRPOConfig
-    batch_mode: str = "prompt"
-    host_keys: tuple = ("answers", "question_types")
+    cfg: GRPOConfig = GRPOConfig()
+    batch_mode: ClassVar[str] = "prompt"
+    host_keys: ClassVar[tuple] = ("answers", "question_types")
 
     @property
     def micro_batches(self) -> int:
         return self.cfg.micro_batches
-
-    def init_opt_state(self, state):
-        return init_opt_state(self.tx, self.opt_shardings, state)
 
     def flops(self, model_cfg, batch: dict, metrics: dict) -> float:
         """Model FLOPs of one step on this global prompt batch (B prompts of L tokens, P patches):

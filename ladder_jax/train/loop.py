@@ -14,11 +14,10 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator
 
 import jax
 import numpy as np
-import optax
 
 from ladder_jax.data.collate import padded_shapes, repad
 from ladder_jax.models.qwen25_vl.config import ModelConfig
@@ -26,31 +25,11 @@ from ladder_jax.parallel.distributed import agreed_shapes, global_batch
 from ladder_jax.parallel.mesh import batch_split_error
 from ladder_jax.train import telemetry
 from ladder_jax.train.checkpoint import Checkpointer, StopSignal
+from ladder_jax.train.compiled_step import CompiledStep
 
 # Host-side keys a pipeline batch may carry beside its arrays (tuples of per-row strings). A step
 # receives those named in its `host_keys` (GRPO: answers, question types); the rest are dropped.
 HOST_KEYS = ("ids", "answers", "question_types")
-
-
-class Step(Protocol):
-    """What the loop runs: SFT's `sft.TrainStep` and GRPO's `grpo.GRPOStep`."""
-
-    step: Callable  # (state, opt_state, global batch, rng) -> (state, opt_state, metrics)
-    tx: optax.GradientTransformation
-    state_shardings: object
-    opt_shardings: object
-    batch_shardings: dict  # the batch's sharded arrays, by key
-    mesh: object
-    batch_mode: str  # how its text pads: "train" on the right, "prompt" on the left
-    host_keys: tuple  # this process's host-side batch values the step also takes
-
-    @property
-    def micro_batches(self) -> int: ...
-
-    def init_opt_state(self, state): ...
-
-    def flops(self, model_cfg: ModelConfig, batch: dict, metrics: dict) -> float:
-        """Model FLOPs of the step that took `batch` and returned `metrics`."""
 
 
 class TrainConfigError(ValueError):
@@ -93,7 +72,7 @@ class TrainResult:
     last_metrics: dict
 
 
-def validate(cfg: LoopConfig, train_step: Step) -> None:
+def validate(cfg: LoopConfig, train_step: CompiledStep) -> None:
     """The batch must split over the step's mesh and the processes (LoopConfig checks its own ranges)."""
     shape = dict(train_step.mesh.shape)
     error = batch_split_error(cfg.batch_size, train_step.micro_batches,
@@ -118,7 +97,7 @@ def check_batch(batch: dict, local_rows: int, shardings: dict, host_keys=()) -> 
                                    f"(batch_size / processes)")
 
 
-def step_batch(local: dict, train_step: Step, pad_id: int, host_keys=()) -> dict:
+def step_batch(local: dict, train_step: CompiledStep, pad_id: int, host_keys=()) -> dict:
     """Global arrays for the step's sharded keys, plus this process's host-side values it asks for.
 
     Each process's pipeline padded its rows to its own buckets; the arrays are padded further to
@@ -160,7 +139,7 @@ class _Window:
                 "skipped_steps": skipped_total} | {k: v / self.steps for k, v in sorted(self.extra.items())}
 
 
-def _start(train_step: Step, state, ckpt: Checkpointer, cfg: LoopConfig, set_data_state):
+def _start(train_step: CompiledStep, state, ckpt: Checkpointer, cfg: LoopConfig, set_data_state):
     """(step, state, opt_state, rng, meta): the latest checkpoint's, or a fresh start."""
     rng = jax.random.key(cfg.seed)
     step = ckpt.latest_step()
@@ -175,7 +154,7 @@ def _start(train_step: Step, state, ckpt: Checkpointer, cfg: LoopConfig, set_dat
     return step, r.state, r.opt_state, r.rng, r.meta
 
 
-def train(train_step: Step, state, data: Iterator[dict], cfg: LoopConfig, model_cfg: ModelConfig, *,
+def train(train_step: CompiledStep, state, data: Iterator[dict], cfg: LoopConfig, model_cfg: ModelConfig, *,
           get_data_state: Callable[[], dict] | None = None, set_data_state: Callable[[dict], None] | None = None,
           eval_fn: Callable[[int, object], dict | None] | None = None,
           checkpointer: Checkpointer | None = None, pad_id: int | None = None) -> TrainResult:

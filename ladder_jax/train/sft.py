@@ -11,7 +11,7 @@ fp32); `remat="full" | "dots"` checkpoints each scanned layer.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +23,7 @@ from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX, TRAIN_KEYS
 from ladder_jax.parallel.sharding import batch_sharding, replicated, state_shardings
 from ladder_jax.train import optim
+from ladder_jax.train.compiled_step import CompiledStep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,38 +163,23 @@ def batch_shardings(mesh) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainStep:
-    """The SFT step as `loop.train` runs it (the `loop.Step` protocol): the jitted step and what it
-    was built from, the optimizer and every sharding. Its batches are right-padded (collate's
-    "train" mode) and carry no host-side keys."""
+class TrainStep(CompiledStep):
+    """The SFT step as `loop.train` runs it (a `CompiledStep`). Its batches are right-padded
+    (collate's "train" mode) and carry no host-side keys."""
 
-    step: Callable
-    tx: optax.GradientTransformation
-    state_shardings: object
-    opt_shardings: object
-    batch_shardings: dict
-    mesh: object
-    step_cfg: StepConfig
-    batch_mode: str = "train"
-    host_keys: tuple = ()
+    step_cfg: StepConfig = StepConfig()
+    batch_mode: ClassVar[str] = "train"
+    host_keys: ClassVar[tuple] = ()
 
     @property
     def micro_batches(self) -> int:
         return self.step_cfg.micro_batches
-
-    def init_opt_state(self, state):
-        return init_opt_state(self.tx, self.opt_shardings, state)
 
     def flops(self, model_cfg, batch: dict, metrics: dict) -> float:
         """Model FLOPs of the step on this global batch: forward and backward on its padded shapes."""
         del metrics
         rows, length = batch["input_ids"].shape
         return flops_lib.train(model_cfg, rows, length, batch["pixel_values"].shape[1] + batch["pixel_values_videos"].shape[1])
-
-
-def init_opt_state(tx, opt_shardings, state):
-    """The optimizer state of `state`, built on the devices with its shardings."""
-    return jax.jit(tx.init, out_shardings=opt_shardings)(state)
 
 
 def make_train_step(graphdef, state, optim_cfg: optim.OptimConfig, mesh, step_cfg: StepConfig = StepConfig(),
