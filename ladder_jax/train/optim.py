@@ -104,7 +104,7 @@ def make_optimizer(cfg: OptimConfig, params) -> optax.GradientTransformation:
         return optax.adamw(learning_rate, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay,
                            mask=decay_mask)
 
-    # float32 whatever the param dtype: the lr the schedule computes, unrounded.
+    # float32: the default follows the params' dtype, and bf16 params would round the lr.
     scheduled = optax.inject_hyperparams(adamw, hyperparam_dtype=jnp.float32)(learning_rate=schedule(cfg))
     train = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), scheduled)
     trainable = jax.tree.map(lambda label: "train" if label != FROZEN else FROZEN, labels)
