@@ -24,7 +24,12 @@ import orbax.checkpoint as ocp
 
 class ProcessJsonHandler(ocp.CheckpointHandler):
     """One JSON file per process (`process_{i}-of-{n}.json`): each host's data iterator has its own
-    position, and a resumed host must read back its own."""
+    position, and a resumed host must read back its own.
+
+    Grain's own handler (grain.checkpoint.CheckpointHandler) writes the same files but takes the
+    live iterator, not a state: unless it is a grain.DatasetIterator (PipelineIterator wraps one and
+    adds its skip report) it expects get_state() to return bytes, its restore needs the iterator and
+    calls start_prefetch(), and a run whose data keeps no state cannot save through it."""
 
     def _file(self, directory) -> Path:
         return Path(directory) / f"process_{jax.process_index()}-of-{jax.process_count()}.json"

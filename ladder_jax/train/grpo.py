@@ -147,8 +147,7 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
                                       old_logp=cfg.updates_per_batch > 1),
                     in_shardings=(s_sh, s_sh, b_sh, rows2, rows2), out_shardings=(rows2, rows2),
                     compiler_options=compiler_options)
-    update = jax.jit(update_fn(graphdef, tx, optim.schedule(optim_cfg), optim.trainable_mask(state, optim_cfg),
-                               cfg, mesh),
+    update = jax.jit(update_fn(graphdef, tx, optim.trainable_mask(state, optim_cfg), cfg, mesh),
                      in_shardings=(s_sh, o_sh, b_sh, r_sh), out_shardings=(s_sh, o_sh, replicated(mesh)),
                      donate_argnums=(0, 1), compiler_options=compiler_options)
 

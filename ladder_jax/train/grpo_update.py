@@ -63,15 +63,14 @@ def grpo_grads(graphdef, state, prompts: dict, rollout: Rollout, cfg, mesh):
     return grads, total, count, stats
 
 
-def update_fn(graphdef, tx, lr_schedule, trainable, cfg, mesh):
+def update_fn(graphdef, tx, trainable, cfg, mesh):
     """The pure (state, opt_state, prompts, rollout) -> (state, opt_state, metrics) of
     cfg.updates_per_batch optimizer steps on one rollout (each counts as an optimizer step for the
     schedule). A non-finite loss or grad norm skips that update. Metrics are means over the
     updates (skipped: 1 if any was skipped)."""
     def one(state, opt_state, prompts, rollout):
         grads, total, count, stats = grpo_grads(graphdef, state, prompts, rollout, cfg, mesh)
-        state, opt_state, metrics = apply_summed_grads(tx, lr_schedule, trainable, state, opt_state,
-                                                       grads, total, count)
+        state, opt_state, metrics = apply_summed_grads(tx, trainable, state, opt_state, grads, total, count)
         tokens = jnp.maximum(stats["tokens"], 1.0)
         return state, opt_state, metrics | {
             "tokens": stats["tokens"], "kl": stats["kl"] / tokens, "clip_fraction": stats["clipped"] / tokens,

@@ -11,6 +11,7 @@ import dataclasses
 import math
 
 import jax
+import jax.numpy as jnp
 import optax
 from flax import nnx
 from jax.sharding import NamedSharding
@@ -90,13 +91,22 @@ def param_labels(params, cfg: OptimConfig):
 
 def make_optimizer(cfg: OptimConfig, params) -> optax.GradientTransformation:
     """clip(global norm over trainable grads) -> AdamW (decay on matrices only) -> ×lr(s); frozen
-    params get zero updates and keep no moments. `params` (abstract is fine) only fixes the labels."""
+    params get zero updates and keep no moments. `params` (abstract is fine) only fixes the labels.
+
+    The learning rate is injected (optax.inject_hyperparams), so the optimizer state holds the lr
+    its last update used: `applied_lr` reads it for the metrics."""
     labels = param_labels(params, cfg)
     decay_mask = jax.tree.map(lambda label: label == DECAY, labels)
-    train = optax.chain(
-        optax.clip_by_global_norm(cfg.max_grad_norm),
-        optax.adamw(schedule(cfg), b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay,
-                    mask=decay_mask))
+
+    def adamw(learning_rate):
+        # Only the lr is injected: injected b1, b2 would be float32 arrays, and 1 - b1 in float32
+        # (0.100000024) is not float32(1 - b1) (0.1), so every moment would change.
+        return optax.adamw(learning_rate, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay,
+                           mask=decay_mask)
+
+    # float32: the default follows the params' dtype, and bf16 params would round the lr.
+    scheduled = optax.inject_hyperparams(adamw, hyperparam_dtype=jnp.float32)(learning_rate=schedule(cfg))
+    train = optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), scheduled)
     trainable = jax.tree.map(lambda label: "train" if label != FROZEN else FROZEN, labels)
     return optax.partition({"train": train, FROZEN: optax.set_to_zero()}, trainable)
 
@@ -106,11 +116,9 @@ def trainable_mask(params, cfg: OptimConfig):
     return jax.tree.map(lambda label: label != FROZEN, param_labels(params, cfg))
 
 
-def current_lr(opt_state, lr_schedule: optax.Schedule):
-    """The learning rate the next update uses: the schedule at the optimizer's update count."""
-    counts = [s.count for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByScheduleState))
-              if isinstance(s, optax.ScaleByScheduleState)]
-    return lr_schedule(counts[0])
+def applied_lr(opt_state):
+    """The learning rate of the update that produced `opt_state`: lr(s) for the s-th update (from 0)."""
+    return optax.tree.get(opt_state, "hyperparams")["learning_rate"]
 
 
 def opt_state_shardings(abstract_opt_state, mesh):

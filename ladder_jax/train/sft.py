@@ -124,7 +124,7 @@ def _global_norm(grads, trainable):
     return optax.tree.norm(chosen)
 
 
-def train_step_fn(graphdef, tx, lr_schedule, trainable, step_cfg: StepConfig, mesh) -> Callable:
+def train_step_fn(graphdef, tx, trainable, step_cfg: StepConfig, mesh) -> Callable:
     """The pure step (state, opt_state, batch, rng) -> (state, opt_state, metrics).
 
     loss = Σ sum / max(Σ count, 1); grads likewise. A non-finite loss or grad norm skips the
@@ -133,27 +133,30 @@ def train_step_fn(graphdef, tx, lr_schedule, trainable, step_cfg: StepConfig, me
     def step(state, opt_state, batch, rng):
         del rng
         grads, loss, count = accumulate_grads(graphdef, state, batch, step_cfg, mesh)
-        state, opt_state, metrics = apply_grads(tx, lr_schedule, trainable, state, opt_state, grads, loss)
+        state, opt_state, metrics = apply_grads(tx, trainable, state, opt_state, grads, loss)
         return state, opt_state, metrics | {"tokens": count}
     return step
 
 
-def apply_summed_grads(tx, lr_schedule, trainable, state, opt_state, grads, total, count):
+def apply_summed_grads(tx, trainable, state, opt_state, grads, total, count):
     """apply_grads after dividing summed gradients and a loss sum once by max(count, 1)."""
     denom = jnp.maximum(count, 1.0)
-    return apply_grads(tx, lr_schedule, trainable, state, opt_state, jax.tree.map(lambda g: g / denom, grads),
-                       total / denom)
+    return apply_grads(tx, trainable, state, opt_state, jax.tree.map(lambda g: g / denom, grads), total / denom)
 
 
-def apply_grads(tx, lr_schedule, trainable, state, opt_state, grads, loss):
+def apply_grads(tx, trainable, state, opt_state, grads, loss):
     """One optimizer update; a non-finite loss or grad norm keeps state and optimizer state
-    unchanged. Returns (state, opt_state, {loss, grad_norm, lr, skipped})."""
+    unchanged. Returns (state, opt_state, {loss, grad_norm, lr, skipped}); lr is the update's,
+    also when it is skipped."""
     grad_norm = _global_norm(grads, trainable)
+    # Not optax.apply_if_finite: it checks the gradients only (a non-finite loss with finite
+    # gradients is applied), applies non-finite updates after max_consecutive_errors, and changes
+    # its own counters in the optimizer state on a skipped step.
     ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     updates, new_opt = tx.update(grads, opt_state, state)
     new_state = optax.apply_updates(state, updates)
     keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, old)
-    metrics = {"loss": loss, "grad_norm": grad_norm, "lr": optim.current_lr(opt_state, lr_schedule),
+    metrics = {"loss": loss, "grad_norm": grad_norm, "lr": optim.applied_lr(new_opt),
                "skipped": (~ok).astype(jnp.int32)}
     return keep(new_state, state), keep(new_opt, opt_state), metrics
 
@@ -192,7 +195,7 @@ def make_train_step(graphdef, state, optim_cfg: optim.OptimConfig, mesh, step_cf
     s_sh = state_shardings(state, mesh)
     o_sh = optim.opt_state_shardings(jax.eval_shape(tx.init, state), mesh)
     b_sh = batch_shardings(mesh)
-    fn = train_step_fn(graphdef, tx, optim.schedule(optim_cfg), optim.trainable_mask(state, optim_cfg), step_cfg, mesh)
+    fn = train_step_fn(graphdef, tx, optim.trainable_mask(state, optim_cfg), step_cfg, mesh)
     jitted = jax.jit(fn, in_shardings=(s_sh, o_sh, b_sh, replicated(mesh)),
                      out_shardings=(s_sh, o_sh, replicated(mesh)), donate_argnums=(0, 1),
                      compiler_options=compiler_options)

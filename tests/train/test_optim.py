@@ -66,7 +66,20 @@ def test_update_decays_only_matrices_and_skips_frozen():
           if isinstance(s, optax.ScaleByAdamState)][0]
     moments = [str(path) for path, _ in jax.tree_util.tree_flatten_with_path(mu)[0]]
     assert not any("blocks" in m for m in moments) and any("merger" in m for m in moments)  # frozen: no moments
-    assert float(optim.current_lr(opt_state, optim.schedule(cfg))) == float(optim.schedule(cfg)(1))
+    assert float(optim.applied_lr(opt_state)) == float(optim.schedule(cfg)(0))  # constant after 0 warmup steps
+
+
+def test_applied_lr_is_the_schedule_at_each_update():
+    params = {"a": nnx.Param(jnp.ones((3, 2)), axes=("embed", "mlp"))}
+    cfg = optim.OptimConfig(learning_rate=1e-3, total_steps=10, warmup_ratio=0.3)
+    tx, lr = optim.make_optimizer(cfg, params), optim.schedule(cfg)
+    opt_state, update = tx.init(params), jax.jit(tx.update)
+    for s in range(8):
+        _, opt_state = update(params, opt_state, params)
+        np.testing.assert_allclose(optim.applied_lr(opt_state), lr(s), rtol=1e-6, err_msg=str(s))
+        assert optim.applied_lr(opt_state).dtype == jnp.float32
+    _, first = update(params, tx.init(params), params)
+    assert float(optim.applied_lr(first)) == 0.0  # warmup: the first update trains at lr 0
 
 
 def test_clipping_uses_the_global_norm():

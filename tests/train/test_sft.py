@@ -1,6 +1,7 @@
 """The SFT loss and step: (sum, count) maths, sharded = single device, exact accumulation, NaN skip,
 learning, and the FLOPs model behind MFU."""
 
+import functools
 import types
 
 import jax
@@ -9,6 +10,7 @@ import numpy as np
 
 from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.train import sft, telemetry
+from ladder_jax.train.optim import OptimConfig, make_optimizer, schedule, trainable_mask
 from tests.train.tiny import CFG, BatchIterator, fresh_state, make_batch, tiny_step
 
 
@@ -79,6 +81,28 @@ def test_nonfinite_step_is_skipped_and_reported():
         np.testing.assert_array_equal(a, b)
     _, _, m = ts.step(state, opt_state, jax.device_put(make_batch(CFG, 0), ts.batch_shardings), jax.random.key(1))
     assert int(m["skipped"]) == 0 and np.isfinite(float(m["loss"]))
+
+
+def test_skipped_updates_keep_everything_and_log_their_lr():
+    """A non-finite loss with finite gradients is skipped like non-finite gradients; a skipped step
+    reports the lr its update would have used, and the next update uses it."""
+    params = {"a": nnx.Param(jnp.ones((3, 2)), axes=("embed", "mlp")), "b": nnx.Param(jnp.ones((2,)), axes=("norm",))}
+    cfg = OptimConfig(learning_rate=1e-3, total_steps=10, warmup_ratio=0.3)
+    tx, lr = make_optimizer(cfg, params), schedule(cfg)
+    apply = jax.jit(functools.partial(sft.apply_grads, tx, trainable_mask(params, cfg)))
+    grads = jax.tree.map(lambda p: 0.5 * p, params)
+    nan_grads = jax.tree.map(lambda p: p.at[0].set(jnp.nan), grads)
+    state, opt_state = params, tx.init(params)
+    logged = []
+    for loss, g in ((1.0, grads), (jnp.inf, grads), (1.0, nan_grads), (jnp.nan, grads), (1.0, grads), (1.0, grads)):
+        before = jax.device_get((state, opt_state))
+        state, opt_state, m = apply(state, opt_state, g, jnp.float32(loss))
+        logged.append((int(m["skipped"]), float(m["lr"])))
+        if m["skipped"]:
+            for a, b in zip(jax.tree.leaves(jax.device_get((state, opt_state))), jax.tree.leaves(before)):
+                np.testing.assert_array_equal(a, b)
+    assert [skipped for skipped, _ in logged] == [0, 1, 1, 1, 0, 0]
+    np.testing.assert_allclose([x for _, x in logged], [lr(s) for s in (0, 1, 1, 1, 1, 2)], rtol=1e-6)
 
 
 def test_loss_falls_on_repeated_data():
