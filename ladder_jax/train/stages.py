@@ -34,7 +34,7 @@ import ml_collections
 from ladder_jax.config_files import build, fields_of
 from ladder_jax.data.examples import STAGE_KINDS
 from ladder_jax.data.pipeline import PipelineConfig
-from ladder_jax.models.qwen25_vl.config import ConfigError, preset
+from ladder_jax.models.qwen25_vl.config import ConfigError, check_execution, preset
 from ladder_jax.parallel.mesh import MeshError, batch_split_error, resolve_sizes
 from ladder_jax.train.grpo import GRPOConfig
 from ladder_jax.train.loop import LoopConfig
@@ -168,12 +168,13 @@ def _check_model(cfg) -> None:
     m = cfg.model
     if m.init not in MODEL_INITS:
         _fail(f"config.model.init must be one of {MODEL_INITS}, got {m.init!r}")
-    if m.init == "preset":
-        try:
+    try:
+        check_execution(m.dtype, m.param_dtype, m.remat, m.attention)
+        if m.init == "preset":
             preset(m.preset, dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat, attention=m.attention)
-        except ConfigError as e:
-            _fail(f"config.model: {e}")
-    elif not m.path:
+    except ConfigError as e:
+        _fail(f"config.model: {e}")
+    if m.init != "preset" and not m.path:
         _fail(f"config.model.init={m.init!r} needs config.model.path (a {'HF folder' if m.init == 'hf' else 'params checkpoint'})")
     if cfg.tokenizer.source not in ("model", "train"):
         _fail(f"config.tokenizer.source must be 'model' or 'train', got {cfg.tokenizer.source!r}")

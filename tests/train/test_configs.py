@@ -111,6 +111,9 @@ def test_unknown_stage_setting_in_a_config_file():
     (["--config.stages.stage2.max_pixels=0"], "stage2: need 0 < min_pixels <= max_pixels"),
     (["--config.stages.stage1.micro_batches=0"], "stage1: micro_batches must be >= 1"),
     (["--config.stages.cold_start.learning_rate=0."], "cold_start: learning_rate must be > 0"),
+    (["--config.model.dtype=float13"], "config.model: dtype must be one of"),
+    (["--config.model.init=params", "--config.model.path=x", "--config.model.param_dtype=int8"],
+     "config.model: param_dtype must be one of"),
 ])
 def test_bad_static_settings(overrides, message):
     with pytest.raises(CurriculumConfigError, match=message):

@@ -104,8 +104,23 @@ def validate(cfg: ModelConfig) -> None:
         (v.head_dim % 4 == 0, "vision head_dim must divide by 4 (2-D rotary over h and w)"),
         (v.window_size % (v.spatial_merge_size * v.patch_size) == 0, "vision.window_size must be a multiple of merge*patch"),
         (all(0 <= i < v.depth for i in v.fullatt_block_indexes), "vision.fullatt_block_indexes out of range"),
-        (cfg.attention in ("xla", "cudnn", "splash"), f"attention must be xla, cudnn or splash, got {cfg.attention!r}"),
-        (cfg.remat in ("none", "full", "dots"), f"remat must be none, full or dots, got {cfg.remat!r}"),
+    ]
+    for ok, msg in checks:
+        if not ok:
+            raise ConfigError(msg)
+    check_execution(cfg.dtype, cfg.param_dtype, cfg.remat, cfg.attention)
+
+
+FLOAT_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def check_execution(dtype: str, param_dtype: str, remat: str, attention: str) -> None:
+    """How the model runs, whatever its weights: compute and parameter dtypes, remat, attention."""
+    checks = [
+        (dtype in FLOAT_DTYPES, f"dtype must be one of {FLOAT_DTYPES}, got {dtype!r}"),
+        (param_dtype in FLOAT_DTYPES, f"param_dtype must be one of {FLOAT_DTYPES}, got {param_dtype!r}"),
+        (attention in ("xla", "cudnn", "splash"), f"attention must be xla, cudnn or splash, got {attention!r}"),
+        (remat in ("none", "full", "dots"), f"remat must be none, full or dots, got {remat!r}"),
     ]
     for ok, msg in checks:
         if not ok:
