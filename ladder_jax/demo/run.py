@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -45,7 +46,7 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
 def demo_config(out: Path, quick: bool = False, overrides: list[str] = (),
                 config: str | Path = CONFIG) -> ml_collections.ConfigDict:
     """The demo's config: `config` (`:quick` with `quick`) writing into OUT (the ladder in OUT/ladder,
-    the toy world in OUT/toyworld), then `overrides`. Checked whole before anything runs."""
+    the toy world in OUT/toyworld), then `overrides`. `run` checks it whole before anything runs."""
     if not Path(str(config).partition(":")[0]).exists():
         raise DemoConfigError(f"demo config {config} not found: the demo reads configs/toy_demo.py of a checkout "
                               f"(`pip install -e .` from the repository), or pass --config FILE")
@@ -53,11 +54,11 @@ def demo_config(out: Path, quick: bool = False, overrides: list[str] = (),
     cfg.workdir, cfg.data.root = str(out / "ladder"), str(out / "toyworld")
     for item in overrides:
         config_files.apply_override(cfg, item)
-    check(cfg)
     return cfg
 
 
 def check(cfg) -> None:
+    """Every setting of the demo and of its two curricula (the ladder and the baseline)."""
     from ladder_jax.train import stages  # noqa: PLC0415 (keep `ladder-jax --help` fast)
 
     if "demo" not in cfg:
@@ -86,7 +87,7 @@ def main(verb: str, args) -> int:
         cfg = demo_config(out, args.quick, args.overrides, args.config)
         result = run(cfg, out)
     except (config_files.ConfigFileError, CurriculumConfigError, DemoConfigError) as e:
-        print(f"ladder-jax demo: bad config: {e}", flush=True)
+        print(f"ladder-jax demo: bad config: {e}", file=sys.stderr)
         return 2
     print("\n" + report_lib.terminal_table(result["models"]))
     print(f"\nreport: {out / 'report.md'}  (json, plots and the HF folder beside it)")

@@ -8,7 +8,7 @@ import pytest
 
 from ladder_jax import config_files
 from ladder_jax.demo import report
-from ladder_jax.demo.run import DemoConfigError, baseline, configure, demo_config, main
+from ladder_jax.demo.run import DemoConfigError, baseline, check, configure, demo_config, main
 from ladder_jax.train import stages
 
 
@@ -26,14 +26,15 @@ def test_the_sizes_and_overrides(tmp_path):
     with pytest.raises(config_files.ConfigFileError, match="cannot read 'many' as a int"):
         demo_config(tmp_path, True, ["--config.demo.scenes=many"])
     with pytest.raises(DemoConfigError, match="multiple of 56"):
-        demo_config(tmp_path, True, ["--config.demo.size=100"])
+        check(demo_config(tmp_path, True, ["--config.demo.size=100"]))
     with pytest.raises(stages.CurriculumConfigError, match="stage3.grpo: group_size must be >= 2"):
-        demo_config(tmp_path, True, ["--config.stages.stage3.grpo.group_size=1"])
+        check(demo_config(tmp_path, True, ["--config.stages.stage3.grpo.group_size=1"]))
 
 
 def test_the_curriculum_and_the_baseline_pass_the_config_checks(tmp_path):
     for quick in (True, False):
         cfg = demo_config(tmp_path / "out", quick)
+        check(cfg)
         assert stages.enabled(cfg) == ["stage1", "stage2", "cold_start", "stage3"]
         base = baseline(cfg)
         assert stages.enabled(base) == ["stage3"] and base.stages.stage3.steps == cfg.stages.stage3.steps
@@ -54,7 +55,7 @@ def test_the_verb_takes_config_overrides_only(tmp_path, capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--set", "scenes=3"])
     args = parser.parse_args(["--quick", "--out", str(tmp_path), "--config.demo.size=100"])
-    assert main("demo", args) == 2 and "multiple of 56" in capsys.readouterr().out
+    assert main("demo", args) == 2 and "multiple of 56" in capsys.readouterr().err
     assert not (tmp_path / "config.json").exists()  # refused before anything was written
 
 
