@@ -7,6 +7,7 @@ import types
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.train import sft, telemetry
