@@ -48,10 +48,13 @@ def build_beside(
     """
     out = Path(out).resolve()  # a symlinked `out` swaps its target, beside the target
     _check(out, overwrite, marker, inputs)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
     new = out.parent / f".{out.name}.partial-{tag}"
-    new.mkdir()  # unlike tempfile.mkdtemp, honours the umask: `out` gets the usual permissions
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        new.mkdir()  # unlike tempfile.mkdtemp, honours the umask: `out` gets the usual permissions
+    except OSError as e:
+        raise OutputError(f"cannot create a folder beside {out} ({e.strerror}); choose a writable location") from e
     try:
         yield new
     except BaseException:

@@ -261,21 +261,35 @@ def _option_letter(r: Record, i: int, option: Any) -> str:
 _KIND_CHECKS = {"grounding": _check_grounding, "spatial": _check_spatial, "cold_start": _check_cold_start}
 
 
+MAX_NESTING = 32  # levels of lists and dicts in `meta`; provenance needs a few
+
+
 def _check_encodable(r: Record) -> None:
     """Every field must survive the UTF-8 JSON that shards, reports and exports are written in.
 
-    `json.loads` accepts a lone surrogate ("\\ud800") and nesting as deep as the stack allows; both
-    would otherwise fail later, while a shard is being written.
+    `json.loads` accepts a lone surrogate ("\\ud800"), and nesting as deep as the stack allows,
+    which a reader deeper in its own stack (a Grain worker decoding a shard) may not manage.
     """
+    if _nesting(r.meta) > MAX_NESTING:
+        _fail(r, "meta", f"nested more than {MAX_NESTING} levels")
     for field, value in record_to_json(r).items():
         try:
             json.dumps(value, ensure_ascii=False).encode()
         except UnicodeEncodeError as e:
             _fail(r, field, "text is not valid Unicode (a lone surrogate)", repr(e.object[e.start : e.end]))
-        except RecursionError:
-            _fail(r, field, "nested too deeply")
         except (TypeError, ValueError) as e:  # a value JSON cannot hold, or a reference cycle
             _fail(r, field, "not JSON data", str(e))
+
+
+def _nesting(value: Any) -> int:
+    """Levels of lists, tuples and dicts in `value`, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (list, tuple, dict)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _check_image_paths(r: Record, data_root: Path | None, seen: dict | None) -> None:

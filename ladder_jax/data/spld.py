@@ -37,6 +37,8 @@ def default_image_root(root: Path) -> Path:
 def release_files(root: Path, files: list[str] | None = None) -> list[Path]:
     """The JSONL files to read: `files` (names relative to `root`), else every `*.jsonl` in `root`."""
     root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder; give the release folder (JSONL files and images/)")
     paths = [root / f for f in files] if files else sorted(p for p in root.glob("*.jsonl") if p.is_file())
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:

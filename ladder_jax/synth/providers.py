@@ -162,6 +162,8 @@ def load_providers(config_path: str | pathlib.Path, device: str = "cpu"):
         paths = {role: pathlib.Path(cfg[role]["path"]) for role in ("depth", "detector", "segmenter")}
         det = cfg["detector"]
         labels, threshold = det["labels"], float(det.get("threshold", 0.3))
+    except OSError as e:
+        raise ValueError(f"providers config {path}: cannot be read ({e.strerror}); give the path of a JSON file") from e
     except json.JSONDecodeError as e:
         raise ValueError(f"providers config {path}: not valid JSON ({e})") from e
     except (KeyError, TypeError) as e:

@@ -142,11 +142,21 @@ def test_text_that_cannot_be_written_is_refused_by_field(record, key):
     assert reason_of(record) == key
 
 
-def test_meta_nested_deeper_than_json_can_write_is_refused():
+def nested_meta(levels: int) -> dict:
+    """A meta dict nested `levels` deep in all (the dict itself is the first level)."""
     deep: list = []
-    for _ in range(100_000):
+    for _ in range(levels - 2):
         deep = [deep]
-    assert reason_of(spatial(meta={"deep": deep})) == "meta: nested too deeply"
+    return {"deep": deep}
+
+
+@pytest.mark.parametrize("levels", [33, 900, 100_000])  # 900: json.loads reads it, a deeper reader may not
+def test_meta_nested_deeper_than_a_reader_can_follow_is_refused(levels):
+    assert reason_of(spatial(meta=nested_meta(levels))) == "meta: nested more than 32 levels"
+
+
+def test_meta_nested_32_levels_passes():
+    assert validate(spatial(meta=nested_meta(32)))
 
 
 def test_nul_byte_is_refused_against_a_real_root(tmp_path):
