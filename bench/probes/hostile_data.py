@@ -97,6 +97,15 @@ def grade_refusal(verb: str, proc, code: int, intact: bool = True) -> tuple[str,
     return "weak", f"exit {proc.returncode}: {last}"
 
 
+def decoys(tmp: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """A folder of someone else's files and a plain file: outputs no verb may replace."""
+    foreign = tmp / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    (tmp / "a-file").write_text("keep")
+    return foreign, tmp / "a-file"
+
+
 def make_release(root: pathlib.Path, lines: list) -> pathlib.Path:
     (root / "images").mkdir(parents=True)
     Image.new("RGB", (16, 16), "red").save(root / "images" / "a.png")
@@ -140,16 +149,13 @@ def prepare_cases(tmp: pathlib.Path) -> list[tuple[str, str, str]]:
     out = tmp / "prepared"
     run("prepare", "--data", release, "--out", out)
     before = snapshot(out)
-    foreign = tmp / "foreign"
-    foreign.mkdir()
-    (foreign / "notes.txt").write_text("keep")
-    (tmp / "a-file").write_text("keep")
+    foreign, a_file = decoys(tmp)
     cases = [
         ("non-empty --out without --overwrite", ["--data", release, "--out", out], 2),
         ("--overwrite over a folder that is not a prepared set", ["--data", release, "--out", foreign, "--overwrite"], 2),
         ("--out is the --data folder", ["--data", release, "--out", release, "--overwrite"], 2),
         ("--out holds the --data folder", ["--data", release, "--out", tmp, "--overwrite"], 2),
-        ("--out is a file", ["--data", release, "--out", tmp / "a-file"], 2),
+        ("--out is a file", ["--data", release, "--out", a_file], 2),
         ("--out under /proc", ["--data", release, "--out", "/proc/ladder-jax-probe"], 2),
         ("--data does not exist", ["--data", tmp / "nope", "--out", tmp / "new"], 2),
         ("--files names a missing file", ["--data", release, "--out", tmp / "new", "--files", "x.jsonl"], 2),
@@ -159,7 +165,7 @@ def prepare_cases(tmp: pathlib.Path) -> list[tuple[str, str, str]]:
         ("--image-root does not exist (every image missing)", ["--data", release, "--out", tmp / "new",
                                                               "--image-root", tmp / "nope"], 1),
         ("--out is the image root", ["--data", release, "--out", release / "images", "--overwrite"], 2),
-        ("--data is a file", ["--data", tmp / "a-file", "--out", tmp / "new"], 2),
+        ("--data is a file", ["--data", a_file, "--out", tmp / "new"], 2),
     ]
     results = []
     for name, argv, code in cases:
@@ -250,16 +256,13 @@ def toyworld_cases(tmp: pathlib.Path) -> list[tuple[str, str, str]]:
     run("toyworld", "--out", out, "--scenes", "1", *small)
     (out / "images" / "stale.jpg").write_bytes(b"old")
     before = snapshot(out)
-    foreign = tmp / "toy-foreign"
-    foreign.mkdir()
-    (foreign / "notes.txt").write_text("keep")
-    (tmp / "toy-file").write_text("keep")
+    foreign, a_file = decoys(tmp)
     cases = [
         ("non-empty --out without --overwrite", ["--out", out, "--scenes", "1"], 2),
         ("--overwrite over a folder that is not a toy world", ["--out", foreign, "--scenes", "1", "--overwrite"], 2),
         ("--scenes 0", ["--out", tmp / "new", "--scenes", "0"], 2),
         ("--eval-fraction 1.5", ["--out", tmp / "new", "--scenes", "1", "--eval-fraction", "1.5"], 2),
-        ("--out is a file", ["--out", tmp / "toy-file", "--scenes", "1"], 2),
+        ("--out is a file", ["--out", a_file, "--scenes", "1"], 2),
     ]
     results = []
     for name, argv, code in cases:
