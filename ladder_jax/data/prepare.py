@@ -4,7 +4,7 @@ Writes into OUT: `records-XXXXX-of-YYYYY.array_record` (format in shards.py), `r
 (every rejected line or record and why), `dataset_info.json` (counts and the shard list) and,
 with `--tfds`, a TFDS dataset over the same records in `OUT/tfds`. Records keep their release
 order: shard i holds the i-th contiguous slice of the valid records, less those whose images
-turn out unreadable or corrupt.
+turn out unreadable or corrupt. OUT is replaced as a whole, and only by a complete prepared set.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import io
 import json
 import math
 import os
-import shutil
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
@@ -23,15 +23,24 @@ from typing import Sequence
 from PIL import Image
 from tqdm import tqdm
 
+from ladder_jax.atomic_output import OutputError, build_beside
 from ladder_jax.data.report import Report
 from ladder_jax.data.schema import Record, RecordError
 from ladder_jax.data.shards import INFO_FILE, SHARD_NAME, encode_example
-from ladder_jax.data.spld import default_image_root, iter_jsonl, release_files
+from ladder_jax.data.spld import default_image_root, iter_numbered, release_files
 
 REPORT_FILE = "report.json"
 TFDS_DIR = "tfds"
 VERIFY_MODES = ("decode", "header")
 _WINDOW = 64  # records whose images are in memory at once, per shard being written
+
+
+class NothingAccepted(Exception):
+    """Every input was rejected, so there is nothing to replace the output folder with."""
+
+    def __init__(self, report: Report):
+        super().__init__(f"all {report.total} inputs were rejected (reasons above); the output folder was left as it was")
+        self.report = report
 
 
 def prepare(
@@ -44,33 +53,48 @@ def prepare(
     verify: str = "decode",
     workers: int | None = None,
     overwrite: bool = False,
+    tfds: bool = False,
 ) -> tuple[dict, Report]:
     """Read, validate and shard the release at `data_dir`; return (dataset_info, report).
 
     `verify="decode"` decodes every distinct image fully; "header" runs PIL's `verify()` (file
     structure and checksums, no pixel decoding), about 20% faster on JPEG frames and weaker.
+    `out_dir` is replaced only by a complete prepared set (`atomic_output.build_beside`): a
+    non-empty one needs `overwrite`, and a run that fails or accepts nothing leaves it as it was
+    (raising `NothingAccepted` in the second case).
     """
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     image_root = default_image_root(data_dir) if image_root is None else Path(image_root)
-    report, seen, sourced = Report(), set(), []
-    for path in release_files(data_dir, files):
-        sourced.extend((path.name, r) for r in iter_jsonl(path, image_root, report, seen_ids=seen))
-    _clear_outputs(out_dir, overwrite)
+    with build_beside(out_dir, overwrite=overwrite, marker=INFO_FILE, inputs=[data_dir, image_root]) as new:
+        report, seen, sourced = Report(), set(), []
+        for path in release_files(data_dir, files):
+            sourced.extend((path.name, line, r) for line, r in iter_numbered(path, image_root, report, seen_ids=seen))
+        info = _write_shards(new, sourced, num_shards, ImageLoader(image_root, verify, workers), report, data_dir)
+        report.write(new / REPORT_FILE)
+        if not info["num_records"]:
+            raise NothingAccepted(report)
+        if tfds:
+            from ladder_jax.data.tfds_builder import build_tfds  # noqa: PLC0415 (TFDS is slow to import)
+
+            build_tfds(new, new / TFDS_DIR)
+    return info, report
+
+
+def _write_shards(out: Path, sourced: list, num_shards: int, loader: ImageLoader, report: Report, data_dir: Path) -> dict:
     count = max(1, min(num_shards, len(sourced)))
     per_shard = math.ceil(len(sourced) / count)
     shards, written = [], []
     bar = tqdm(total=len(sourced), desc="prepare", unit="rec")
-    with ImageLoader(image_root, verify, workers) as loader, bar:
+    with loader, bar:
         for index in range(count):
             name = SHARD_NAME.format(index=index, count=count)
             chunk = sourced[index * per_shard : (index + 1) * per_shard]
-            n = _write_shard(out_dir / name, chunk, loader, report, written)
-            shards.append({"file": name, "num_records": n, "bytes": (out_dir / name).stat().st_size})
+            n = _write_shard(out / name, chunk, loader, report, written)
+            shards.append({"file": name, "num_records": n, "bytes": (out / name).stat().st_size})
             bar.update(len(chunk))
     info = dataset_info(written, shards, data_dir)
-    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
-    report.write(out_dir / REPORT_FILE)
-    return info, report
+    (out / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
+    return info
 
 
 def _write_shard(path: Path, chunk: list, loader: ImageLoader, report: Report, written: list[Record]) -> int:
@@ -81,9 +105,9 @@ def _write_shard(path: Path, chunk: list, loader: ImageLoader, report: Report, w
     try:
         for start in range(0, len(chunk), _WINDOW):
             window = chunk[start : start + _WINDOW]
-            for (source, record), loaded in zip(window, loader.load_many([r for _, r in window])):
+            for (source, line, record), loaded in zip(window, loader.load_many([r for _, _, r in window])):
                 if isinstance(loaded, RecordError):
-                    report.retract(source, record.id, loaded.key, loaded.detail)
+                    report.retract(source, record.id, loaded.key, loaded.detail, line)
                     continue
                 writer.write(encode_example(record, loaded))
                 written.append(record)
@@ -156,21 +180,6 @@ def dataset_info(records: Sequence[Record], shards: list[dict], data_dir: Path) 
     }
 
 
-def _clear_outputs(out_dir: Path, overwrite: bool) -> None:
-    """Old shards would mix with new ones, and TFDS would silently reuse an old build."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    old = sorted(out_dir.glob("records-*.array_record")) + [
-        p for p in (out_dir / INFO_FILE, out_dir / REPORT_FILE, out_dir / TFDS_DIR) if p.exists()
-    ]
-    if old and not overwrite:
-        raise FileExistsError(f"{out_dir} already holds prepared data ({old[0].name}, ...); pass --overwrite")
-    for path in old:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-
-
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="release folder: JSONL files and images/")
     parser.add_argument("--out", type=Path, required=True, help="folder for the shards and reports")
@@ -179,25 +188,36 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-root", type=Path, help="folder image paths are relative to (default DATA/images)")
     parser.add_argument("--verify", choices=VERIFY_MODES, default="decode", help="how to check images")
     parser.add_argument("--workers", type=int, help="image-checking threads (default: CPU count)")
-    parser.add_argument("--overwrite", action="store_true", help="replace shards already in --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier prepared set in --out (built beside it, swapped in when complete)")
     parser.add_argument("--tfds", action="store_true", help="also build a TFDS dataset in OUT/tfds")
 
 
 def main(verb: str, args: argparse.Namespace) -> int:
-    info, report = prepare(
-        args.data,
-        args.out,
-        num_shards=args.shards,
-        files=args.files,
-        image_root=args.image_root,
-        verify=args.verify,
-        workers=args.workers,
-        overwrite=args.overwrite,
-    )
+    if args.shards < 1 or (args.workers is not None and args.workers < 1):
+        print(f"ladder-jax {verb}: --shards and --workers must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        info, report = prepare(
+            args.data,
+            args.out,
+            num_shards=args.shards,
+            files=args.files,
+            image_root=args.image_root,
+            verify=args.verify,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            tfds=args.tfds,
+        )
+    except (OutputError, OSError) as e:  # a refused --out, a missing or unreadable input
+        print(f"ladder-jax {verb}: {e}", file=sys.stderr)
+        return 2
+    except NothingAccepted as e:
+        print(e.report.summary())
+        print(f"ladder-jax {verb}: {e}", file=sys.stderr)
+        return 1
     print(report.summary())
     print(f"wrote {info['num_records']} records in {len(info['shards'])} shards to {args.out}")
-    if args.tfds and info["num_records"]:
-        from ladder_jax.data.tfds_builder import build_tfds
-
-        print(f"TFDS dataset: {build_tfds(args.out, args.out / TFDS_DIR)}")
-    return 0 if info["num_records"] else 1
+    if args.tfds:
+        print(f"TFDS dataset: {args.out / TFDS_DIR}")
+    return 0

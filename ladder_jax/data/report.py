@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ladder_jax.atomic_output import write_atomic
+
 
 @dataclasses.dataclass(frozen=True)
 class Rejection:
@@ -34,12 +36,12 @@ class Report:
     def reject(self, source: str, line: int | None, record_id: str | None, reason: str, detail: str = "") -> None:
         self.rejections.append(Rejection(source, line, record_id, reason, detail))
 
-    def retract(self, source: str, record_id: str, reason: str, detail: str = "") -> None:
+    def retract(self, source: str, record_id: str, reason: str, detail: str = "", line: int | None = None) -> None:
         """Reject a record that a later step found bad after `source` had accepted it."""
         if self.accepted[source] < 1:
             raise ValueError(f"cannot retract {record_id!r}: nothing was accepted from {source}")
         self.accepted[source] -= 1
-        self.reject(source, None, record_id, reason, detail)
+        self.reject(source, line, record_id, reason, detail)
 
     @property
     def num_accepted(self) -> int:
@@ -69,7 +71,7 @@ class Report:
             for r in [r for r in self.rejections if r.reason == reason][:max_examples]:
                 where = f"{r.source}:{r.line}" if r.line is not None else r.source
                 lines.append(f"          e.g. {where} id={r.record_id} {r.detail}".rstrip())
-        return "\n".join(lines)
+        return _printable("\n".join(lines))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,4 +87,14 @@ class Report:
         return cls(collections.Counter(d["accepted"]), [Rejection(**r) for r in d["rejections"]])
 
     def write(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n")
+        """Complete or absent, even when a rejected input holds text UTF-8 cannot encode."""
+        write_atomic(path, _printable(json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n").encode())
+
+
+def _printable(text: str) -> str:
+    """`text` with each lone surrogate (from a bad input) as its JSON escape, "\\ud800".
+
+    Only surrogates cannot be encoded in UTF-8, and in JSON the escape reads back as the same
+    string, so a report keeps the offending id exactly and prints on any terminal.
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

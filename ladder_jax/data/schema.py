@@ -8,6 +8,7 @@ rejects the same things with the same messages.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -99,6 +100,7 @@ def validate(
     """
     _check_common(record)
     _KIND_CHECKS[record.kind](record)
+    _check_encodable(record)
     _check_image_paths(record, data_root, path_cache)
     if record.boxes:
         if image_sizes is not None:
@@ -218,8 +220,9 @@ def _check_question(r: Record, answer: str | None) -> None:
     if r.question_type in NUMERIC_TYPES:
         if r.options is not None:
             _fail(r, "options", "not allowed for a numeric question", r.question_type)
-        if not _NUMBER.match(answer.strip()):
-            _fail(r, "answer", "not a finite number for a numeric question", repr(answer))
+        problem = numeric_answer_problem(r.question_type, answer)
+        if problem is not None:
+            _fail(r, "answer", problem, repr(answer))
         return
     if not isinstance(r.options, tuple) or not r.options:
         _fail(r, "options", "missing for a multiple-choice question", r.question_type)
@@ -230,6 +233,24 @@ def _check_question(r: Record, answer: str | None) -> None:
         _fail(r, "answer", "not one of the option letters", f"{answer!r} not in {letters}")
 
 
+def numeric_answer_problem(question_type: str, answer: str) -> str | None:
+    """Why `answer` cannot be the truth of a numeric `question_type` question, or None if it can.
+
+    A truth that is not finite can never be scored; a negative size, distance or area, or a count
+    that is negative or not whole, is outside what the question means.
+    """
+    if not _NUMBER.match(answer.strip()):
+        return "not a finite number for a numeric question"
+    value = float(answer)
+    if not math.isfinite(value):
+        return "not a finite number for a numeric question"
+    if question_type == "object count" and (value < 0 or value != math.floor(value)):
+        return "an object count must be a whole number >= 0"
+    if value < 0:
+        return f"{question_type} cannot be negative"
+    return None
+
+
 def _option_letter(r: Record, i: int, option: Any) -> str:
     match = _OPTION.match(option) if isinstance(option, str) else None
     if match is None:
@@ -238,6 +259,37 @@ def _option_letter(r: Record, i: int, option: Any) -> str:
 
 
 _KIND_CHECKS = {"grounding": _check_grounding, "spatial": _check_spatial, "cold_start": _check_cold_start}
+
+
+MAX_NESTING = 32  # levels of lists and dicts in `meta`; provenance needs a few
+
+
+def _check_encodable(r: Record) -> None:
+    """Every field must survive the UTF-8 JSON that shards, reports and exports are written in.
+
+    `json.loads` accepts a lone surrogate ("\\ud800"), and nesting as deep as the stack allows,
+    which a reader deeper in its own stack (a Grain worker decoding a shard) may not manage.
+    """
+    if _nesting(r.meta) > MAX_NESTING:
+        _fail(r, "meta", f"nested more than {MAX_NESTING} levels")
+    for field, value in record_to_json(r).items():
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError as e:
+            _fail(r, field, "text is not valid Unicode (a lone surrogate)", repr(e.object[e.start : e.end]))
+        except (TypeError, ValueError) as e:  # a value JSON cannot hold, or a reference cycle
+            _fail(r, field, "not JSON data", str(e))
+
+
+def _nesting(value: Any) -> int:
+    """Levels of lists, tuples and dicts in `value`, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (list, tuple, dict)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _check_image_paths(r: Record, data_root: Path | None, seen: dict | None) -> None:
@@ -255,6 +307,8 @@ def _check_image_paths(r: Record, data_root: Path | None, seen: dict | None) -> 
 
 def _image_path_problem(root: str | None, path: str) -> tuple[str, str] | None:
     """(reason, detail) if `path` is absolute, escapes `root` or names no file under it."""
+    if "\0" in path:  # the OS refuses such a path with ValueError, not as a missing file
+        return "image path holds a NUL byte", repr(path)
     if PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute():
         return "absolute image path", path
     if root is None:
@@ -332,7 +386,11 @@ def boxes_from_json(record_id: Any, items: Any) -> tuple[Box, ...]:
         coords = item.get("bbox_2d") if isinstance(item, dict) else None
         if not isinstance(coords, list) or not all(_is_number(c) for c in coords) or "label" not in item:
             raise RecordError(record_id, "boxes", "box needs bbox_2d (numbers) and label", f"box {i}: {item!r}")
-        boxes.append(Box(tuple(float(c) for c in coords), item["label"]))
+        try:
+            bbox = tuple(float(c) for c in coords)
+        except OverflowError:  # a JSON integer beyond float range
+            raise RecordError(record_id, "boxes", "bbox_2d must be 4 finite numbers", f"box {i}: {coords!r}") from None
+        boxes.append(Box(bbox, item["label"]))
     return tuple(boxes)
 
 

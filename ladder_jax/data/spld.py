@@ -37,7 +37,9 @@ def default_image_root(root: Path) -> Path:
 def release_files(root: Path, files: list[str] | None = None) -> list[Path]:
     """The JSONL files to read: `files` (names relative to `root`), else every `*.jsonl` in `root`."""
     root = Path(root)
-    paths = [root / f for f in files] if files else sorted(root.glob("*.jsonl"))
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder; give the release folder (JSONL files and images/)")
+    paths = [root / f for f in files] if files else sorted(p for p in root.glob("*.jsonl") if p.is_file())
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"no such JSONL file(s): {', '.join(missing)}")
@@ -66,6 +68,13 @@ def iter_jsonl(
     Image paths are checked against `data_root` (see `validate`). With `seen_ids`, a record whose
     id was already read is rejected as a duplicate, and its id is added otherwise.
     """
+    return (record for _, record in iter_numbered(path, data_root, report, seen_ids=seen_ids))
+
+
+def iter_numbered(
+    path: Path, data_root: Path | None, report: Report, *, seen_ids: set[str] | None = None
+) -> Iterator[tuple[int, Record]]:
+    """`iter_jsonl` with each record's 1-based line number, for rejections found later."""
     path = Path(path)
     source = path.name
     path_cache: dict = {}
@@ -78,6 +87,9 @@ def iter_jsonl(
             except ValueError as e:  # JSONDecodeError and UnicodeDecodeError alike
                 report.reject(source, line_no, None, "malformed JSON line", str(e))
                 continue
+            except RecursionError:  # e.g. 100,000 "[": the parser recurses once per level
+                report.reject(source, line_no, None, "malformed JSON line", "nested too deeply")
+                continue
             try:
                 record = validate(row_to_record(row, source, line_no), data_root, path_cache=path_cache)
                 if seen_ids is not None and record.id in seen_ids:
@@ -88,7 +100,7 @@ def iter_jsonl(
             if seen_ids is not None:
                 seen_ids.add(record.id)
             report.accept(source)
-            yield record
+            yield line_no, record
 
 
 def row_to_record(row: Any, source: str, line_no: int) -> Record:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 
 import numpy as np
 from PIL import Image
 
+from ladder_jax.atomic_output import OutputError, build_beside
 from ladder_jax.data.scene_folder import write_scene
-from ladder_jax.synth.pipeline import SynthOptions, synthesize, synthesize_folders
+from ladder_jax.synth.pipeline import OUTPUTS, SynthOptions, synthesize, synthesize_folders
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -21,6 +23,8 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     src.add_argument("--images", help="a folder of photos, perceived with --providers")
     parser.add_argument("--providers", help="providers JSON config (local model folders), needed with --images")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier synth output in --out (built beside it, swapped in when complete)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fov", type=float, default=None,
                         help="horizontal field of view (degrees) assumed for scenes without intrinsics; default fx = 1.5·W")
@@ -42,17 +46,44 @@ def _photo_sources(args, out: pathlib.Path):
     return [(p.stem, lambda p=p: load(p)) for p in photos], fov
 
 
+class NothingSynthesized(Exception):
+    """Every scene was skipped: nothing replaces the output folder."""
+
+
 def main(verb: str, args) -> int:
-    out = pathlib.Path(args.out)
+    source = args.scenes or args.images
+    if args.images and not args.providers:
+        print(f"ladder-jax {verb}: --images needs --providers CONFIG (a JSON file naming local model folders)", file=sys.stderr)
+        return 2
+    if not pathlib.Path(source).is_dir():
+        print(f"ladder-jax {verb}: {source} is not a folder; give a folder of scene folders or photos", file=sys.stderr)
+        return 2
+    try:
+        with build_beside(args.out, overwrite=args.overwrite, marker=OUTPUTS["freeform"],
+                          inputs=[source] + ([args.providers] if args.providers else [])) as new:
+            report = _synthesize(args, new)
+            _print(report)
+            if not report["scenes_done"]:
+                found = len(report["skipped_scenes"])
+                raise NothingSynthesized(f"none of the {found} scenes in {source} could be used; the output folder was left as it was"
+                                         if found else f"no scenes or photos found in {source}")
+    except NothingSynthesized as e:
+        print(f"ladder-jax {verb}: {e}", file=sys.stderr)
+        return 1
+    except (OutputError, OSError, ValueError, RuntimeError) as e:  # refused --out, unreadable input, bad providers
+        print(f"ladder-jax {verb}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _synthesize(args, out: pathlib.Path) -> dict:
     if args.scenes:
-        report = synthesize_folders(args.scenes, out, SynthOptions(args.seed, args.fov))
-    else:
-        if not args.providers:
-            print("ladder-jax synth: --images needs --providers CONFIG")
-            return 2
-        sources, fov = _photo_sources(args, out)
-        report = synthesize(sources, out, SynthOptions(args.seed, args.fov if args.fov is not None else fov))
+        return synthesize_folders(args.scenes, out, SynthOptions(args.seed, args.fov))
+    sources, fov = _photo_sources(args, out)
+    return synthesize(sources, out, SynthOptions(args.seed, args.fov if args.fov is not None else fov))
+
+
+def _print(report: dict) -> None:
     print(json.dumps({k: report[k] for k in ("scenes_done", "rows")} | {"skipped_scenes": len(report["skipped_scenes"])}))
     for name, why in report["skipped_scenes"].items():
         print(f"skipped {name}: {why}")
-    return 0 if report["scenes_done"] else 1

@@ -1,6 +1,6 @@
 """Perception providers: what turns a photo into a scene (metric depth, detections with region
 labels, masks). Ground truth reads a scene folder; the transformers adapters load a model from a
-LOCAL folder the user supplies (nothing is downloaded).
+LOCAL folder the user supplies (`local_files_only`: nothing is downloaded, the hub is never asked).
 
 A providers config is a JSON file:
     {"depth": {"path": "DIR"}, "detector": {"path": "DIR", "labels": ["chair", ...], "threshold": 0.3},
@@ -85,8 +85,8 @@ class TransformersDepth:
     def __init__(self, path: str | pathlib.Path, device: str = "cpu"):
         from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
-        self.processor = AutoImageProcessor.from_pretrained(path)
-        self.model = AutoModelForDepthEstimation.from_pretrained(path).to(device).eval()
+        self.processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
+        self.model = AutoModelForDepthEstimation.from_pretrained(path, local_files_only=True).to(device).eval()
         kind = getattr(self.model.config, "depth_estimation_type", None)
         if kind != "metric":
             raise ValueError(f"depth model {path}: config depth_estimation_type is {kind!r}; a metric model is required")
@@ -110,8 +110,8 @@ class OwlDetector:
 
         if not labels:
             raise ValueError(f"detector {path}: 'labels' (the text queries) must not be empty")
-        self.processor = Owlv2Processor.from_pretrained(path)
-        self.model = Owlv2ForObjectDetection.from_pretrained(path).to(device).eval()
+        self.processor = Owlv2Processor.from_pretrained(path, local_files_only=True)
+        self.model = Owlv2ForObjectDetection.from_pretrained(path, local_files_only=True).to(device).eval()
         self.labels, self.threshold, self.device = list(labels), threshold, device
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
@@ -134,8 +134,8 @@ class SamSegmenter:
     def __init__(self, path: str | pathlib.Path, device: str = "cpu"):
         from transformers import SamModel, SamProcessor
 
-        self.processor = SamProcessor.from_pretrained(path)
-        self.model = SamModel.from_pretrained(path).to(device).eval()
+        self.processor = SamProcessor.from_pretrained(path, local_files_only=True)
+        self.model = SamModel.from_pretrained(path, local_files_only=True).to(device).eval()
         self.device = device
 
     def masks(self, rgb: np.ndarray, detections: list[Detection]) -> np.ndarray:
@@ -151,17 +151,31 @@ class SamSegmenter:
 
 
 def load_providers(config_path: str | pathlib.Path, device: str = "cpu"):
-    """(depth, detector, segmenter, fov_deg) from a providers JSON config (see module docstring)."""
+    """(depth, detector, segmenter, fov_deg) from a providers JSON config (see module docstring).
+
+    Every model path must be a folder on disk: a name that is not would be looked up on the model
+    hub and downloaded, which a config must never do implicitly.
+    """
     path = pathlib.Path(config_path)
+    try:
+        cfg = json.loads(path.read_text())
+        paths = {role: pathlib.Path(cfg[role]["path"]) for role in ("depth", "detector", "segmenter")}
+        det = cfg["detector"]
+        labels, threshold = det["labels"], float(det.get("threshold", 0.3))
+    except OSError as e:
+        raise ValueError(f"providers config {path}: cannot be read ({e.strerror}); give the path of a JSON file") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"providers config {path}: not valid JSON ({e})") from e
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"providers config {path}: missing or malformed field {e}") from e
+    for role, folder in paths.items():
+        if not folder.is_dir():
+            raise FileNotFoundError(f"providers config {path}: {role} path {folder} is not a folder on disk; "
+                                    f"give a local model folder (nothing is downloaded)")
     if importlib.util.find_spec("torch") is None:
         raise RuntimeError(f"providers config {path}: the perception providers run PyTorch models in transformers, "
                            f"and torch is not installed; install it with pip install 'ladder-jax[pytorch]'")
-    try:
-        cfg = json.loads(path.read_text())
-        depth = TransformersDepth(cfg["depth"]["path"], device)
-        det = cfg["detector"]
-        detector = OwlDetector(det["path"], det["labels"], float(det.get("threshold", 0.3)), device)
-        segmenter = SamSegmenter(cfg["segmenter"]["path"], device)
-    except KeyError as e:
-        raise ValueError(f"providers config {path}: missing field {e}") from e
+    depth = TransformersDepth(paths["depth"], device)
+    detector = OwlDetector(paths["detector"], labels, threshold, device)
+    segmenter = SamSegmenter(paths["segmenter"], device)
     return depth, detector, segmenter, cfg.get("fov_deg")

@@ -1,6 +1,7 @@
 """prepare → ArrayRecord shards → ShardSource / TFDS: records and image bytes come back exactly,
 and the corrupt image is rejected and reported."""
 
+import argparse
 import json
 import pickle
 import sys
@@ -8,6 +9,7 @@ import sys
 import grain
 import pytest
 
+from ladder_jax.atomic_output import OutputError
 from ladder_jax.data.prepare import configure, main, prepare
 from ladder_jax.data.report import Report
 from ladder_jax.data.shards import ShardSource, decode_example, encode_example
@@ -97,29 +99,32 @@ def test_refuses_to_mix_with_old_shards_then_overwrites(prepared, tmp_path):
     tiny, _, _, _ = prepared
     out = tmp_path / "out"
     prepare(tiny.root, out, num_shards=2, files=["spld_grounding_data.jsonl"])
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(OutputError, match="--overwrite"):
         prepare(tiny.root, out, num_shards=1, files=["spld_grounding_data.jsonl"])
     info, _ = prepare(tiny.root, out, num_shards=1, files=["spld_grounding_data.jsonl"], overwrite=True)
     assert sorted(p.name for p in out.glob("*.array_record")) == ["records-00000-of-00001.array_record"]
     assert info["num_records"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing left beside it
+
+
+def run_cli(*argv):
+    parser = argparse.ArgumentParser()
+    configure("prepare", parser)
+    return main("prepare", parser.parse_args([str(a) for a in argv]))
 
 
 def test_cli_verb(prepared, tmp_path, capsys):
-    import argparse
-
     tiny, _, _, _ = prepared
-    parser = argparse.ArgumentParser()
-    configure("prepare", parser)
-    args = parser.parse_args(["--data", str(tiny.root), "--out", str(tmp_path / "o"), "--shards", "2",
-                              "--files", "spld_spatial_data.jsonl", "--verify", "header", "--tfds"])
-    assert main("prepare", args) == 0
+    argv = ["--data", tiny.root, "--out", tmp_path / "o", "--shards", "2", "--files", "spld_spatial_data.jsonl",
+            "--verify", "header", "--tfds"]
+    assert run_cli(*argv) == 0
     printed = capsys.readouterr().out
     assert "16 inputs: 4 accepted, 12 rejected" in printed  # PIL's verify() also finds the truncated JPEG
     assert "TFDS dataset:" in printed
-    with pytest.raises(FileExistsError):
-        main("prepare", args)
-    args.overwrite, args.files = True, ["spld_grounding_data.jsonl"]
-    assert main("prepare", args) == 0  # the TFDS build is redone, not reused
+    assert run_cli(*argv) == 2
+    assert capsys.readouterr().err.startswith("ladder-jax prepare: the output ")
+    argv[argv.index("--files") + 1] = "spld_grounding_data.jsonl"
+    assert run_cli(*argv, "--overwrite") == 0  # the TFDS build is redone (in the new folder), not reused
     from ladder_jax.data.tfds_builder import TfdsSource
 
     tfds_dir = tmp_path / "o" / "tfds" / "ladder_records" / "1.0.0"

@@ -44,7 +44,7 @@ def reason_of(record, *args, **kwargs) -> str:
 
 def test_valid_records_pass_unchanged():
     for record in (spatial(), grounding(), cold(),
-                   spatial(question_type="object size", options=None, answer="-1.5e2"),
+                   spatial(question_type="object size", options=None, answer="1.5e2"),
                    spatial(data_type="multi_view", images=("a.jpg", "b.jpg")), cold(question_type=None, answer=None)):
         assert validate(record) is record
 
@@ -97,6 +97,71 @@ def test_valid_records_pass_unchanged():
 ])
 def test_each_rule_rejects_with_id_and_reason(record, key):
     assert reason_of(record) == key
+
+
+def numeric(question_type, answer):
+    return spatial(question_type=question_type, options=None, answer=answer)
+
+
+COUNT = "answer: an object count must be a whole number >= 0"
+
+
+@pytest.mark.parametrize("record, key", [  # issue 16, item 2: truths that can never score or mean nothing
+    (numeric("absolute distance", "1e400"), NOT_NUMBER),
+    (numeric("object size", "-1e400"), NOT_NUMBER),
+    (numeric("room size", "  NaN "), NOT_NUMBER),
+    (numeric("object count", "-3"), COUNT),
+    (numeric("object count", "2.5"), COUNT),
+    (numeric("object count", "1e-3"), COUNT),
+    (numeric("object size", "-45"), "answer: object size cannot be negative"),
+    (numeric("room size", "-0.5"), "answer: room size cannot be negative"),
+    (numeric("absolute distance", "-1e-9"), "answer: absolute distance cannot be negative"),
+    (cold(answer=None, solution="<think>a</think><answer>-2</answer>"), "answer: absolute distance cannot be negative"),
+])
+def test_numeric_truths_outside_their_meaning_are_refused(record, key):
+    assert reason_of(record) == key
+
+
+def test_numeric_truths_at_the_edges_of_their_meaning_pass():
+    for question_type, answer in [("object count", "0"), ("object count", "3.0"), ("object count", "1e2"),
+                                  ("absolute distance", "0"), ("absolute distance", "-0"), ("room size", "1e300")]:
+        assert validate(numeric(question_type, answer))
+
+
+@pytest.mark.parametrize("record, key", [  # issue 16, item 1: what UTF-8 JSON cannot hold is refused by field
+    (spatial(question="Where is the \ud800 chair?"), "question: text is not valid Unicode (a lone surrogate)"),
+    (spatial(id="s/\udfff"), "id: text is not valid Unicode (a lone surrogate)"),
+    (spatial(options=("A. left", "B. \udc80")), "options: text is not valid Unicode (a lone surrogate)"),
+    (grounding(boxes=(Box((1, 2, 3, 4), "cup\ud83d"),)), "boxes: text is not valid Unicode (a lone surrogate)"),
+    (spatial(meta={"note\ud800": 1}), "meta: text is not valid Unicode (a lone surrogate)"),
+    (spatial(meta={"frames": {1, 2}}), "meta: not JSON data"),
+    (spatial(images=("a\x00.jpg",)), "images: image path holds a NUL byte"),
+    (spatial(data_type="video", images=("f0.jpg", "\x00")), "images: image path holds a NUL byte"),
+])
+def test_text_that_cannot_be_written_is_refused_by_field(record, key):
+    assert reason_of(record) == key
+
+
+def nested_meta(levels: int) -> dict:
+    """A meta dict nested `levels` deep in all (the dict itself is the first level)."""
+    deep: list = []
+    for _ in range(levels - 2):
+        deep = [deep]
+    return {"deep": deep}
+
+
+@pytest.mark.parametrize("levels", [33, 900, 100_000])  # 900: json.loads reads it, a deeper reader may not
+def test_meta_nested_deeper_than_a_reader_can_follow_is_refused(levels):
+    assert reason_of(spatial(meta=nested_meta(levels))) == "meta: nested more than 32 levels"
+
+
+def test_meta_nested_32_levels_passes():
+    assert validate(spatial(meta=nested_meta(32)))
+
+
+def test_nul_byte_is_refused_against_a_real_root(tmp_path):
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    assert reason_of(spatial(images=("a.png\x00",)), tmp_path) == "images: image path holds a NUL byte"
 
 
 def test_boxes_checked_against_given_size():
@@ -152,6 +217,8 @@ def test_json_round_trip_is_exact():
      "images: must be a list of strings"),
     ({"id": "x", "kind": "grounding", "question": "q", "images": ["a"], "data_type": "single_image",
       "boxes": [{"bbox_2d": ["1", 2, 3, 4], "label": "c"}]}, "boxes: box needs bbox_2d (numbers) and label"),
+    ({"id": "x", "kind": "grounding", "question": "q", "images": ["a"], "data_type": "single_image",
+      "boxes": [{"bbox_2d": [1, 2, 3, 10**400], "label": "c"}]}, "boxes: bbox_2d must be 4 finite numbers"),
 ])
 def test_record_from_json_rejects_bad_shapes(d, key):
     with pytest.raises(RecordError) as info:

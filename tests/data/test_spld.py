@@ -118,3 +118,33 @@ def test_fuzzed_rows_are_all_accounted_for(tmp_path):
         (tmp_path / name).write_text("\n".join(lines))
     records, report = read_release(tmp_path)
     assert report.total == 3 * len(lines) and len(records) == report.num_accepted
+
+
+def test_hostile_lines_are_rejected_by_line_and_field(tmp_path):
+    """Issue 16, item 1: each of these once crashed a read or a later write; now each is one rejection."""
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "images" / "a.png")
+    good = {"question_id": 0, "question": "How many?", "image": ["a.png"], "data_type": "single_image",
+            "question_type": "object count", "answer": "3"}
+    hostile = [
+        (json.dumps(good | {"question_id": 1, "question": "How \ud800 many?"}), "question: text is not valid Unicode (a lone surrogate)"),
+        (json.dumps(good | {"question_id": 2, "image": ["a.png\x00"]}), "images: image path holds a NUL byte"),
+        ("[" * 100_000, "malformed JSON line"),
+        ("{" * 50_000, "malformed JSON line"),
+        (json.dumps(good | {"question_id": "\udfff", "answer": "-1"}), "answer: an object count must be a whole number >= 0"),
+        (json.dumps({"id": "own/1", "kind": "spatial", **{k: good[k] for k in ("question", "question_type", "answer")},
+                     "images": ["a.png"], "data_type": "single_image", "meta": {"m": "\ud834"}}),
+         "meta: text is not valid Unicode (a lone surrogate)"),
+        (json.dumps(good | {"question_id": 6, "answer": "1e400"}), "answer: not a finite number for a numeric question"),
+    ]
+    lines = [json.dumps(good)] + [line for line, _ in hostile] + [json.dumps(good | {"question_id": 9})]
+    (tmp_path / "spld_spatial_data.jsonl").write_text("\n".join(lines))
+    (tmp_path / "folder.jsonl").mkdir()  # not a file: not read
+    records, report = read_release(tmp_path)
+    assert [r.id for r in records] == ["spatial/0", "spatial/9"]
+    got = [(r.line, r.reason) for r in report.rejections]
+    assert got == [(i, reason) for i, (_, reason) in enumerate(hostile, start=2)]
+    assert report.rejections[2].detail == "nested too deeply"
+    assert report.rejections[4].record_id == "spatial/\udfff"

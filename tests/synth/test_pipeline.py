@@ -91,3 +91,58 @@ def test_a_224_scene_with_10_objects_takes_well_under_a_second(tmp_path):
     start = time.perf_counter()
     analyze_scene(scene)
     assert time.perf_counter() - start < 0.5
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_an_existing_output_is_never_truncated(output, tmp_path, capsys):
+    """Issue 16, item 9: refused without --overwrite; with it, a run where no scene succeeds keeps the
+    old release (JSONL and images), and a good run replaces it whole, stale images included."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for f in output.rglob("*"):
+        if f.is_file():
+            (out / f.relative_to(output)).parent.mkdir(parents=True, exist_ok=True)
+            (out / f.relative_to(output)).write_bytes(f.read_bytes())
+    (out / "images" / "stale.png").write_bytes((out / "images" / "room0.png").read_bytes())
+    before = snapshot(out)
+    broken = tmp_path / "broken"
+    for name in ("a", "b"):
+        (broken / name).mkdir(parents=True)
+        (broken / name / "meta.json").write_text("{not json")
+    assert run_cli("--scenes", str(broken), "--out", str(out)) == 2
+    assert capsys.readouterr().err.startswith("ladder-jax synth: the output ")
+    assert run_cli("--scenes", str(broken), "--out", str(out), "--overwrite") == 1
+    captured = capsys.readouterr()
+    assert "skipped a:" in captured.out and "skipped b:" in captured.out
+    assert captured.err == f"ladder-jax synth: none of the 2 scenes in {broken} could be used; the output folder was left as it was\n"
+    assert snapshot(out) == before
+    good = tmp_path / "good"
+    make_room(good / "room5", 5)
+    assert run_cli("--scenes", str(good), "--out", str(out), "--overwrite") == 0
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["room5.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "good", "out"]
+
+
+@pytest.mark.parametrize("case", ["missing scenes", "scenes is a file", "empty scenes", "out is the input",
+                                  "foreign out"])
+def test_refusals_are_one_line(tmp_path, capsys, case):
+    make_room(tmp_path / "scenes" / "room0", 0)
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    argv, code = {
+        "missing scenes": (["--scenes", tmp_path / "nope", "--out", tmp_path / "new"], 2),
+        "scenes is a file": (["--scenes", tmp_path / "file", "--out", tmp_path / "new"], 2),
+        "empty scenes": (["--scenes", tmp_path / "empty", "--out", tmp_path / "new"], 1),
+        "out is the input": (["--scenes", tmp_path / "scenes", "--out", tmp_path, "--overwrite"], 2),
+        "foreign out": (["--scenes", tmp_path / "scenes", "--out", tmp_path / "mine", "--overwrite"], 2),
+    }[case]
+    before = snapshot(tmp_path)
+    assert run_cli(*map(str, argv)) == code
+    err = capsys.readouterr().err
+    assert err.startswith("ladder-jax synth: ") and err.count("\n") == 1
+    assert snapshot(tmp_path) == before and not (tmp_path / "new").exists()

@@ -134,3 +134,57 @@ def test_images_end_to_end_through_the_cli(tmp_path):
         assert (out / "scenes" / name / "depth.npy").is_file() and (out / "images" / f"{name}.png").is_file()
     _, release = read_release(out)
     assert release.rejections == []
+
+
+@pytest.mark.parametrize("missing", ["depth", "segmenter"])
+@pytest.mark.parametrize("path", ["no-such-org/no-such-model", "/no/such/folder", "providers.json"])
+def test_a_model_path_not_on_disk_is_an_error_and_the_hub_is_never_asked(tmp_path, monkeypatch, capsys, missing, path):
+    """Issue 16, item 10: a hub name in a providers config would have been downloaded silently."""
+    import argparse
+    import json
+
+    from ladder_jax.synth import cli, providers
+
+    def never(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    for adapter in ("TransformersDepth", "OwlDetector", "SamSegmenter"):
+        monkeypatch.setattr(providers, adapter, never)
+    monkeypatch.chdir(tmp_path)  # "providers.json" names a file here, not a folder
+    (tmp_path / "models").mkdir()
+    config = {role: {"path": str(tmp_path / "models")} for role in ("depth", "detector", "segmenter")}
+    config["detector"]["labels"] = ["chair"]
+    config[missing]["path"] = path
+    (tmp_path / "providers.json").write_text(json.dumps(config))
+    (tmp_path / "photos").mkdir()
+    parser = argparse.ArgumentParser()
+    cli.configure("synth", parser)
+    args = parser.parse_args(["--images", "photos", "--providers", "providers.json", "--out", "out"])
+    assert cli.main("synth", args) == 2
+    err = capsys.readouterr().err
+    assert err == (f"ladder-jax synth: providers config providers.json: {missing} path {path} is not a folder on disk; "
+                   f"give a local model folder (nothing is downloaded)\n")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("adapter, classes", [
+    (lambda: TransformersDepth("org/depth"), ["AutoImageProcessor", "AutoModelForDepthEstimation"]),
+    (lambda: OwlDetector("org/owl", ["chair"]), ["Owlv2Processor", "Owlv2ForObjectDetection"]),
+    (lambda: SamSegmenter("org/sam"), ["SamProcessor", "SamModel"]),
+])
+def test_the_adapters_load_with_local_files_only(monkeypatch, adapter, classes):
+    transformers = pytest.importorskip("transformers")
+    asked = []
+
+    class Asked(Exception):
+        pass
+
+    def from_pretrained(path, **kwargs):
+        asked.append(kwargs.get("local_files_only"))
+        raise Asked
+
+    for name in classes:
+        monkeypatch.setattr(getattr(transformers, name), "from_pretrained", from_pretrained)
+    with pytest.raises(Asked):
+        adapter()
+    assert asked == [True]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from ladder_jax.data.toyworld.generate import generate
+from ladder_jax.atomic_output import OutputError, build_beside
+from ladder_jax.data.toyworld.generate import SUMMARY_FILE, generate
 
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
@@ -18,20 +20,27 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grounding-per-scene", type=int, default=4, help="stage-1 questions per room image")
     parser.add_argument("--eval-fraction", type=float, default=0.1, help="share of scenes held out")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier toy world in --out (built beside it, swapped in when complete)")
 
 
 def main(verb: str, args: argparse.Namespace) -> int:
-    summary = generate(
-        args.out,
-        args.scenes,
-        args.seed,
-        size=args.size,
-        views=args.views,
-        video_frames=args.video_frames,
-        eval_fraction=args.eval_fraction,
-        grounding_per_scene=args.grounding_per_scene,
-        workers=args.workers,
-        progress=True,
-    )
-    print(json.dumps(summary, indent=1))
+    try:
+        with build_beside(args.out, overwrite=args.overwrite, marker=SUMMARY_FILE) as new:
+            summary = generate(
+                new,
+                args.scenes,
+                args.seed,
+                size=args.size,
+                views=args.views,
+                video_frames=args.video_frames,
+                eval_fraction=args.eval_fraction,
+                grounding_per_scene=args.grounding_per_scene,
+                workers=args.workers,
+                progress=True,
+            )
+    except (OutputError, ValueError, OSError) as e:  # a refused --out, an argument out of range
+        print(f"ladder-jax {verb}: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"out_dir": args.out} | summary, indent=1))
     return 0

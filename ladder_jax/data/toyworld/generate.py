@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from ladder_jax.data.toyworld.build_scene import Config, build_scene
 
+SUMMARY_FILE = "toyworld_summary.json"  # written last: its presence means the set is complete
 FILES = {
     "grounding": "spld_grounding_data.jsonl",
     "spatial": "spld_spatial_data.jsonl",
@@ -45,7 +46,9 @@ def generate(
     workers: int | None = None,
     progress: bool = False,
 ) -> dict:
-    """Builds `scenes` scenes and returns a summary (counts per file, question type, data type)."""
+    """Builds `scenes` scenes into `out_dir` and returns a summary (counts per file, question type,
+    data type), also written to SUMMARY_FILE. Existing files of the same names are
+    overwritten; `ladder-jax toyworld` builds into a fresh folder and swaps it in instead."""
     if (scenes < 1 or not 0 <= eval_fraction < 1 or views < 1 or video_frames < 4 or size < 32
             or not 1 <= grounding_per_scene <= 20):
         raise ValueError(
@@ -78,14 +81,13 @@ def generate(
         for handle in handles.values():
             handle.close()
     summary = {
-        "out_dir": str(out),
         "seed": seed,
         "scenes": {"train": scenes - n_eval, "eval": n_eval},
         "frames_per_scene": 1 + views + video_frames,
         "counts": {split: dict(sorted(c.items())) for split, c in counts.items()},
         "seconds": round(time.perf_counter() - start, 2),
     }
-    (out / "toyworld_summary.json").write_text(json.dumps(summary, indent=1))
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
     return summary
 
 

@@ -2,6 +2,7 @@
 
 import argparse
 import hashlib
+import importlib
 import json
 
 import pytest
@@ -52,3 +53,53 @@ def test_cli_verb_writes_the_data_set(tmp_path, capsys):
 def test_bad_arguments_are_rejected_with_their_values(tmp_path):
     with pytest.raises(ValueError, match="scenes=0"):
         generate(tmp_path, 0, 0)
+
+
+def run_cli(*argv):
+    parser = argparse.ArgumentParser()
+    cli.configure("toyworld", parser)
+    small = ["--size", "48", "--views", "2", "--video-frames", "4", "--workers", "1", "--eval-fraction", "0"]
+    return cli.main("toyworld", parser.parse_args(small + [str(a) for a in argv]))
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_cli_replaces_an_earlier_world_only_with_overwrite_and_only_when_complete(tmp_path, capsys, monkeypatch):
+    """Issue 16, item 9: the release JSONL is never truncated and no stale image survives."""
+    out = tmp_path / "out"
+    assert run_cli("--out", out, "--scenes", "2", "--seed", "1") == 0
+    (out / "images" / "stale.jpg").write_bytes(b"old")
+    before = snapshot(out)
+    capsys.readouterr()
+    assert run_cli("--out", out, "--scenes", "1", "--seed", "2") == 2
+    assert capsys.readouterr().err.startswith("ladder-jax toyworld: the output ")
+    generate_module = importlib.import_module("ladder_jax.data.toyworld.generate")  # the package exports the function
+
+    def crash(job, seed, cfg):
+        raise RuntimeError("out of disk")
+
+    with monkeypatch.context() as m:
+        m.setattr(generate_module, "_build", crash)
+        with pytest.raises(RuntimeError, match="out of disk"):
+            run_cli("--out", out, "--scenes", "1", "--seed", "2", "--overwrite")
+    assert snapshot(out) == before
+    assert run_cli("--out", out, "--scenes", "1", "--seed", "2", "--overwrite") == 0
+    assert json.loads(capsys.readouterr().out)["out_dir"] == str(out)
+    assert not (out / "images" / "stale.jpg").exists() and not (out / "images" / "scene_000001").exists()
+    assert json.loads((out / "toyworld_summary.json").read_text())["seed"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+@pytest.mark.parametrize("argv", [["--scenes", "0"], ["--scenes", "1", "--size", "8"], ["--scenes", "1", "--foreign"]])
+def test_cli_refusals_are_one_line_and_write_nothing(tmp_path, capsys, argv):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    out = foreign if "--foreign" in argv else tmp_path / "new"
+    argv = [a for a in argv if a != "--foreign"] + ["--overwrite"]
+    assert run_cli("--out", out, *argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ladder-jax toyworld: ") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"] and (foreign / "notes.txt").read_text() == "keep me"
