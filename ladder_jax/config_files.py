@@ -25,6 +25,8 @@ from pathlib import Path
 
 import ml_collections
 
+from ladder_jax.atomic_output import write_atomic
+
 OVERRIDE_PREFIX = "--config."
 
 
@@ -67,12 +69,9 @@ def _tuples(node):
 
 
 def write_resolved(cfg: ml_collections.ConfigDict, path: Path) -> None:
-    """The config with every reference resolved, as JSON that `load` reads back (written whole:
-    a temporary file renamed into place)."""
+    """The config with every reference resolved, as JSON that `load` reads back (written whole)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(cfg.copy_and_resolve_references().to_dict(), indent=1, sort_keys=True))
-    tmp.replace(path)
+    write_atomic(path, json.dumps(cfg.copy_and_resolve_references().to_dict(), indent=1, sort_keys=True).encode())
 
 
 def fields_of(cls, exclude: frozenset[str] = frozenset()) -> dict:
