@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ladder_jax.models.qwen25_vl.config import ModelConfig
+from ladder_jax.models.qwen25_vl.config import ConfigError, ModelConfig
 from ladder_jax.models.safetensors_io import CheckpointFormatError, SafetensorsFolder
 
 _VISION_BLOCK = [
@@ -108,8 +108,8 @@ def check_folder(folder: SafetensorsFolder, abstract_state, cfg: ModelConfig) ->
     extra = [k for k in folder.keys() if k not in expected and not (k == "lm_head.weight" and cfg.text.tie_word_embeddings)]
     problems += [f"unexpected tensor {k!r} (not part of this Qwen2.5-VL configuration)" for k in extra]
     if problems:
-        shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
-        raise CheckpointFormatError(f"checkpoint does not match the configuration:\n  {shown}")
+        shown = "; ".join(problems[:5]) + (f"; ... and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise CheckpointFormatError(f"checkpoint does not match the configuration: {shown}")
 
 
 def load_state(folder: SafetensorsFolder, abstract_state, shardings, cfg: ModelConfig):
@@ -153,10 +153,21 @@ def export_tensors(state, cfg: ModelConfig, dtype=None) -> dict[str, np.ndarray]
         keys, kind, stacked = rows[_path(flat_path)]
         arr = _host(var.get_value())
         if dtype is not None:
-            arr = arr.astype(jnp.dtype(dtype))
+            arr = _cast(arr, jnp.dtype(dtype), _path(flat_path))
         for i, key in enumerate(keys):
             t = to_hf_layout(arr[i] if stacked else arr, kind)
             if kind == "conv":
                 t = t.reshape(t.shape[0], v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size)
             out[key] = np.ascontiguousarray(t)
     return out
+
+
+def _cast(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """`arr` in `dtype`, refused where a finite weight would become inf (float16 ends at 65504)."""
+    limit = float(jnp.finfo(dtype).max)
+    if limit < float(jnp.finfo(arr.dtype).max) and arr.size:
+        peak = float(np.max(np.abs(np.where(np.isfinite(arr), arr, 0))))
+        if peak > limit:
+            raise ConfigError(f"parameter {name} holds {peak:.4g}, beyond {dtype.name}'s range ({limit:.4g}); "
+                              "export in bfloat16 or float32")
+    return arr.astype(dtype)
