@@ -33,6 +33,10 @@ class CheckpointFormatError(ValueError):
     pass
 
 
+def _damaged(path: Path, what: str) -> CheckpointFormatError:
+    return CheckpointFormatError(f"{path}: {what} (a damaged or inconsistent file: re-download or re-export it)")
+
+
 def read_header(path: Path) -> tuple[dict[str, dict], int]:
     """The tensor entries of one safetensors file and the byte where its data starts. Refused,
     naming the file: a header that does not fit the file, is not JSON, or whose tensors do not tile
@@ -40,32 +44,31 @@ def read_header(path: Path) -> tuple[dict[str, dict], int]:
     damaged file)."""
     size = path.stat().st_size
     if size < 8:
-        raise CheckpointFormatError(f"{path}: truncated ({size} bytes; a safetensors file starts with an "
-                                    "8-byte header length)")
+        raise _damaged(path, f"truncated ({size} bytes; a safetensors file starts with an 8-byte header length)")
     with open(path, "rb") as f:
         n = int.from_bytes(f.read(8), "little")
         if n > size - 8:
-            raise CheckpointFormatError(f"{path}: header length {n} runs past the end of the file ({size} bytes): "
-                                        "truncated, or not a safetensors file")
+            raise _damaged(path, f"header length {n} runs past the end of the file ({size} bytes): truncated, "
+                                 "or not a safetensors file")
         raw = f.read(n)
     try:
         header = json.loads(raw, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as e:  # JSON and UTF-8 errors, and absurd nesting
-        raise CheckpointFormatError(f"{path}: header is not valid JSON ({type(e).__name__}: {e})") from None
+        raise _damaged(path, f"header is not valid JSON ({type(e).__name__}: {e})") from None
     if not isinstance(header, dict):
-        raise CheckpointFormatError(f"{path}: header is not a JSON object")
+        raise _damaged(path, "header is not a JSON object")
     header.pop("__metadata__", None)
     spans = sorted((*_span(path, key, info), key) for key, info in header.items())
     end, previous = 0, None
     for start, stop, key in spans:
         if start != end:
             where = f"overlaps tensor {previous!r}" if start < end else f"leaves a gap of {start - end} bytes"
-            raise CheckpointFormatError(f"{path}: tensor {key!r} starts at data byte {start} and {where} "
-                                        f"(the previous tensor ends at {end})")
+            before = f"tensor {previous!r} ends at {end}" if previous else "the data starts at 0"
+            raise _damaged(path, f"tensor {key!r} starts at data byte {start} and {where} ({before})")
         end, previous = stop, key
     if end != size - 8 - n:
-        raise CheckpointFormatError(f"{path}: tensors cover {end} data bytes but the file holds {size - 8 - n}: "
-                                    + ("truncated" if end > size - 8 - n else "trailing bytes no tensor owns"))
+        raise _damaged(path, f"tensors cover {end} data bytes but the file holds {size - 8 - n}: "
+                       + ("truncated" if end > size - 8 - n else "trailing bytes no tensor owns"))
     return header, 8 + n
 
 
@@ -79,7 +82,7 @@ def _unique_keys(pairs):
 def _span(path: Path, key: str, info) -> tuple[int, int]:
     """(start, stop) of one entry's data, after checking that its dtype, shape and offsets agree."""
     def bad(what: str) -> CheckpointFormatError:
-        return CheckpointFormatError(f"{path}: tensor {key!r} {what}")
+        return _damaged(path, f"tensor {key!r} {what}")
 
     def is_int(x) -> bool:
         return isinstance(x, int) and not isinstance(x, bool)
@@ -105,13 +108,13 @@ def read_index(path: Path) -> dict[str, str]:
     try:
         index = json.loads(path.read_bytes())
     except (ValueError, RecursionError) as e:
-        raise CheckpointFormatError(f"{path}: not valid JSON ({type(e).__name__}: {e})") from None
+        raise _damaged(path, f"not valid JSON ({type(e).__name__}: {e})") from None
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not weight_map or not all(isinstance(v, str) for v in weight_map.values()):
-        raise CheckpointFormatError(f"{path}: no weight_map object naming a shard file for each tensor")
+        raise _damaged(path, "no weight_map object naming a shard file for each tensor")
     outside = sorted({v for v in weight_map.values() if Path(v).name != v or v in (".", "..")})
     if outside:
-        raise CheckpointFormatError(f"{path}: shard names {outside} point outside the index's folder")
+        raise _damaged(path, f"shard names {outside} point outside the index's folder")
     return weight_map
 
 
@@ -150,7 +153,7 @@ class SafetensorsFolder:
                              for k, v in weight_map.items() if v == name and k not in header]
         if problems:
             more = f"; ... and {len(problems) - 5} more" if len(problems) > 5 else ""
-            raise CheckpointFormatError(f"{index}: weight map and shards disagree: " + "; ".join(problems[:5]) + more)
+            raise _damaged(index, "weight map and shards disagree: " + "; ".join(problems[:5]) + more)
 
     def keys(self) -> list[str]:
         return sorted(self._where)

@@ -94,3 +94,34 @@ def test_flat_hub_config_layout_reads_the_same(hf_dir, tiny_cfg):
     flat["rope_scaling"] = {"type": "mrope", "mrope_section": list(tiny_cfg.text.mrope_section)}
     flat["rope_theta"] = flat.pop("rope_parameters")["rope_theta"]
     assert from_hf_dict(flat) == from_hf_dict(json.loads((hf_dir / "config.json").read_text()))
+
+
+def test_from_pretrained_never_takes_a_missing_path_for_a_hub_name(tmp_path):
+    for name in ("Qwen/Qwen2.5-VL-3B-Instruct", str(tmp_path / "nowhere")):
+        with pytest.raises(FileNotFoundError, match="is not a folder on disk .* never downloads"):
+            VisionLanguageModel.from_pretrained(name)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float64", "float8_e4m3fn"])
+def test_an_export_dtype_that_cannot_hold_weights_is_refused(dtype, ours, tmp_path):
+    with pytest.raises(ConfigError, match="export dtype must be one of"):
+        ours.save_pretrained(tmp_path / "out", dtype=dtype)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_float16_export_refuses_weights_beyond_its_range(ours, tmp_path):
+    import jax
+
+    big = VisionLanguageModel(ours.config, ours.graphdef, jax.tree.map(lambda x: x * 1e6, ours.state), ours.mesh)
+    with pytest.raises(ConfigError, match="beyond float16's range"):
+        big.save_pretrained(tmp_path / "out", dtype="float16")
+    assert not (tmp_path / "out").exists()
+    ours.save_pretrained(tmp_path / "ok", dtype="float16")  # the tiny model's weights fit
+    assert _tensors(tmp_path / "ok")["model.norm.weight"].dtype == np.float16
+
+
+def test_saving_again_into_a_folder_replaces_the_earlier_shards(ours, hf_dir, tmp_path):
+    ours.save_pretrained(tmp_path, max_shard_bytes=200_000)
+    ours.save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("model*")) == ["model.safetensors"]
+    _assert_bitwise_equal(_tensors(hf_dir), _tensors(tmp_path))
