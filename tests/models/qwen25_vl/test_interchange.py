@@ -113,7 +113,7 @@ def test_a_float16_export_refuses_weights_beyond_its_range(ours, tmp_path):
     import jax
 
     big = VisionLanguageModel(ours.config, ours.graphdef, jax.tree.map(lambda x: x * 1e6, ours.state), ours.mesh)
-    with pytest.raises(ConfigError, match="beyond float16's range"):
+    with pytest.raises(ConfigError, match="beyond the range of float16"):
         big.save_pretrained(tmp_path / "out", dtype="float16")
     assert not (tmp_path / "out").exists()
     ours.save_pretrained(tmp_path / "ok", dtype="float16")  # the tiny model's weights fit
@@ -125,3 +125,23 @@ def test_saving_again_into_a_folder_replaces_the_earlier_shards(ours, hf_dir, tm
     ours.save_pretrained(tmp_path)
     assert sorted(p.name for p in tmp_path.glob("model*")) == ["model.safetensors"]
     _assert_bitwise_equal(_tensors(hf_dir), _tensors(tmp_path))
+
+
+@pytest.mark.parametrize("value, param_dtype, message", [
+    (float("nan"), "float32", "tensor 'model.layers.1.mlp.down_proj.weight' holds NaN or inf as float32"),
+    (float("-inf"), "bfloat16", "holds NaN or inf as bfloat16"),
+    (1e6, "float16", "holds NaN or inf as float16 (damaged weights, or values beyond the range"),
+])
+def test_non_finite_weights_are_refused_by_name(value, param_dtype, message, hf_dir, tmp_path):
+    bad = _corrupt(hf_dir, tmp_path, lambda t: t["model.layers.1.mlp.down_proj.weight"].view(-1).__setitem__(3, value))
+    with pytest.raises(CheckpointFormatError, match=message.replace("(", r"\(")):
+        VisionLanguageModel.from_pretrained(bad, param_dtype=param_dtype)
+
+
+def test_an_export_of_poisoned_weights_is_refused(ours, tmp_path):
+    import jax
+
+    nan = VisionLanguageModel(ours.config, ours.graphdef, jax.tree.map(lambda x: x * float("nan"), ours.state), ours.mesh)
+    with pytest.raises(CheckpointFormatError, match="holds NaN or inf: these weights are poisoned"):
+        nan.save_pretrained(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
