@@ -64,7 +64,15 @@ def load_params(directory, mesh=None, **overrides):
     shardings = state_shardings(abstract, mesh)
     target = jax.tree.map(lambda v, s: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=s),
                           nnx.to_pure_dict(abstract), nnx.to_pure_dict(shardings))
-    with ocp.StandardCheckpointer() as ckptr:
-        restored = ckptr.restore(directory / "params", target)
+    try:
+        with ocp.StandardCheckpointer() as ckptr:
+            restored = ckptr.restore(directory / "params", target)
+    except Exception as e:  # Orbax wraps TensorStore's error (the informative one) in a bare Exception
+        cause = e
+        while (cause.__cause__ or cause.__context__) is not None:
+            cause = cause.__cause__ or cause.__context__
+        why = str(cause).split(" [tensorstore_spec")[0]  # the spec that follows is kilobytes of JSON
+        raise CheckpointFormatError(f"{directory / 'params'} cannot be restored, damaged or not written for this "
+                                    f"model_config.json ({type(cause).__name__}: {why})") from e
     nnx.replace_by_pure_dict(abstract, restored)
     return cfg, graphdef, abstract

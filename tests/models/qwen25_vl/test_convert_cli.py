@@ -131,6 +131,26 @@ def test_import_refuses_bad_input_in_one_line(edit, needles, hf_dir, tmp_path, c
     assert not (tmp_path / "ckpt").exists() and not (tmp_path / ".ckpt.partial").exists()
 
 
+def _largest_data_file(ckpt):
+    return max((p for p in (ckpt / "params").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+
+
+@pytest.mark.parametrize("edit, needles", [
+    (lambda c: (c / "model_config.json").write_text('{"hf_config": [}'), ["model_config.json: not valid JSON"]),
+    (lambda c: (c / "model_config.json").write_text('{"dtype": "float32"}'), ["no hf_config object"]),
+    (lambda c: shutil.rmtree(c / "params"), ["params is missing: the checkpoint was never completed"]),
+    (lambda c: _largest_data_file(c).write_bytes(b"0123456789"), ["params cannot be restored"]),
+    (lambda c: (c / "params" / "_METADATA").write_text("{"), ["params cannot be restored"]),
+])
+def test_export_refuses_a_damaged_checkpoint_in_one_line(edit, needles, ckpt, tmp_path, capsys):
+    bad = tmp_path / "ckpt"
+    shutil.copytree(ckpt, bad)
+    edit(bad)
+    assert main(["export-hf", str(bad), str(tmp_path / "out")]) == 2
+    _refused(capsys, "export-hf", *needles)
+    assert not (tmp_path / "out").exists() and not (tmp_path / ".out.partial").exists()
+
+
 @pytest.mark.parametrize("args, needles", [
     (["--max-shard-gb", "0"], ["--max-shard-gb must be a number > 0"]),
     (["--max-shard-gb", "nan"], ["--max-shard-gb must be a number > 0, got nan"]),
