@@ -174,4 +174,3 @@ def export_tensors(state, cfg: ModelConfig, dtype=None) -> dict[str, np.ndarray]
                 t = t.reshape(t.shape[0], v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size)
             out[key] = np.ascontiguousarray(t)
     return out
-
