@@ -22,11 +22,11 @@ class OutputExistsError(FileExistsError):
 def check_target(target: str | os.PathLike, overwrite: bool, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
     """The absolute target, if writing it is allowed; call before any work so that a refusal is cheap.
     `inputs` are what the verb reads: replacing a folder that holds one would delete it mid-run."""
-    target = Path(target).absolute()
+    target = Path(target).resolve()  # through links: replace the folder a link names, not the link
     if target.exists() and not target.is_dir():
         raise OutputExistsError(f"{target} is a file, not a folder; choose another output path")
     for src in inputs:
-        src = Path(src).absolute()
+        src = Path(src).resolve()
         if src == target or target in src.parents:
             raise OutputExistsError(f"{target} holds the input {src}; write the output somewhere else")
     if target.is_dir() and any(target.iterdir()) and not overwrite:

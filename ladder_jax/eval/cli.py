@@ -57,7 +57,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.num_frames < 2 or args.num_frames % 2 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise EvalInputError("--num-frames must be even and >= 2; --batch-size and --limit must be >= 1")
-    check_target(args.out, args.overwrite, inputs=(args.model, args.data))
+    inputs = (args.model, args.data) + ((args.media_dir,) if args.media_dir else ())
+    check_target(args.out, args.overwrite, inputs)
     if not args.model.is_dir():  # before the tokenizer loader, which would take a missing path for a hub name
         raise EvalInputError(f"--model {args.model} is not a folder on disk (eval reads a local Hugging Face folder "
                              "and never downloads; fetch it first, e.g. `hf download ORG/NAME --local-dir DIR`)")
@@ -75,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         raise EvalInputError(f"--model {args.model}: {e}") from None
     result = evaluate(model, processor, items, benchmark=args.benchmark, batch_size=args.batch_size,
                       max_new_tokens=args.max_new_tokens, think=args.think, limit=args.limit, report=report)
-    with staged(args.out, args.overwrite, inputs=(args.model, args.data)) as out:
+    with staged(args.out, args.overwrite, inputs) as out:
         result.write(out)
     print((args.out / "summary.md").read_text())
     print(f"{result.summary['num_scored']} scored, {result.summary['num_skipped']} skipped; "

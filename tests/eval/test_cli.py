@@ -62,3 +62,12 @@ def test_an_existing_out_needs_overwrite(tmp_path, capsys):
 def test_bad_settings_are_refused(extra, needle, tmp_path, capsys):
     assert _eval(tmp_path, tmp_path, *extra) == 2
     _refused(capsys, needle)
+
+
+def test_an_out_that_holds_an_input_is_refused_even_with_overwrite(tmp_path, capsys):
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "frame.png").write_bytes(b"keep")
+    assert main(["eval", "--model", str(tmp_path), "--benchmark", "toyworld", "--data", str(tmp_path / "data"),
+                 "--media-dir", str(tmp_path / "media"), "--out", str(tmp_path / "media"), "--overwrite"]) == 2
+    _refused(capsys, "holds the input")
+    assert (tmp_path / "media" / "frame.png").read_bytes() == b"keep"

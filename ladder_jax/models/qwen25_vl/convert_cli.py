@@ -53,7 +53,7 @@ def _mesh_sizes(text: str) -> tuple[int, ...]:
 def main(verb: str, args) -> int:
     try:
         if verb == "export-hf" and not (math.isfinite(args.max_shard_gb) and args.max_shard_gb > 0):
-            raise ConfigError(f"--max-shard-gb must be a number > 0, got {args.max_shard_gb}")
+            raise ConfigError(f"--max-shard-gb must be a finite number > 0, got {args.max_shard_gb}")
         check_target(args.dst, args.overwrite, inputs=(args.src,))  # before loading anything
         mesh = make_mesh(*args.mesh)
         start = time.time()

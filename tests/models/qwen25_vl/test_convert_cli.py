@@ -152,8 +152,8 @@ def test_export_refuses_a_damaged_checkpoint_in_one_line(edit, needles, ckpt, tm
 
 
 @pytest.mark.parametrize("args, needles", [
-    (["--max-shard-gb", "0"], ["--max-shard-gb must be a number > 0"]),
-    (["--max-shard-gb", "nan"], ["--max-shard-gb must be a number > 0, got nan"]),
+    (["--max-shard-gb", "0"], ["--max-shard-gb must be a finite number > 0"]),
+    (["--max-shard-gb", "nan"], ["--max-shard-gb must be a finite number > 0, got nan"]),
     (["--mesh", "3,1,1"], ["does not divide the 8 devices"]),
 ])
 def test_export_refuses_bad_settings_before_any_work(args, needles, ckpt, tmp_path, capsys):
@@ -179,6 +179,18 @@ def test_an_output_that_holds_the_input_is_refused_even_with_overwrite(verb, sam
     assert main([verb, str(src), str(dst), "--overwrite"]) == 2
     _refused(capsys, verb, "holds the input")
     assert (src / "f").read_text() == "keep"
+
+
+def test_links_are_followed_for_the_output_and_for_the_input_check(ckpt, tmp_path, capsys):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "old.txt").write_text("old")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert main(["export-hf", str(ckpt), str(tmp_path / "link"), "--overwrite"]) == 0
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / SINGLE).exists()
+    assert not (tmp_path / "real" / "old.txt").exists()
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    assert main(["export-hf", str(tmp_path / "alias"), str(tmp_path / "real"), "--overwrite"]) == 2
+    _refused(capsys, "export-hf", "holds the input")
 
 
 def test_smoke_runs(capsys):
