@@ -1,15 +1,19 @@
 """`ladder-jax eval`: score a Hugging Face Qwen2.5-VL folder on a benchmark read from local files.
 
 Writes summary.json / summary.md (the paper's NQ / MCQ / Avg layout and a per-task table),
-predictions.jsonl (id, raw output, parsed answer, score per question) and skipped.json to --out.
+predictions.jsonl (id, raw output, parsed answer, score per question) and skipped.json to --out,
+whole or not at all (an existing non-empty --out needs --overwrite). --model must be a folder on
+disk: nothing is ever downloaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ladder_jax.eval.benchmarks import BENCHMARKS, VSI_FRAMES, VSI_VIDEO_MAX_PIXELS
+from ladder_jax.output_folder import OutputExistsError, check_target, staged
 
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
@@ -22,6 +26,8 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
                         help="where videos / frames live (default: beside the parquet; SPBench: its images/ "
                              "subfolder if present)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the result files")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing non-empty --out (the old one is kept until the new one is complete)")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N questions in file order")
     parser.add_argument("--think", action="store_true", help="stage-3 reasoning prompt, 1024 new tokens")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -31,24 +37,48 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
                         help="pixel budget per video frame for VSI-Bench (the reference: 512*28*28)")
 
 
+class EvalInputError(ValueError):
+    pass
+
+
 def main(verb: str, args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (EvalInputError, OutputExistsError) as e:
+        print(f"ladder-jax eval: {' '.join(str(e).split())}", file=sys.stderr)  # one line, whatever the loaders wrote
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     from ladder_jax.data.processor import Processor
     from ladder_jax.eval.benchmarks import read_benchmark
     from ladder_jax.eval.runner import evaluate
     from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
 
     if args.num_frames < 2 or args.num_frames % 2 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
-        raise SystemExit("--num-frames must be even and >= 2; --batch-size and --limit must be >= 1")
-    items, report = read_benchmark(args.benchmark, args.data, think=args.think, media_dir=args.media_dir,
-                                   num_frames=args.num_frames)
+        raise EvalInputError("--num-frames must be even and >= 2; --batch-size and --limit must be >= 1")
+    inputs = (args.model, args.data) + ((args.media_dir,) if args.media_dir else ())
+    check_target(args.out, args.overwrite, inputs)
+    if not args.model.is_dir():  # before the tokenizer loader, which would take a missing path for a hub name
+        raise EvalInputError(f"--model {args.model} is not a folder on disk (eval reads a local Hugging Face folder "
+                             "and never downloads; fetch it first, e.g. `hf download ORG/NAME --local-dir DIR`)")
+    try:
+        items, report = read_benchmark(args.benchmark, args.data, think=args.think, media_dir=args.media_dir,
+                                       num_frames=args.num_frames)
+    except (ValueError, OSError) as e:  # what the readers raise for a file they cannot use
+        raise EvalInputError(f"--data {args.data}: {e}") from None
     print(report.summary())
     overrides = {"video_max_pixels": args.video_max_pixels} if args.benchmark == "vsi" else {}
-    processor = Processor.from_pretrained(str(args.model), **overrides)
-    model = VisionLanguageModel.from_pretrained(args.model)
+    try:
+        model = VisionLanguageModel.from_pretrained(args.model)
+        processor = Processor.from_pretrained(str(args.model), **overrides)
+    except (ValueError, OSError) as e:  # bad config, weights or tokenizer files (ConfigError etc. are ValueErrors)
+        raise EvalInputError(f"--model {args.model}: {e}") from None
     result = evaluate(model, processor, items, benchmark=args.benchmark, batch_size=args.batch_size,
                       max_new_tokens=args.max_new_tokens, think=args.think, limit=args.limit, report=report)
-    paths = result.write(args.out)
-    print(Path(paths["summary.md"]).read_text())
+    with staged(args.out, args.overwrite, inputs) as out:
+        result.write(out)
+    print((args.out / "summary.md").read_text())
     print(f"{result.summary['num_scored']} scored, {result.summary['num_skipped']} skipped; "
           f"files in {args.out}")
     return 0

@@ -90,6 +90,22 @@ def test_evaluate_writes_every_item(name, model, processor, data, tmp_path):
         assert report.counts()["media: cannot decode or preprocess"] == 1
 
 
+def test_the_eval_verb_writes_its_out_folder_whole_and_only_once(model_dir, data, tmp_path, capsys):
+    from ladder_jax.cli import main
+
+    args = ["eval", "--model", str(model_dir), "--benchmark", "toyworld", "--data", str(data["toyworld"]),
+            "--out", str(tmp_path / "out"), "--limit", "2", "--batch-size", "2", "--max-new-tokens", "2"]
+    assert main(args) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "predictions.jsonl", "skipped.json", "summary.json", "summary.md"]
+    first = (tmp_path / "out" / "predictions.jsonl").read_text()
+    assert main(args) == 2 and "pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "out" / "predictions.jsonl").read_text() == first
+    assert main(args + ["--overwrite"]) == 0
+    assert (tmp_path / "out" / "predictions.jsonl").read_text() == first  # greedy: the same answers
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
 def test_batched_generation_equals_one_prompt_at_a_time(model, processor, data):
     """Left padding, bucketed lengths and patches, and filler rows leave greedy answers unchanged."""
     items, _ = benchmarks.read_benchmark("cvbench", data["cvbench"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -90,11 +91,19 @@ class VisionLanguageModel:
     @classmethod
     def from_pretrained(cls, path, mesh=None, dtype: str | None = None, param_dtype: str = "float32",
                         **overrides) -> "VisionLanguageModel":
-        """Loads a local HF Qwen2.5-VL folder; each tensor goes straight onto its sharding."""
+        """Loads a local HF Qwen2.5-VL folder; each tensor goes straight onto its sharding. Never
+        downloads: a hub name that is not a folder on disk is an error, not a fetch."""
         path = Path(path)
-        if not (path / "config.json").exists():
+        if not path.is_dir():
+            raise FileNotFoundError(f"{path} is not a folder on disk (from_pretrained reads a local Hugging Face "
+                                    "folder and never downloads; fetch it first, e.g. `hf download ORG/NAME "
+                                    "--local-dir DIR`)")
+        if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} has no config.json (expected a Hugging Face model folder)")
-        hf = json.loads((path / "config.json").read_text())
+        try:
+            hf = json.loads((path / "config.json").read_bytes())
+        except (ValueError, RecursionError) as e:
+            raise config_lib.ConfigError(f"{path / 'config.json'}: not valid JSON ({type(e).__name__}: {e})") from None
         cfg = config_lib.from_hf_dict(hf, dtype=dtype or param_dtype, param_dtype=param_dtype, **overrides)
         mesh = mesh or make_mesh()
         graphdef, abstract = abstract_model(cfg)
@@ -128,7 +137,11 @@ class VisionLanguageModel:
 
     def save_pretrained(self, out_dir, dtype: str | None = None, max_shard_bytes: int = 5 * 2**30) -> Path:
         """Writes config.json, generation_config.json, safetensors shards (+ index) and the source
-        folder's tokenizer / processor files. Only process 0 writes in a multi-host run."""
+        folder's tokenizer / processor files into `out_dir`, as transformers does: an earlier export's
+        weight files there are replaced (see `write_sharded`), other files are kept. Each file is
+        written whole under a temporary name and renamed. Only process 0 writes in a multi-host run."""
+        if dtype is not None and dtype not in config_lib.FLOAT_DTYPES:
+            raise config_lib.ConfigError(f"export dtype must be one of {config_lib.FLOAT_DTYPES}, got {dtype!r}")
         out_dir = Path(out_dir)
         tensors = params_lib.export_tensors(self.state, self.config, dtype)
         if jax.process_index() != 0:
@@ -137,11 +150,18 @@ class VisionLanguageModel:
         write_sharded(tensors, out_dir, max_shard_bytes)
         hf = config_lib.to_hf_dict(self.config)
         hf["dtype"] = str(np.dtype(dtype or self.config.param_dtype))
-        (out_dir / "config.json").write_text(json.dumps(hf, indent=2))
         gen = {"bos_token_id": self.config.bos_token_id, "eos_token_id": self.config.eos_token_id,
                "pad_token_id": self.config.pad_token_id, "do_sample": False}
-        (out_dir / "generation_config.json").write_text(json.dumps(gen, indent=2))
+        for name, content in (("config.json", hf), ("generation_config.json", gen)):
+            _atomic_write(out_dir / name, lambda tmp, content=content: tmp.write_text(json.dumps(content, indent=2)))
         for name in SIDE_FILES + ("generation_config.json",):
             if self.source_dir is not None and (self.source_dir / name).exists():
-                shutil.copy2(self.source_dir / name, out_dir / name)
+                _atomic_write(out_dir / name, lambda tmp, name=name: shutil.copy2(self.source_dir / name, tmp))
         return out_dir
+
+
+def _atomic_write(path: Path, write) -> None:
+    """`write(tmp)` then rename: a crash never leaves a half-written file under `path`."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)

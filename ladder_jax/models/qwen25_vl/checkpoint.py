@@ -17,6 +17,7 @@ from flax import nnx
 
 from ladder_jax.models.qwen25_vl import config as config_lib
 from ladder_jax.models.qwen25_vl.api import abstract_model
+from ladder_jax.models.safetensors_io import CheckpointFormatError
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.parallel.sharding import state_shardings
 
@@ -42,7 +43,12 @@ def read_config(directory, **overrides) -> config_lib.ModelConfig:
     path = Path(directory) / "model_config.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: {directory} is not a ladder_jax parameters checkpoint")
-    meta = json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as e:
+        raise CheckpointFormatError(f"{path}: not valid JSON ({type(e).__name__}: {e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("hf_config"), dict):
+        raise CheckpointFormatError(f"{path}: no hf_config object (not written by ladder_jax, or damaged)")
     execution = {k: meta[k] for k in _EXEC_FIELDS if k in meta} | overrides
     return config_lib.from_hf_dict(meta["hf_config"], **execution)
 
@@ -51,12 +57,22 @@ def load_params(directory, mesh=None, **overrides):
     """Returns (cfg, graphdef, state) with every array restored onto its sharding on `mesh`."""
     directory = Path(directory).absolute()
     cfg = read_config(directory, **overrides)
+    if not (directory / "params").is_dir():
+        raise FileNotFoundError(f"{directory / 'params'} is missing: the checkpoint was never completed")
     mesh = mesh or make_mesh()
     graphdef, abstract = abstract_model(cfg)
     shardings = state_shardings(abstract, mesh)
     target = jax.tree.map(lambda v, s: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=s),
                           nnx.to_pure_dict(abstract), nnx.to_pure_dict(shardings))
-    with ocp.StandardCheckpointer() as ckptr:
-        restored = ckptr.restore(directory / "params", target)
+    try:
+        with ocp.StandardCheckpointer() as ckptr:
+            restored = ckptr.restore(directory / "params", target)
+    except Exception as e:  # Orbax wraps TensorStore's error (the informative one) in a bare Exception
+        cause = e
+        while (cause.__cause__ or cause.__context__) is not None:
+            cause = cause.__cause__ or cause.__context__
+        why = str(cause).split(" [tensorstore_spec")[0]  # the spec that follows is kilobytes of JSON
+        raise CheckpointFormatError(f"{directory / 'params'} cannot be restored, damaged or not written for this "
+                                    f"model_config.json ({type(cause).__name__}: {why})") from e
     nnx.replace_by_pure_dict(abstract, restored)
     return cfg, graphdef, abstract

@@ -9,7 +9,8 @@ but that changes the maths (sliding windows, another rope type or activation) is
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import math
+from typing import Any, Iterator
 
 
 class ConfigError(ValueError):
@@ -94,7 +95,47 @@ class ModelConfig:
         return dataclasses.replace(self, **kw)
 
 
+_TEXT_SIZES = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+               "num_key_value_heads", "max_position_embeddings")
+_VISION_SIZES = ("depth", "hidden_size", "intermediate_size", "num_heads", "out_hidden_size", "patch_size",
+                 "temporal_patch_size", "spatial_merge_size", "window_size", "tokens_per_second", "in_channels")
+_TOKEN_IDS = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id", "eos_token_id",
+              "bos_token_id", "pad_token_id")
+
+
+def _ranges(cfg: ModelConfig) -> Iterator[tuple[bool, str]]:
+    """Each field within its meaning, named: a config.json with `rms_norm_eps: -1` or a zero size would
+    otherwise build a model that computes NaNs or nothing, or fail far from the cause. Lazy, so that
+    token ids are compared with vocab_size only once it is known to be a number."""
+    t, v = cfg.text, cfg.vision
+
+    def is_int(x) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool)
+
+    for part, c, fields in (("text", t, _TEXT_SIZES), ("vision", v, _VISION_SIZES)):
+        for f in fields:
+            x = getattr(c, f)
+            yield is_int(x) and x > 0, f"{part}.{f} must be an integer > 0, got {x!r}"
+        for f in ("rope_theta", "rms_norm_eps"):
+            x = getattr(c, f)
+            yield (isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0,
+                   f"{part}.{f} must be a finite number > 0, got {x!r}")
+    for f in _TOKEN_IDS:
+        x = getattr(cfg, f)
+        yield ((x is None and f in ("bos_token_id", "pad_token_id")) or (is_int(x) and 0 <= x < t.vocab_size),
+               f"{f} must be a token id in [0, text.vocab_size={t.vocab_size}), got {x!r}")
+    yield isinstance(t.tie_word_embeddings, bool), f"text.tie_word_embeddings must be true or false, got {t.tie_word_embeddings!r}"
+    yield (isinstance(t.mrope_section, tuple) and len(t.mrope_section) == 3
+           and all(is_int(s) and s >= 0 for s in t.mrope_section),
+           f"text.mrope_section must be three integers >= 0, got {t.mrope_section!r}")
+    yield (isinstance(v.fullatt_block_indexes, tuple) and all(is_int(i) for i in v.fullatt_block_indexes),
+           f"vision.fullatt_block_indexes must be integers, got {v.fullatt_block_indexes!r}")
+
+
 def validate(cfg: ModelConfig) -> None:
+    for ok, msg in _ranges(cfg):  # first, so that the relations below compare numbers
+        if not ok:
+            raise ConfigError(msg)
     t, v = cfg.text, cfg.vision
     checks = [
         (t.hidden_size % t.num_attention_heads == 0, "text.hidden_size must divide by num_attention_heads"),
@@ -161,8 +202,27 @@ def preset(name: str, **overrides) -> ModelConfig:
     return cfg.replace(**overrides) if overrides else cfg
 
 
+def _object(value, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"config.json: {field} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _number(value, field: str) -> float:
+    """rope_theta as HF writes it (an int or a float); `float()` would also take "1e6" or true."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{field} must be a number, got {value!r}")
+    return float(value)
+
+
+def _list(value, field: str) -> list:
+    if not isinstance(value, list):
+        raise ConfigError(f"{field} must be a list, got {value!r}")
+    return value
+
+
 def _text_fields(d: dict[str, Any]) -> dict[str, Any]:
-    rope = d.get("rope_parameters") or d.get("rope_scaling") or {}
+    rope = _object(d.get("rope_parameters") or d.get("rope_scaling") or {}, "text rope_parameters")
     rope_type = rope.get("rope_type", rope.get("type", "default"))
     if rope_type not in ("default", "mrope"):
         raise ConfigError(f"text rope type {rope_type!r} is not supported (only default M-RoPE)")
@@ -174,8 +234,8 @@ def _text_fields(d: dict[str, Any]) -> dict[str, Any]:
         vocab_size=d["vocab_size"], hidden_size=d["hidden_size"], intermediate_size=d["intermediate_size"],
         num_hidden_layers=d["num_hidden_layers"], num_attention_heads=d["num_attention_heads"],
         num_key_value_heads=d.get("num_key_value_heads", d["num_attention_heads"]),
-        rope_theta=float(rope.get("rope_theta", d.get("rope_theta", 1_000_000.0))),
-        mrope_section=tuple(rope.get("mrope_section", (16, 24, 24))),
+        rope_theta=_number(rope.get("rope_theta", d.get("rope_theta", 1_000_000.0)), "text.rope_theta"),
+        mrope_section=tuple(_list(rope.get("mrope_section", [16, 24, 24]), "text.mrope_section")),
         rms_norm_eps=d.get("rms_norm_eps", 1e-6),
         max_position_embeddings=d.get("max_position_embeddings", 128000),
     )
@@ -184,12 +244,12 @@ def _text_fields(d: dict[str, Any]) -> dict[str, Any]:
 def _vision_fields(d: dict[str, Any]) -> dict[str, Any]:
     if d.get("hidden_act", "silu") != "silu":
         raise ConfigError(f"vision hidden_act {d['hidden_act']!r} is not supported (silu)")
-    rope = d.get("rope_parameters") or {}
+    rope = _object(d.get("rope_parameters") or {}, "vision rope_parameters")
     names = [f.name for f in dataclasses.fields(VisionConfig) if f.name not in ("rope_theta", "rms_norm_eps")]
     out = {k: d[k] for k in names if k in d}
     if "fullatt_block_indexes" in out:
-        out["fullatt_block_indexes"] = tuple(out["fullatt_block_indexes"])
-    out["rope_theta"] = float(rope.get("rope_theta", 10000.0))
+        out["fullatt_block_indexes"] = tuple(_list(out["fullatt_block_indexes"], "vision.fullatt_block_indexes"))
+    out["rope_theta"] = _number(rope.get("rope_theta", 10000.0), "vision.rope_theta")
     if "in_chans" in d:
         out["in_channels"] = d["in_chans"]
     return out
@@ -197,13 +257,14 @@ def _vision_fields(d: dict[str, Any]) -> dict[str, Any]:
 
 def from_hf_dict(d: dict[str, Any], **overrides) -> ModelConfig:
     """Reads a Qwen2.5-VL `config.json` (flat hub layout or nested transformers-5 layout)."""
+    _object(d, "the top level")
     if d.get("model_type") not in (None, "qwen2_5_vl"):
         raise ConfigError(f"model_type {d.get('model_type')!r} is not qwen2_5_vl")
-    text_src = d.get("text_config") or d
+    text_src = _object(d.get("text_config") or d, "text_config")
     try:
         text = TextConfig(**_text_fields(text_src),
                           tie_word_embeddings=d.get("tie_word_embeddings", text_src.get("tie_word_embeddings", True)))
-        vision = VisionConfig(**_vision_fields(d.get("vision_config") or {}))
+        vision = VisionConfig(**_vision_fields(_object(d.get("vision_config") or {}, "vision_config")))
     except KeyError as e:
         raise ConfigError(f"config.json lacks the field {e.args[0]!r}") from None
     eos = d.get("eos_token_id", text_src.get("eos_token_id", 151645))
@@ -211,7 +272,7 @@ def from_hf_dict(d: dict[str, Any], **overrides) -> ModelConfig:
         image_token_id=d.get("image_token_id", 151655), video_token_id=d.get("video_token_id", 151656),
         vision_start_token_id=d.get("vision_start_token_id", 151652),
         vision_end_token_id=d.get("vision_end_token_id", 151653),
-        eos_token_id=eos[0] if isinstance(eos, list) else eos,
+        eos_token_id=eos[0] if isinstance(eos, list) and eos else eos,
         bos_token_id=d.get("bos_token_id", text_src.get("bos_token_id")),
         pad_token_id=d.get("pad_token_id", text_src.get("pad_token_id")),
     )

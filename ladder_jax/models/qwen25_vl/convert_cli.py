@@ -1,54 +1,88 @@
 """`ladder-jax import-hf HF_DIR CKPT_DIR` and `ladder-jax export-hf CKPT_DIR HF_DIR`.
 
 The tokenizer and processor files of the HF folder travel inside the checkpoint (CKPT_DIR/hf_files)
-so that an export is again a complete folder that transformers and our Processor load.
+so that an export is again a complete folder that transformers and our Processor load. Both verbs
+write their output folder whole or not at all (`ladder_jax.output_folder`): an earlier export's
+shards can never survive next to a new one.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
+import sys
 import time
 from pathlib import Path
 
 from ladder_jax.models.qwen25_vl.api import SIDE_FILES, VisionLanguageModel
 from ladder_jax.models.qwen25_vl.checkpoint import load_params, save_params
-from ladder_jax.parallel.mesh import make_mesh
+from ladder_jax.models.qwen25_vl.config import FLOAT_DTYPES, ConfigError
+from ladder_jax.models.safetensors_io import CheckpointFormatError
+from ladder_jax.output_folder import check_target, staged
+from ladder_jax.parallel.mesh import MeshError, make_mesh
 
 SIDE_DIR = "hf_files"
+# What a user can fix; anything else is a bug and keeps its traceback.
+_USER_ERRORS = (CheckpointFormatError, ConfigError, MeshError, FileNotFoundError, FileExistsError, NotADirectoryError)
 
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     src, dst = ("HF_DIR", "CKPT_DIR") if verb == "import-hf" else ("CKPT_DIR", "HF_DIR")
     parser.add_argument("src", metavar=src)
     parser.add_argument("dst", metavar=dst)
-    parser.add_argument("--param-dtype", default="float32" if verb == "import-hf" else None,
+    parser.add_argument("--param-dtype", default="float32" if verb == "import-hf" else None, choices=FLOAT_DTYPES,
                         help="dtype of the stored parameters (import) / of the written tensors (export)")
-    parser.add_argument("--mesh", default="-1,1,1", help="data,fsdp,tensor sizes (one may be -1)")
+    parser.add_argument("--mesh", default="-1,1,1", type=_mesh_sizes, help="data,fsdp,tensor sizes (one may be -1)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help=f"replace an existing non-empty {dst} (the old one is kept until the new one is complete)")
     if verb == "export-hf":
         parser.add_argument("--max-shard-gb", type=float, default=5.0, help="safetensors shard size limit")
 
 
+def _mesh_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r} is not three comma-separated integers (data,fsdp,tensor)")
+    return sizes
+
+
 def main(verb: str, args) -> int:
-    mesh = make_mesh(*[int(x) for x in args.mesh.split(",")])
-    start = time.time()
-    if verb == "import-hf":
-        model = VisionLanguageModel.from_pretrained(args.src, mesh=mesh, param_dtype=args.param_dtype)
-        save_params(args.dst, model.config, model.state)
-        side = Path(args.dst) / SIDE_DIR
-        copied = [n for n in SIDE_FILES + ("generation_config.json",) if (Path(args.src) / n).exists()]
-        side.mkdir(exist_ok=True)
-        for name in copied:
-            shutil.copy2(Path(args.src) / name, side / name)
-        print(f"imported {args.src} -> {args.dst} ({_count(model)} parameters, {len(copied)} tokenizer/processor "
-              f"files) in {time.time() - start:.1f}s")
-    else:
-        cfg, graphdef, state = load_params(args.src, mesh=mesh)
-        side = Path(args.src) / SIDE_DIR
-        model = VisionLanguageModel(cfg, graphdef, state, mesh, source_dir=side if side.exists() else None)
-        model.save_pretrained(args.dst, dtype=args.param_dtype, max_shard_bytes=int(args.max_shard_gb * 2**30))
-        print(f"exported {args.src} -> {args.dst} ({_count(model)} parameters) in {time.time() - start:.1f}s")
+    try:
+        if verb == "export-hf" and not (math.isfinite(args.max_shard_gb) and args.max_shard_gb > 0):
+            raise ConfigError(f"--max-shard-gb must be a finite number > 0, got {args.max_shard_gb}")
+        check_target(args.dst, args.overwrite, inputs=(args.src,))  # before loading anything
+        mesh = make_mesh(*args.mesh)
+        start = time.time()
+        message = (_import if verb == "import-hf" else _export)(args, mesh)
+    except _USER_ERRORS as e:
+        print(f"ladder-jax {verb}: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    print(f"{message} in {time.time() - start:.1f}s")
     return 0
+
+
+def _import(args, mesh) -> str:
+    model = VisionLanguageModel.from_pretrained(args.src, mesh=mesh, param_dtype=args.param_dtype)
+    copied = [n for n in SIDE_FILES + ("generation_config.json",) if (Path(args.src) / n).exists()]
+    with staged(args.dst, args.overwrite, inputs=(args.src,)) as out:
+        save_params(out, model.config, model.state)
+        (out / SIDE_DIR).mkdir()
+        for name in copied:
+            shutil.copy2(Path(args.src) / name, out / SIDE_DIR / name)
+    return f"imported {args.src} -> {args.dst} ({_count(model)} parameters, {len(copied)} tokenizer/processor files)"
+
+
+def _export(args, mesh) -> str:
+    cfg, graphdef, state = load_params(args.src, mesh=mesh)
+    side = Path(args.src) / SIDE_DIR
+    model = VisionLanguageModel(cfg, graphdef, state, mesh, source_dir=side if side.exists() else None)
+    with staged(args.dst, args.overwrite, inputs=(args.src,)) as out:
+        model.save_pretrained(out, dtype=args.param_dtype, max_shard_bytes=int(args.max_shard_gb * 2**30))
+    return f"exported {args.src} -> {args.dst} ({_count(model)} parameters)"
 
 
 def _count(model) -> str:

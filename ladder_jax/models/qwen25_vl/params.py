@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ladder_jax.models.qwen25_vl.config import ModelConfig
+from ladder_jax.models.qwen25_vl.config import ConfigError, ModelConfig
 from ladder_jax.models.safetensors_io import CheckpointFormatError, SafetensorsFolder
 
 _VISION_BLOCK = [
@@ -108,8 +108,8 @@ def check_folder(folder: SafetensorsFolder, abstract_state, cfg: ModelConfig) ->
     extra = [k for k in folder.keys() if k not in expected and not (k == "lm_head.weight" and cfg.text.tie_word_embeddings)]
     problems += [f"unexpected tensor {k!r} (not part of this Qwen2.5-VL configuration)" for k in extra]
     if problems:
-        shown = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
-        raise CheckpointFormatError(f"checkpoint does not match the configuration:\n  {shown}")
+        shown = "; ".join(problems[:5]) + (f"; ... and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise CheckpointFormatError(f"checkpoint does not match the configuration: {shown}")
 
 
 def load_state(folder: SafetensorsFolder, abstract_state, shardings, cfg: ModelConfig):
@@ -123,11 +123,18 @@ def load_state(folder: SafetensorsFolder, abstract_state, shardings, cfg: ModelC
         keys, kind, stacked = rows[_path(flat_path)]
         shape, dtype = var.get_value().shape, var.get_value().dtype
 
+        def layer(key, index):
+            with np.errstate(over="ignore"):  # an overflow is refused just below, by name
+                arr = _read(folder.get(key), kind, index).astype(dtype)
+            if not np.isfinite(arr).all():  # one NaN weight turns every output into NaN
+                raise CheckpointFormatError(f"tensor {key!r} holds NaN or inf as {np.dtype(dtype).name} (damaged "
+                                            "weights, or values beyond the range of the parameter dtype)")
+            return arr
+
         def slice_of(index):
             if stacked:
-                layer_ids = range(len(keys))[index[0]]
-                return np.stack([_read(folder.get(keys[i]), kind, index[1:]) for i in layer_ids]).astype(dtype)
-            return _read(folder.get(keys[0]), kind, index).astype(dtype)
+                return np.stack([layer(keys[i], index[1:]) for i in range(len(keys))[index[0]]])
+            return layer(keys[0], index)
 
         sharding = flat_shardings[flat_path]
         sharding = sharding.get_value() if isinstance(sharding, nnx.Variable) else sharding
@@ -152,8 +159,15 @@ def export_tensors(state, cfg: ModelConfig, dtype=None) -> dict[str, np.ndarray]
     for flat_path, var in nnx.to_flat_state(state):
         keys, kind, stacked = rows[_path(flat_path)]
         arr = _host(var.get_value())
+        if not np.isfinite(arr).all():
+            raise CheckpointFormatError(f"parameter {_path(flat_path)} holds NaN or inf: these weights are poisoned; "
+                                        "export an earlier checkpoint")
         if dtype is not None:
-            arr = arr.astype(jnp.dtype(dtype))
+            with np.errstate(over="ignore"):  # refused just below, by name
+                arr = arr.astype(jnp.dtype(dtype))
+            if not np.isfinite(arr).all():
+                raise ConfigError(f"parameter {_path(flat_path)} holds values beyond the range of {dtype}; "
+                                  "export in bfloat16 or float32")
         for i, key in enumerate(keys):
             t = to_hf_layout(arr[i] if stacked else arr, kind)
             if kind == "conv":

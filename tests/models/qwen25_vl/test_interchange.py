@@ -94,3 +94,54 @@ def test_flat_hub_config_layout_reads_the_same(hf_dir, tiny_cfg):
     flat["rope_scaling"] = {"type": "mrope", "mrope_section": list(tiny_cfg.text.mrope_section)}
     flat["rope_theta"] = flat.pop("rope_parameters")["rope_theta"]
     assert from_hf_dict(flat) == from_hf_dict(json.loads((hf_dir / "config.json").read_text()))
+
+
+def test_from_pretrained_never_takes_a_missing_path_for_a_hub_name(tmp_path):
+    for name in ("Qwen/Qwen2.5-VL-3B-Instruct", str(tmp_path / "nowhere")):
+        with pytest.raises(FileNotFoundError, match="is not a folder on disk .* never downloads"):
+            VisionLanguageModel.from_pretrained(name)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float64", "float8_e4m3fn"])
+def test_an_export_dtype_that_cannot_hold_weights_is_refused(dtype, ours, tmp_path):
+    with pytest.raises(ConfigError, match="export dtype must be one of"):
+        ours.save_pretrained(tmp_path / "out", dtype=dtype)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_float16_export_refuses_weights_beyond_its_range(ours, tmp_path):
+    import jax
+
+    big = VisionLanguageModel(ours.config, ours.graphdef, jax.tree.map(lambda x: x * 1e6, ours.state), ours.mesh)
+    with pytest.raises(ConfigError, match="beyond the range of float16"):
+        big.save_pretrained(tmp_path / "out", dtype="float16")
+    assert not (tmp_path / "out").exists()
+    ours.save_pretrained(tmp_path / "ok", dtype="float16")  # the tiny model's weights fit
+    assert _tensors(tmp_path / "ok")["model.norm.weight"].dtype == np.float16
+
+
+def test_saving_again_into_a_folder_replaces_the_earlier_shards(ours, hf_dir, tmp_path):
+    ours.save_pretrained(tmp_path, max_shard_bytes=200_000)
+    ours.save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("model*")) == ["model.safetensors"]
+    _assert_bitwise_equal(_tensors(hf_dir), _tensors(tmp_path))
+
+
+@pytest.mark.parametrize("value, param_dtype, message", [
+    (float("nan"), "float32", "tensor 'model.layers.1.mlp.down_proj.weight' holds NaN or inf as float32"),
+    (float("-inf"), "bfloat16", "holds NaN or inf as bfloat16"),
+    (1e6, "float16", "holds NaN or inf as float16 (damaged weights, or values beyond the range"),
+])
+def test_non_finite_weights_are_refused_by_name(value, param_dtype, message, hf_dir, tmp_path):
+    bad = _corrupt(hf_dir, tmp_path, lambda t: t["model.layers.1.mlp.down_proj.weight"].view(-1).__setitem__(3, value))
+    with pytest.raises(CheckpointFormatError, match=message.replace("(", r"\(")):
+        VisionLanguageModel.from_pretrained(bad, param_dtype=param_dtype)
+
+
+def test_an_export_of_poisoned_weights_is_refused(ours, tmp_path):
+    import jax
+
+    nan = VisionLanguageModel(ours.config, ours.graphdef, jax.tree.map(lambda x: x * float("nan"), ours.state), ours.mesh)
+    with pytest.raises(CheckpointFormatError, match="holds NaN or inf: these weights are poisoned"):
+        nan.save_pretrained(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
