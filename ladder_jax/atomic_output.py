@@ -47,7 +47,7 @@ def build_beside(
     Raises `OutputError` on entry when `out` may not be written (see the module docstring).
     """
     out = Path(out).resolve()  # a symlinked `out` swaps its target, beside the target
-    _check(out, overwrite, marker, inputs)
+    check_output(out, overwrite, marker, inputs)
     tag = uuid.uuid4().hex[:8]
     new = out.parent / f".{out.name}.partial-{tag}"
     try:
@@ -69,7 +69,10 @@ def build_beside(
         new.rename(out)
 
 
-def _check(out: Path, overwrite: bool, marker: str, inputs: Iterable[str | os.PathLike]) -> None:
+def check_output(out: str | os.PathLike, overwrite: bool, marker: str, inputs: Iterable[str | os.PathLike] = ()) -> None:
+    """Raises `OutputError` if `out` may not be written (the module docstring's rules); `build_beside`
+    checks on entry, and a verb calls this before its expensive work so that a refusal is cheap."""
+    out = Path(out).resolve()
     if out.parent == out:
         raise OutputError(f"{out} is a filesystem root; choose a folder inside it")
     for given in inputs:

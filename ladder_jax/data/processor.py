@@ -43,8 +43,12 @@ class Processor:
 
     @classmethod
     def from_pretrained(cls, path: str, **vision_overrides: Any) -> Processor:
-        """Load a HF Qwen2.5-VL folder; keyword overrides replace PreprocessConfig fields (e.g. max_pixels)."""
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        """Load a HF Qwen2.5-VL folder; keyword overrides replace PreprocessConfig fields (e.g. max_pixels).
+        Nothing is downloaded: a path that is not a folder on disk is an error, not a hub name."""
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"{path} is not a folder on disk (Processor.from_pretrained reads a local Hugging "
+                                    f"Face folder and never downloads; fetch it first)")
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         template_file = os.path.join(path, "chat_template.json")
         if not tokenizer.chat_template and os.path.exists(template_file):
             with open(template_file) as f:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ladder_jax.eval.benchmarks import BENCHMARKS, VSI_FRAMES, VSI_VIDEO_MAX_PIXELS
-from ladder_jax.output_folder import OutputExistsError, check_target, staged
+from ladder_jax.atomic_output import OutputError, build_beside, check_output
 
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
@@ -37,6 +37,9 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
                         help="pixel budget per video frame for VSI-Bench (the reference: 512*28*28)")
 
 
+MARKER = "summary.json"  # how eval knows its own earlier --out (--overwrite replaces only those)
+
+
 class EvalInputError(ValueError):
     pass
 
@@ -44,7 +47,7 @@ class EvalInputError(ValueError):
 def main(verb: str, args: argparse.Namespace) -> int:
     try:
         return _run(args)
-    except (EvalInputError, OutputExistsError) as e:
+    except (EvalInputError, OutputError) as e:
         print(f"ladder-jax eval: {' '.join(str(e).split())}", file=sys.stderr)  # one line, whatever the loaders wrote
         return 2
 
@@ -58,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.num_frames < 2 or args.num_frames % 2 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise EvalInputError("--num-frames must be even and >= 2; --batch-size and --limit must be >= 1")
     inputs = (args.model, args.data) + ((args.media_dir,) if args.media_dir else ())
-    check_target(args.out, args.overwrite, inputs)
+    check_output(args.out, args.overwrite, MARKER, inputs)
     if not args.model.is_dir():  # before the tokenizer loader, which would take a missing path for a hub name
         raise EvalInputError(f"--model {args.model} is not a folder on disk (eval reads a local Hugging Face folder "
                              "and never downloads; fetch it first, e.g. `hf download ORG/NAME --local-dir DIR`)")
@@ -76,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         raise EvalInputError(f"--model {args.model}: {e}") from None
     result = evaluate(model, processor, items, benchmark=args.benchmark, batch_size=args.batch_size,
                       max_new_tokens=args.max_new_tokens, think=args.think, limit=args.limit, report=report)
-    with staged(args.out, args.overwrite, inputs) as out:
+    with build_beside(args.out, overwrite=args.overwrite, marker=MARKER, inputs=inputs) as out:
         result.write(out)
     print((args.out / "summary.md").read_text())
     print(f"{result.summary['num_scored']} scored, {result.summary['num_skipped']} skipped; "

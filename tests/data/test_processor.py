@@ -216,3 +216,9 @@ def test_from_pretrained_refuses_steps_it_does_not_implement(processor, tmp_path
     write_hub_folder(tmp_path, processor, do_normalize=False)
     with pytest.raises(ValueError, match="do_normalize=False"):
         Processor.from_pretrained(tmp_path)
+
+
+def test_a_path_that_is_not_a_folder_is_never_looked_up_on_a_hub(tmp_path):
+    for path in ("Qwen/Qwen2.5-VL-3B-Instruct", str(tmp_path / "missing")):
+        with pytest.raises(FileNotFoundError, match="not a folder on disk"):
+            Processor.from_pretrained(path)

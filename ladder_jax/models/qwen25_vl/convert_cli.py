@@ -2,7 +2,7 @@
 
 The tokenizer and processor files of the HF folder travel inside the checkpoint (CKPT_DIR/hf_files)
 so that an export is again a complete folder that transformers and our Processor load. Both verbs
-write their output folder whole or not at all (`ladder_jax.output_folder`): an earlier export's
+write their output folder whole or not at all (`ladder_jax.atomic_output`): an earlier export's
 shards can never survive next to a new one.
 """
 
@@ -19,12 +19,14 @@ from ladder_jax.models.qwen25_vl.api import SIDE_FILES, VisionLanguageModel
 from ladder_jax.models.qwen25_vl.checkpoint import load_params, save_params
 from ladder_jax.models.qwen25_vl.config import FLOAT_DTYPES, ConfigError
 from ladder_jax.models.safetensors_io import CheckpointFormatError
-from ladder_jax.output_folder import check_target, staged
+from ladder_jax.atomic_output import OutputError, build_beside, check_output
 from ladder_jax.parallel.mesh import MeshError, make_mesh
 
 SIDE_DIR = "hf_files"
 # What a user can fix; anything else is a bug and keeps its traceback.
-_USER_ERRORS = (CheckpointFormatError, ConfigError, MeshError, FileNotFoundError, FileExistsError, NotADirectoryError)
+_USER_ERRORS = (CheckpointFormatError, ConfigError, MeshError, OutputError, FileNotFoundError, NotADirectoryError)
+# The file by which each verb knows its own earlier output (--overwrite replaces only those).
+MARKER = {"import-hf": "model_config.json", "export-hf": "config.json"}
 
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
@@ -54,7 +56,7 @@ def main(verb: str, args) -> int:
     try:
         if verb == "export-hf" and not (math.isfinite(args.max_shard_gb) and args.max_shard_gb > 0):
             raise ConfigError(f"--max-shard-gb must be a finite number > 0, got {args.max_shard_gb}")
-        check_target(args.dst, args.overwrite, inputs=(args.src,))  # before loading anything
+        check_output(args.dst, args.overwrite, MARKER[verb], inputs=(args.src,))  # before loading anything
         mesh = make_mesh(*args.mesh)
         start = time.time()
         message = (_import if verb == "import-hf" else _export)(args, mesh)
@@ -68,7 +70,7 @@ def main(verb: str, args) -> int:
 def _import(args, mesh) -> str:
     model = VisionLanguageModel.from_pretrained(args.src, mesh=mesh, param_dtype=args.param_dtype)
     copied = [n for n in SIDE_FILES + ("generation_config.json",) if (Path(args.src) / n).exists()]
-    with staged(args.dst, args.overwrite, inputs=(args.src,)) as out:
+    with build_beside(args.dst, overwrite=args.overwrite, marker=MARKER["import-hf"], inputs=(args.src,)) as out:
         save_params(out, model.config, model.state)
         (out / SIDE_DIR).mkdir()
         for name in copied:
@@ -80,7 +82,7 @@ def _export(args, mesh) -> str:
     cfg, graphdef, state = load_params(args.src, mesh=mesh)
     side = Path(args.src) / SIDE_DIR
     model = VisionLanguageModel(cfg, graphdef, state, mesh, source_dir=side if side.exists() else None)
-    with staged(args.dst, args.overwrite, inputs=(args.src,)) as out:
+    with build_beside(args.dst, overwrite=args.overwrite, marker=MARKER["export-hf"], inputs=(args.src,)) as out:
         model.save_pretrained(out, dtype=args.param_dtype, max_shard_bytes=int(args.max_shard_gb * 2**30))
     return f"exported {args.src} -> {args.dst} ({_count(model)} parameters)"
 

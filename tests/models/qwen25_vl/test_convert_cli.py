@@ -128,7 +128,7 @@ def test_import_refuses_bad_input_in_one_line(edit, needles, hf_dir, tmp_path, c
     src = _hf_copy(hf_dir, tmp_path, edit)
     assert main(["import-hf", str(src), str(tmp_path / "ckpt")]) == 2
     _refused(capsys, "import-hf", *needles)
-    assert not (tmp_path / "ckpt").exists() and not (tmp_path / ".ckpt.partial").exists()
+    assert not (tmp_path / "ckpt").exists() and not list(tmp_path.glob(".ckpt.partial*"))
 
 
 def _largest_data_file(ckpt):
@@ -148,7 +148,7 @@ def test_export_refuses_a_damaged_checkpoint_in_one_line(edit, needles, ckpt, tm
     edit(bad)
     assert main(["export-hf", str(bad), str(tmp_path / "out")]) == 2
     _refused(capsys, "export-hf", *needles)
-    assert not (tmp_path / "out").exists() and not (tmp_path / ".out.partial").exists()
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial*"))
 
 
 @pytest.mark.parametrize("args, needles", [
@@ -185,6 +185,9 @@ def test_links_are_followed_for_the_output_and_for_the_input_check(ckpt, tmp_pat
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "old.txt").write_text("old")
     (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert main(["export-hf", str(ckpt), str(tmp_path / "link"), "--overwrite"]) == 2  # not an earlier export
+    _refused(capsys, "export-hf", "has no config.json")
+    (tmp_path / "real" / "config.json").write_text("{}")
     assert main(["export-hf", str(ckpt), str(tmp_path / "link"), "--overwrite"]) == 0
     assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / SINGLE).exists()
     assert not (tmp_path / "real" / "old.txt").exists()
