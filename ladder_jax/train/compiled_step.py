@@ -31,6 +31,12 @@ class CompiledStep:
         """Model FLOPs of the step that took `batch` and returned `metrics`."""
         raise NotImplementedError
 
+    @staticmethod
+    def shape(batch: dict) -> tuple[int, int, int]:
+        """(rows, text length, vision patches per row: images and videos together) of a batch."""
+        rows, length = batch["input_ids"].shape
+        return rows, length, batch["pixel_values"].shape[1] + batch["pixel_values_videos"].shape[1]
+
     def init_opt_state(self, state):
         """The optimizer state of `state`, built on the devices with its shardings."""
         return jax.jit(self.tx.init, out_shardings=self.opt_shardings)(state)

@@ -1,7 +1,8 @@
 """The GRPO training step (stage 3): rollout with the current policy, score, update.
 
 `make_grpo_step(...)` returns a `GRPOStep`: its own kind of step, which `loop.train` runs like
-SFT's `TrainStep` (checkpoints, resume, metrics) through the `loop.Step` protocol. Its `.step(state, opt_state, batch, rng)` runs on the host:
+SFT's `TrainStep` (checkpoints, resume, metrics): both are `CompiledStep`s. Its
+`.step(state, opt_state, batch, rng)` runs on the host:
 
   1. sample G completions per prompt from the live, sharded `state` (`sampler.sample`: no
      weight copies), timed to its end with block_until_ready;
@@ -106,8 +107,7 @@ class GRPOStep(CompiledStep):
             updates  updates_per_batch × 3 × that forward
         """
         c = self.cfg
-        (prompts, length), patches = batch["input_ids"].shape, (batch["pixel_values"].shape[1]
-                                                                + batch["pixel_values_videos"].shape[1])
+        prompts, length, patches = self.shape(batch)
         rows, full = prompts * c.group_size, length + c.max_new_tokens
         scored = flops_lib.text_forward(model_cfg, rows * full, full) + flops_lib.vision_forward(model_cfg, prompts, patches)
         return (flops_lib.forward(model_cfg, prompts, length, patches)

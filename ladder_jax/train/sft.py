@@ -181,8 +181,7 @@ class TrainStep(CompiledStep):
     def flops(self, model_cfg, batch: dict, metrics: dict) -> float:
         """Model FLOPs of the step on this global batch: forward and backward on its padded shapes."""
         del metrics
-        rows, length = batch["input_ids"].shape
-        return flops_lib.train(model_cfg, rows, length, batch["pixel_values"].shape[1] + batch["pixel_values_videos"].shape[1])
+        return flops_lib.train(model_cfg, *self.shape(batch))
 
 
 def make_train_step(graphdef, state, optim_cfg: optim.OptimConfig, mesh, step_cfg: StepConfig = StepConfig(),
