@@ -375,8 +375,7 @@ def read_benchmark(name: str, data: Path, *, think: bool = False, media_dir: Pat
     style = {"think": think, "prompt_style": prompt_style}
     if name == "vsi":
         parquet = find_vsi_parquet(data)
-        root = media_dir or (parquet.parent.parent if parquet.parent.name == "data" and not data.is_file()
-                             else parquet.parent)
+        root = media_dir or (data if data.is_dir() else parquet.parent)  # videos beside data/, if used
         return read_vsi(root, num_frames=num_frames, parquet=parquet, target_pixels=target_pixels, **style)
     if name in ("spbench-si", "spbench-mv"):
         return read_spbench(find_parquet(data), media_dir, **style)
