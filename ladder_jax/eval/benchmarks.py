@@ -293,7 +293,8 @@ def read_cvbench(parquets: Path | Sequence[Path], *, think: bool = False, prompt
 
 def read_toyworld(root: Path, *, think: bool = False, prompt_style: str = "reference"):
     """A toy-world split (e.g. `out/eval`): the spatial questions of its release-layout JSONL
-    (validated by `spld.read_release`, which refuses paths that leave the data root)."""
+    (validated by `spld.read_release`, which refuses paths that leave the data root). With
+    prompt_style "training" the images also go to the processor as training feeds them."""
     _check_style(prompt_style)
     root = Path(root)
     records, report = spld.read_release(root, [spld.SPATIAL_FILE])
@@ -301,7 +302,8 @@ def read_toyworld(root: Path, *, think: bool = False, prompt_style: str = "refer
     items = []
     for line, record in enumerate(records, 1):
         paths = tuple(os.path.join(image_root, p) for p in record.images)
-        media = Media("frames" if record.data_type == "video" else "images", paths)
+        media = Media("frames" if record.data_type == "video" else "images", paths,
+                      resize="processor" if prompt_style == "training" else "reference")
         mc = record.question_type not in NUMERIC_QUESTION_TYPES
         items.append(Item(id=record.id, question_type=record.question_type,
                           prompt=user_prompt(record.question, record.options, mc, think, prompt_style), media=media,

@@ -48,30 +48,36 @@ class Media:
     blobs: tuple[bytes, ...] = dataclasses.field(default=(), repr=False)
     num_frames: int = 32
     target_pixels: int = EVAL_MAX_PIXELS  # an mp4's frames are first resized to about this many pixels
+    resize: Literal["reference", "processor"] = "reference"  # "processor": as training feeds images, untouched
 
     @property
     def key(self) -> tuple:
         """Items with equal keys decode to the same Visual; the runner groups them to decode once."""
-        return (self.kind, self.paths, self.num_frames, self.target_pixels, hash(self.blobs))
+        return (self.kind, self.paths, self.num_frames, self.target_pixels, self.resize, hash(self.blobs))
 
 
 @dataclasses.dataclass
 class Visual:
-    """Decoded input: `images` (one per image placeholder) or `video` (the frames of one video, an
-    even count, all of them to be used at 2 frames per second)."""
+    """Decoded input: `images` (one per image placeholder) or `video` (the frames of one video).
+    `all_frames`: the frames are an even count, every one to be used at 2 frames per second (the
+    reference); otherwise the processor samples them as in training."""
 
     images: list[Image.Image] | None = None
     video: list[Image.Image] | None = None
+    all_frames: bool = True
 
 
 def load(media: Media) -> Visual:
-    """Decodes `media` and applies the reference's resize steps; raises MediaError naming the file
-    when it cannot."""
+    """Decodes `media` and, unless `media.resize` is "processor", applies the reference's resize
+    steps; raises MediaError naming the file when it cannot."""
     if media.kind == "video_file":
         frames = [toward_pixels(f, media.target_pixels) for f in decode_video(media.paths[0], media.num_frames)]
         return Visual(video=even_frames([fetch_round(f) for f in frames]))
     sources = media.paths or [io.BytesIO(blob) for blob in media.blobs]
-    images = [fetch_round(_open_image(source, i)) for i, source in enumerate(sources)]
+    images = [_open_image(source, i) for i, source in enumerate(sources)]
+    if media.resize == "processor":
+        return Visual(video=images, all_frames=False) if media.kind == "frames" else Visual(images=images)
+    images = [fetch_round(image) for image in images]
     return Visual(video=even_frames(images)) if media.kind == "frames" else Visual(images=images)
 
 

@@ -128,7 +128,7 @@ def encode(processor: Processor, item: Item, visual: media_lib.Visual) -> dict[s
     """One generation prompt in the processor's layout, (1, L) ids. A video's frames come already
     sampled and resized: the processor keeps every one, at its frame rate (2 for `eval_processor`)."""
     text = processor.apply_chat_template(item.messages(), add_generation_prompt=True)
-    if visual.video:
+    if visual.video and visual.all_frames:
         processor = _with_frames(processor, len(visual.video))
     return processor(text, images=visual.images, videos=[visual.video] if visual.video else None)
 
