@@ -175,3 +175,18 @@ def test_read_benchmark_finds_files(tmp_path):
         benchmarks.find_parquet(tmp_path)
     with pytest.raises(ValueError, match="unknown benchmark"):
         benchmarks.read_benchmark("mmlu", tmp_path)
+
+
+def test_media_paths_that_leave_the_data_folder_are_refused(tmp_path):
+    """Absolute names, ../ and a link pointing out of the folder: refused by name, never opened."""
+    path = bf.write_spbench(tmp_path / "si", 1)
+    outside = tmp_path / "secret.jpg"
+    outside.write_bytes(bf.png_bytes(0))
+    (tmp_path / "si" / "images" / "scene0100" / "link.jpg").symlink_to(outside)
+    table = bf.pq.read_table(path).to_pylist()[:1]
+    rows = [table[0] | {"id": f"x{i}", "images": [name]}
+            for i, name in enumerate([str(outside), "../../../secret.jpg", "link.jpg", "/etc/hostname"])]
+    rows.append(table[0] | {"id": "y", "scene_name": str(tmp_path)})  # an absolute scene folder
+    bf._parquet(path, rows)
+    items, report = benchmarks.read_spbench(path)
+    assert items == [] and report.counts() == {"images: media path outside the data folder": 5}
