@@ -112,7 +112,8 @@ def user_prompt(question: str, options: list[str] | None, multiple_choice: bool,
         return build(question, options, multiple_choice)
     if options:
         question += "\nOptions:\n" + "\n".join(options)
-    return (EVAL_THINKING if think else EVAL_DIRECT).format(question=question) + "\n" + EVAL_SUFFIX[think, multiple_choice]
+    pre = (EVAL_THINKING if think else EVAL_DIRECT).format(question=question)
+    return pre + "\n" + EVAL_SUFFIX[think, multiple_choice]
 
 
 def cvbench_prompt(prompt: str, think: bool, style: str = "reference") -> str:

@@ -55,8 +55,8 @@ def summarize(benchmark: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, fl
     """The benchmark's headline numbers: CV-Bench's 2D / 3D / avg by source, else VSI-Bench's
     overall / NQ / MCQ with per-task scores (SPBench and the toy world are scored the VSI way)."""
     if benchmark == "cvbench":
-        return metrics.aggregate_cvbench({"source": r["group"], "score": r["score"], "question_type": r["question_type"]}
-                                         for r in rows)
+        return metrics.aggregate_cvbench(
+            {"source": r["group"], "score": r["score"], "question_type": r["question_type"]} for r in rows)
     return metrics.aggregate_vsi(rows)
 
 

@@ -65,8 +65,8 @@ def sample(graphdef, state, prompts: dict, rng, *, num_samples: int = 1, max_new
 
     prompts: the model's per-sample layout, left-padded (`prompt_batch`, or the pipeline's prompt
     batches): input_ids and attention_mask (B, L) plus any of pixel_values (B, P, patch_dim),
-    image_grid_thw (B, K, 3), pixel_values_videos, video_grid_thw, second_per_grid_ts. temperature 0 is greedy; top_k 0 and
-    top_p 1.0 disable those filters. eos_id is one end token or a set of them (a row stops at the
+    image_grid_thw (B, K, 3), pixel_values_videos, video_grid_thw, second_per_grid_ts. temperature 0
+    is greedy; top_k 0 and top_p 1.0 disable those filters. eos_id is one end token or a set of them (a row stops at the
     first it emits); a negative id never matches, so `-1` runs every row to max_new_tokens.
     repetition_penalty (transformers' rule, `apply_repetition_penalty`) acts on every token of the
     prompt (padding excluded) and of the row's completion so far, before temperature and the

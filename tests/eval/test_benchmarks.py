@@ -21,8 +21,8 @@ def test_vsi_reader_columns_prompts_and_bad_rows(tmp_path):
     # eval_spld's default template: "Question: {question}\n" + "\n" + suffix; options as "\nOptions:\n" lines
     assert count.prompt == ("Question: How many chairs are there?\n\n"
                             "Please answer the question using a numerical value (e.g., 42 or 3.1) directly.")
-    assert choice.prompt == ("Question: Which is closest to the bed?\nOptions:\nA. chair\nB. table\nC. sofa\nD. lamp\n\n"
-                             "Please answer with the option's letter from the given choices (e.g., A, B, etc.) directly.")
+    assert choice.prompt == ("Question: Which is closest to the bed?\nOptions:\nA. chair\nB. table\nC. sofa\n"
+                             "D. lamp\n\nPlease answer with the option's letter from the given choices (e.g., A, B, etc.) directly.")
     assert choice.ground_truth == "B" and choice.multiple_choice and not count.multiple_choice
     assert [m["role"] for m in choice.messages()] == ["user"]  # no system message
     assert choice.messages()[0]["content"][0] == {"type": "video"}
