@@ -227,7 +227,17 @@ class _Run:
                 if not saved:
                     self._save(step, state, opt_state, rng, force=True)
                 return TrainResult(step, state, opt_state, True, last)
+        self._check_finished(step, state)
         return TrainResult(step, state, opt_state, False, last)
+
+    def _check_finished(self, step: int, state) -> None:
+        """A run is trained only if its last step updated the model (skipped steps leave the weights as they were)."""
+        if self.nonfinite_run:
+            raise NonFiniteLossError(
+                f"the run reached its last step ({step}) but the last {self.nonfinite_run} step(s) had a non-finite loss "
+                f"or gradient and were skipped, so it is not taken as trained (the weights are those of step "
+                f"{step - self.nonfinite_run}). Check the data at the end of the epoch for empty/corrupt samples or lower "
+                f"the learning rate, then train again from an earlier checkpoint.")
 
     def _count_nonfinite(self, step: int, m: dict) -> None:
         self.skipped_total += m["skipped"]
