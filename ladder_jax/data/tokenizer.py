@@ -7,6 +7,7 @@ pad expansion, label masks) is then exercised exactly as with the real tokenizer
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import transformers
@@ -84,6 +85,19 @@ def default_corpus() -> list[str]:
     return texts
 
 
+MAX_TRAINING_WORD = 64  # characters; BPE training is quadratic in a word's length
+_LONG_WORD = re.compile(r"\S{%d,}" % (MAX_TRAINING_WORD + 1))
+
+
+def _bounded_words(text: str) -> str:
+    """Training text with every run of more than 64 non-space characters cut into 64-character words.
+
+    One 1 MB question without spaces would otherwise keep training busy for hours (100 KB: 12 s);
+    no useful merge is longer than this, and encoding is unaffected.
+    """
+    return _LONG_WORD.sub(lambda m: " ".join(m[0][i:i + MAX_TRAINING_WORD] for i in range(0, len(m[0]), MAX_TRAINING_WORD)), text)
+
+
 def _byte_level_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     """Byte-level BPE with Qwen2's NFC normalizer and digit/word-splitting pre-tokenizer."""
     tokenizer = Tokenizer(BPE())
@@ -101,7 +115,7 @@ def _byte_level_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+    tokenizer.train_from_iterator(map(_bounded_words, texts), trainer=trainer)
     return tokenizer
 
 

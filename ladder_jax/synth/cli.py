@@ -13,6 +13,7 @@ from PIL import Image
 from ladder_jax.atomic_output import OutputError, build_beside
 from ladder_jax.data.scene_folder import write_scene
 from ladder_jax.synth.pipeline import OUTPUTS, SynthOptions, synthesize, synthesize_folders
+from ladder_jax.synth.plausibility import hfov_problem
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -54,6 +55,9 @@ def main(verb: str, args) -> int:
     source = args.scenes or args.images
     if args.images and not args.providers:
         print(f"ladder-jax {verb}: --images needs --providers CONFIG (a JSON file naming local model folders)", file=sys.stderr)
+        return 2
+    if args.fov is not None and hfov_problem(args.fov):
+        print(f"ladder-jax {verb}: --fov: {hfov_problem(args.fov)}", file=sys.stderr)
         return 2
     if not pathlib.Path(source).is_dir():
         print(f"ladder-jax {verb}: {source} is not a folder; give a folder of scene folders or photos", file=sys.stderr)

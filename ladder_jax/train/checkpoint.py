@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import threading
 from pathlib import Path
 from typing import Any
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -95,6 +97,25 @@ class Checkpointer:
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
+
+    def steps(self) -> list[int]:
+        """Saved steps, newest first."""
+        return sorted(self.manager.all_steps(), reverse=True)
+
+    def quarantine(self, step: int) -> Path:
+        """Moves an unreadable step aside to `corrupt/<step>` (kept for inspection, never deleted), so the
+        run continues from an earlier step and can save this step number again."""
+        self.manager.wait_until_finished()
+        target = self.directory / "corrupt" / str(step)
+        if jax.process_index() == 0:
+            target.parent.mkdir(exist_ok=True)
+            if target.exists():
+                target = target.with_name(f"{step}.{len(list(target.parent.glob(f'{step}*')))}")
+            os.replace(self.directory / str(step), target)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices(f"quarantine checkpoint {step}")
+        self.manager.reload()
+        return target
 
     def save(self, step: int, state, opt_state, rng, meta: dict, data_state=None, force: bool = False) -> bool:
         """Starts an async save of everything needed to continue exactly after `step`. The rng key's

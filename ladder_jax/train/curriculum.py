@@ -16,9 +16,11 @@ import time
 from pathlib import Path
 
 import jax
+import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from ladder_jax import config_files
-from ladder_jax.models.qwen25_vl.checkpoint import save_params
+from ladder_jax.models.qwen25_vl.checkpoint import read_config, save_params
 from ladder_jax.parallel import distributed
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import stage_inputs, stages
@@ -65,7 +67,7 @@ def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
         final = workdir / name / "final"
         if name not in plans:
             outcomes.append(StageOutcome(name, "skipped: 0 steps", None, {}))
-        elif (final / "params").exists():
+        elif (final / "params").exists() and not _set_aside_if_damaged(final):
             log.info("%s: finished earlier (%s), skipped", name, final)
             outcomes.append(StageOutcome(name, "skipped: finished", final, {}))
             previous = final
@@ -85,6 +87,29 @@ def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
             outcomes.append(StageOutcome(name, "trained", final, result.last_metrics, time.perf_counter() - began))
             previous = final
     return outcomes
+
+
+def _set_aside_if_damaged(final: Path) -> bool:
+    """A stage `final/` whose model_config.json or parameter metadata cannot be read is not finished:
+    it is moved to `final.damaged[-N]` (kept) and the stage finishes again from its own checkpoints."""
+    try:
+        read_config(final)
+        with ocp.StandardCheckpointer() as ckptr:
+            if not getattr(ckptr.metadata(final / "params"), "item_metadata", None):
+                raise ValueError(f"{final / 'params'} has no readable parameter metadata")
+        return False
+    except Exception as e:  # noqa: BLE001 — whatever cannot be read means the stage is not finished
+        why = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+    aside = final.with_name("final.damaged")
+    n = 1
+    while aside.exists():
+        aside, n = final.with_name(f"final.damaged-{n}"), n + 1
+    if jax.process_index() == 0:
+        final.rename(aside)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(f"set aside {final}")
+    log.warning("%s is damaged (%s); moved it to %s and finishing the stage again from its checkpoints", final, why, aside)
+    return True
 
 
 def record_config(cfg, path: Path) -> None:

@@ -12,6 +12,7 @@ exactly, and the data-wait time it reports is the time spent in `next(data)`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -26,6 +27,8 @@ from ladder_jax.parallel.mesh import batch_split_error
 from ladder_jax.train import telemetry
 from ladder_jax.train.checkpoint import Checkpointer, StopSignal
 from ladder_jax.train.compiled_step import CompiledStep
+
+log = logging.getLogger(__name__)
 
 # Host-side keys a pipeline batch may carry beside its arrays (tuples of per-row strings). A step
 # receives those named in its `host_keys` (GRPO: answers, question types); the rest are dropped.
@@ -142,16 +145,30 @@ class _Window:
 def _start(train_step: CompiledStep, state, ckpt: Checkpointer, cfg: LoopConfig, set_data_state):
     """(step, state, opt_state, rng, meta): the latest checkpoint's, or a fresh start."""
     rng = jax.random.key(cfg.seed)
-    step = ckpt.latest_step()
-    if step is None:
+    steps = ckpt.steps()
+    if not steps:
         return 0, state, train_step.init_opt_state(state), rng, {"skipped_total": 0, "nonfinite_run": 0}
     abstract_opt = jax.eval_shape(train_step.tx.init, state)
-    r = ckpt.restore(step, state, abstract_opt, rng, train_step.state_shardings, train_step.opt_shardings)
-    if r.data_state is not None:
-        if set_data_state is None:
-            raise TrainConfigError("the checkpoint holds a data-iterator state but the data has no set_state")
-        set_data_state(r.data_state)
-    return step, r.state, r.opt_state, r.rng, r.meta
+    problems = []
+    for step in steps:  # newest first: a corrupt checkpoint falls back to the one before it
+        try:
+            r = ckpt.restore(step, state, abstract_opt, rng, train_step.state_shardings, train_step.opt_shardings)
+            if r.data_state is not None:
+                if set_data_state is None:
+                    raise TrainConfigError("the checkpoint holds a data-iterator state but the data has no set_state")
+                set_data_state(r.data_state)
+        except TrainConfigError:
+            raise
+        except Exception as e:  # noqa: BLE001 — orbax, JSON and iterator-state errors all mean "unreadable"
+            why = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            problems.append(f"step {step}: {why}")
+            moved = ckpt.quarantine(step)
+            log.warning("checkpoint of step %d in %s is unreadable (%s); moved it to %s and trying the one before",
+                        step, cfg.workdir, why, moved)
+            continue
+        return step, r.state, r.opt_state, r.rng, r.meta
+    raise TrainConfigError(f"every checkpoint in {Path(cfg.workdir) / 'checkpoints'} is unreadable (moved to its corrupt/ "
+                           f"folder): {'; '.join(problems)}. Delete the workdir's checkpoints to start over.")
 
 
 def train(train_step: CompiledStep, state, data: Iterator[dict], cfg: LoopConfig, model_cfg: ModelConfig, *,
@@ -227,7 +244,17 @@ class _Run:
                 if not saved:
                     self._save(step, state, opt_state, rng, force=True)
                 return TrainResult(step, state, opt_state, True, last)
+        self._check_finished(step, state)
         return TrainResult(step, state, opt_state, False, last)
+
+    def _check_finished(self, step: int, state) -> None:
+        """A run is trained only if its last step updated the model (skipped steps leave the weights as they were)."""
+        if self.nonfinite_run:
+            raise NonFiniteLossError(
+                f"the run reached its last step ({step}) but the last {self.nonfinite_run} step(s) had a non-finite loss "
+                f"or gradient and were skipped, so it is not taken as trained (the weights are those of step "
+                f"{step - self.nonfinite_run}). Check the data at the end of the epoch for empty/corrupt samples or lower "
+                f"the learning rate, then train again from an earlier checkpoint.")
 
     def _count_nonfinite(self, step: int, m: dict) -> None:
         self.skipped_total += m["skipped"]
