@@ -42,7 +42,7 @@ def run(repeats: int = 5, quick: bool = False) -> dict:
     parts = {}
 
     vis_def, vis_state = nnx.split(full.visual)
-    px, grids = batch["pixel_values"], batch["image_grid_thw"]
+    px, grids = batch["pixel_values"][0], batch["image_grid_thw"][0]  # one sample: every version of the tower takes it
     vis = jax.jit(jax.grad(lambda s: jnp.sum(nnx.merge(vis_def, s)(px, grids) ** 2)))
     parts["vision tower"] = _median(lambda: vis(vis_state), repeats)
 
