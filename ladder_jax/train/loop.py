@@ -3,7 +3,8 @@
 Started again with the same work directory, a run restores the latest checkpoint (params,
 optimizer state, rng, counters, data-iterator position) and continues with the very next batch,
 so its per-step losses are those of a run that was never interrupted. SIGTERM (a preemption
-notice) saves at the next step boundary and returns with `preempted=True`.
+notice) saves at the next step boundary and returns with `preempted=True`; with several processes
+they agree after every step whether any got one, so all stop after the same step.
 
 Per step the loop waits for the step's metrics (a few scalars): non-finite steps are counted
 exactly, and the data-wait time it reports is the time spent in `next(data)`.
@@ -21,7 +22,7 @@ import numpy as np
 
 from ladder_jax.data.collate import padded_shapes, repad
 from ladder_jax.models.qwen25_vl.config import ModelConfig
-from ladder_jax.parallel.distributed import agreed_shapes, global_batch
+from ladder_jax.parallel.distributed import agreed_shapes, any_process, global_batch
 from ladder_jax.parallel.mesh import batch_split_error
 from ladder_jax.train import telemetry
 from ladder_jax.train.checkpoint import Checkpointer, StopSignal
@@ -223,7 +224,7 @@ class _Run:
             if saved:
                 self._save(step, state, opt_state, rng)
             self._evaluate(step, state)
-            if stop.requested or self.ckpt.reached_preemption(step):
+            if any_process(stop.requested) or self.ckpt.reached_preemption(step):
                 if not saved:
                     self._save(step, state, opt_state, rng, force=True)
                 return TrainResult(step, state, opt_state, True, last)
