@@ -54,6 +54,7 @@ class LoopConfig:
     seed: int = 0
     tensorboard: bool = True
     progress: bool = True
+    wandb_project: str = ""  # "": no Weights & Biases run (the curriculum sets config.logging.wandb_project)
 
     def __post_init__(self):
         if self.total_steps < 1 or self.batch_size < 1:
@@ -174,7 +175,9 @@ def train(train_step: CompiledStep, state, data: Iterator[dict], cfg: LoopConfig
     set_data_state = set_data_state or getattr(data, "set_state", None)
     ckpt = checkpointer or Checkpointer(Path(cfg.workdir) / "checkpoints", keep=cfg.keep_checkpoints)
     step, state, opt_state, rng, meta = _start(train_step, state, ckpt, cfg, set_data_state)
-    writer = telemetry.MetricsWriter(cfg.workdir, resume_step=step, tensorboard=cfg.tensorboard)
+    writer = telemetry.MetricsWriter(cfg.workdir, resume_step=step, tensorboard=cfg.tensorboard,
+                                     wandb_project=cfg.wandb_project, group=getattr(train_step, "metrics_group", "train"),
+                                     config=dataclasses.asdict(cfg))
     progress = telemetry.Progress(cfg.total_steps, step, cfg.progress)
     run = _Run(train_step, cfg, model_cfg, ckpt, writer, progress, get_data_state, eval_fn, meta, pad_id)
     try:
