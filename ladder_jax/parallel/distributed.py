@@ -17,9 +17,10 @@ On CPU (gloo) a jitted function must not hold two collectives that do not depend
 XLA:CPU orders collectives only by when they start, so across processes two independent ones can
 interleave and the processes abort ("Received data size doesn't match expected size"). The SFT
 step makes its gradients depend on the token count's all-reduce for this reason
-(`sft.accumulate_grads`). GRPO's update also reduces statistics (KL, clip fraction, ...) that its
-gradients do not depend on; it has not been run across CPU processes. GPU and TPU collectives run
-in program order.
+(`sft.accumulate_grads`). GRPO's update reduces its loss sums and statistics (KL, clip fraction,
+...) as one stacked all-reduce, then the max ratio deviation, and ties its gradients to both
+(`grpo_update.policy_loss`); tests/train/test_grpo_multiprocess.py runs it on two processes. GPU
+and TPU collectives run in program order.
 """
 
 from __future__ import annotations
