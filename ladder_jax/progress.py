@@ -2,7 +2,8 @@
 
 Library loops (reading or writing every tensor of a checkpoint) wrap their iterables in
 `track(...)`: a plain pass-through unless the command runs inside `bars()` (import-hf, export-hf),
-when it is a tqdm bar on stderr (process 0 only). Tests and library users see no bars.
+when it is a tqdm bar on stderr if stderr is a terminal (process 0 only). Library users, logs
+redirected to a file and captured test output see no bars.
 """
 
 from __future__ import annotations
@@ -31,4 +32,6 @@ def track(iterable, desc: str, unit: str = "tensor", total: int | None = None):
 
     if jax.process_index() != 0:
         return iterable
-    return tqdm(iterable, desc=desc, unit=unit, total=total, dynamic_ncols=True, file=sys.stderr)
+    stream = sys.stderr
+    return tqdm(iterable, desc=desc, unit=unit, total=total, dynamic_ncols=True, file=stream,
+                disable=not stream.isatty())

@@ -85,10 +85,10 @@ def _synthesize(args, out: pathlib.Path) -> dict:
 
 
 def _progress(sources: list, unit: str):
-    """A tqdm bar over the scenes (on stderr; the JSON summary stays alone on stdout)."""
+    """A tqdm bar over the scenes (on stderr when it is a terminal; the JSON summary stays alone on stdout)."""
     from tqdm.auto import tqdm  # noqa: PLC0415
 
-    return tqdm(sources, desc="synth", unit=unit, dynamic_ncols=True, file=sys.stderr)
+    return tqdm(sources, desc="synth", unit=unit, dynamic_ncols=True, file=sys.stderr, disable=not sys.stderr.isatty())
 
 
 def _print(report: dict) -> None:
