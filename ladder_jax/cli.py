@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     verb = argv[0]
+    from ladder_jax import log_setup  # noqa: PLC0415
+
+    log_setup.setup()  # our INFO lines, whatever grain / orbax did to the root logger
     module, verb_parser = verb_module(verb)
     args = verb_parser.parse_args(argv[1:])
     try:

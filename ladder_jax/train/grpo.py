@@ -92,6 +92,7 @@ class GRPOStep(CompiledStep):
     cfg: GRPOConfig = GRPOConfig()
     batch_mode: ClassVar[str] = "prompt"
     host_keys: ClassVar[tuple] = ("answers", "question_types")
+    metrics_group: ClassVar[str] = "grpo"  # TensorBoard / W&B group of its own metrics (rewards, KL, ...)
 
     @property
     def micro_batches(self) -> int:

@@ -3,7 +3,8 @@
 Started again with the same work directory, a run restores the latest checkpoint (params,
 optimizer state, rng, counters, data-iterator position) and continues with the very next batch,
 so its per-step losses are those of a run that was never interrupted. SIGTERM (a preemption
-notice) saves at the next step boundary and returns with `preempted=True`.
+notice) saves at the next step boundary and returns with `preempted=True`; with several processes
+they agree after every step whether any got one, so all stop after the same step.
 
 Per step the loop waits for the step's metrics (a few scalars): non-finite steps are counted
 exactly, and the data-wait time it reports is the time spent in `next(data)`.
@@ -22,7 +23,7 @@ import numpy as np
 
 from ladder_jax.data.collate import padded_shapes, repad
 from ladder_jax.models.qwen25_vl.config import ModelConfig
-from ladder_jax.parallel.distributed import agreed_shapes, global_batch
+from ladder_jax.parallel.distributed import agreed_shapes, any_process, global_batch
 from ladder_jax.parallel.mesh import batch_split_error
 from ladder_jax.train import telemetry
 from ladder_jax.train.checkpoint import Checkpointer, StopSignal
@@ -56,6 +57,7 @@ class LoopConfig:
     seed: int = 0
     tensorboard: bool = True
     progress: bool = True
+    wandb_project: str = ""  # "": no Weights & Biases run (the curriculum sets config.logging.wandb_project)
 
     def __post_init__(self):
         if self.total_steps < 1 or self.batch_size < 1:
@@ -190,7 +192,9 @@ def train(train_step: CompiledStep, state, data: Iterator[dict], cfg: LoopConfig
     set_data_state = set_data_state or getattr(data, "set_state", None)
     ckpt = checkpointer or Checkpointer(Path(cfg.workdir) / "checkpoints", keep=cfg.keep_checkpoints)
     step, state, opt_state, rng, meta = _start(train_step, state, ckpt, cfg, set_data_state)
-    writer = telemetry.MetricsWriter(cfg.workdir, resume_step=step, tensorboard=cfg.tensorboard)
+    writer = telemetry.MetricsWriter(cfg.workdir, resume_step=step, tensorboard=cfg.tensorboard,
+                                     wandb_project=cfg.wandb_project, group=getattr(train_step, "metrics_group", "train"),
+                                     config=dataclasses.asdict(cfg))
     progress = telemetry.Progress(cfg.total_steps, step, cfg.progress)
     run = _Run(train_step, cfg, model_cfg, ckpt, writer, progress, get_data_state, eval_fn, meta, pad_id)
     try:
@@ -240,7 +244,7 @@ class _Run:
             if saved:
                 self._save(step, state, opt_state, rng)
             self._evaluate(step, state)
-            if stop.requested or self.ckpt.reached_preemption(step):
+            if any_process(stop.requested) or self.ckpt.reached_preemption(step):
                 if not saved:
                     self._save(step, state, opt_state, rng, force=True)
                 return TrainResult(step, state, opt_state, True, last)

@@ -9,6 +9,7 @@ A curriculum config is a ConfigDict:
     tokenizer:  source ("model": the files beside model.path | "train": a demo BPE on the data), vocab_size
     data:       root (a release-layout folder: SpatialLadder-26k or toy world), image_root ("" = root/images)
     compiler_options: XLA options for the train step (e.g. a fast CPU compile for demos)
+    logging:    wandb_project ("" = none; else each stage logs to a Weights & Biases run, extra [wandb])
     stages:     stage1, stage2, cold_start (sft_stage()) and stage3 (grpo_stage())
     demo:       (optional) what `ladder-jax demo` alone reads: see configs/toy_demo.py
 
@@ -48,7 +49,7 @@ RUNTIME = {
     OptimConfig: frozenset({"total_steps"}),
     PipelineConfig: frozenset({"stage", "global_batch_size", "mode", "seed", "shuffle", "num_epochs", "drop_remainder"}),
     StepConfig: frozenset(),
-    LoopConfig: frozenset({"workdir", "total_steps", "batch_size", "seed", "eval_every"}),
+    LoopConfig: frozenset({"workdir", "total_steps", "batch_size", "seed", "eval_every", "wandb_project"}),
 }
 STAGE_OWN = dict(steps=0, init="previous", batch_size=16)  # batch_size: global rows per step (SPEC: 16)
 OTHER_VERBS = ("demo",)  # top-level subtrees that another verb reads and the curriculum ignores
@@ -115,6 +116,7 @@ def base_config(workdir: str) -> ml_collections.ConfigDict:
         tokenizer=dict(source="model", vocab_size=1024),
         data=dict(root="", image_root=""),
         compiler_options={},
+        logging=dict(wandb_project=""),
         stages=dict(stage1=sft_stage(), stage2=sft_stage(), cold_start=sft_stage(), stage3=grpo_stage())))
 
 
@@ -203,7 +205,7 @@ def _stage_plan(cfg, name: str) -> StagePlan:
                         num_epochs=None),
         step=_built(where, StepConfig, s),
         loop=_built(where, LoopConfig, s, workdir=str(Path(cfg.workdir) / name), total_steps=s.steps,
-                    batch_size=s.batch_size, seed=cfg.seed),
+                    batch_size=s.batch_size, seed=cfg.seed, wandb_project=cfg.logging.wandb_project),
         grpo=grpo)
 
 

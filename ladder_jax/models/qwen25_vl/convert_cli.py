@@ -19,6 +19,7 @@ from ladder_jax.models.qwen25_vl.api import SIDE_FILES, VisionLanguageModel
 from ladder_jax.models.qwen25_vl.checkpoint import load_params, save_params
 from ladder_jax.models.qwen25_vl.config import FLOAT_DTYPES, ConfigError
 from ladder_jax.models.safetensors_io import CheckpointFormatError
+from ladder_jax import progress
 from ladder_jax.atomic_output import OutputError, build_beside, check_output
 from ladder_jax.parallel.mesh import MeshError, make_mesh
 
@@ -59,7 +60,8 @@ def main(verb: str, args) -> int:
         check_output(args.dst, args.overwrite, MARKER[verb], inputs=(args.src,))  # before loading anything
         mesh = make_mesh(*args.mesh)
         start = time.time()
-        message = (_import if verb == "import-hf" else _export)(args, mesh)
+        with progress.bars():  # a bar over the tensors read / exported
+            message = (_import if verb == "import-hf" else _export)(args, mesh)
     except _USER_ERRORS as e:
         print(f"ladder-jax {verb}: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
