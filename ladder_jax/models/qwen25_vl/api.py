@@ -21,6 +21,7 @@ from flax import nnx
 from ladder_jax.models.qwen25_vl import config as config_lib
 from ladder_jax.models.qwen25_vl import params as params_lib
 from ladder_jax.models.qwen25_vl.batching import per_sample_inputs
+from ladder_jax.models.qwen25_vl.hf_export_config import exported_config
 from ladder_jax.models.qwen25_vl.inputs import MODEL_KEYS
 from ladder_jax.models.qwen25_vl.model import Qwen25VL
 from ladder_jax.models.qwen25_vl.text import KVCache
@@ -91,13 +92,21 @@ class VisionLanguageModel:
     @classmethod
     def from_pretrained(cls, path, mesh=None, dtype: str | None = None, param_dtype: str = "float32",
                         **overrides) -> "VisionLanguageModel":
-        """Loads a local HF Qwen2.5-VL folder; each tensor goes straight onto its sharding. Never
+        """Loads a local HF Qwen2.5-VL folder, or a ladder_jax parameters checkpoint (a stage's
+        `final/`, an `import-hf` output); each tensor goes straight onto its sharding. Never
         downloads: a hub name that is not a folder on disk is an error, not a fetch."""
         path = Path(path)
         if not path.is_dir():
             raise FileNotFoundError(f"{path} is not a folder on disk (from_pretrained reads a local Hugging Face "
                                     "folder and never downloads; fetch it first, e.g. `hf download ORG/NAME "
                                     "--local-dir DIR`)")
+        from ladder_jax.models.qwen25_vl import checkpoint  # noqa: PLC0415 (checkpoint imports this module)
+
+        if checkpoint.is_params_checkpoint(path) and not (path / "config.json").is_file():
+            mesh = mesh or make_mesh()
+            cfg, graphdef, state = checkpoint.load_params(path, mesh, dtype=dtype or param_dtype,
+                                                          param_dtype=param_dtype, **overrides)
+            return cls(cfg, graphdef, state, mesh, source_dir=checkpoint.side_files_dir(path))
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} has no config.json (expected a Hugging Face model folder)")
         try:
@@ -148,8 +157,7 @@ class VisionLanguageModel:
             return out_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         write_sharded(tensors, out_dir, max_shard_bytes)
-        hf = config_lib.to_hf_dict(self.config)
-        hf["dtype"] = str(np.dtype(dtype or self.config.param_dtype))
+        hf = exported_config(self.config, str(np.dtype(dtype or self.config.param_dtype)))
         gen = {"bos_token_id": self.config.bos_token_id, "eos_token_id": self.config.eos_token_id,
                "pad_token_id": self.config.pad_token_id, "do_sample": False}
         for name, content in (("config.json", hf), ("generation_config.json", gen)):

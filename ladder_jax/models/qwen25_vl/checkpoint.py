@@ -1,14 +1,21 @@
-"""Parameters-only Orbax checkpoints of a Qwen2.5-VL (what `import-hf` writes and stages start from).
+"""Parameters-only Orbax checkpoints of a Qwen2.5-VL (what `import-hf` writes, what each stage
+ends with in `final/`, and what stages start from).
 
-Layout: DIR/model_config.json (the HF config plus execution settings) and DIR/params (Orbax,
-restored straight onto the target mesh's shardings). Orbax commits `params` by an atomic rename,
-and the config is written first, so a folder with `params` is always complete. Never pickle.
+Layout: DIR/model_config.json (the HF config plus execution settings), the tokenizer and processor
+files of a Hugging Face folder (tokenizer.json, tokenizer_config.json, chat template,
+preprocessor_config.json, ...: `api.SIDE_FILES`) and DIR/params (Orbax, restored straight onto the
+target mesh's shardings). A checkpoint is thus self-contained: `export-hf`, `eval`,
+`VisionLanguageModel.from_pretrained` and `Processor.from_pretrained` need nothing else. Orbax
+commits `params` by an atomic rename and everything else is written first, so a folder with
+`params` is always complete. Never pickle. (Checkpoints imported before the side files moved to the
+top level keep them in DIR/hf_files; `side_files_dir` finds either.)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import jax
@@ -16,7 +23,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from ladder_jax.models.qwen25_vl import config as config_lib
-from ladder_jax.models.qwen25_vl.api import abstract_model
+from ladder_jax.models.qwen25_vl.api import SIDE_FILES, abstract_model
 from ladder_jax.models.safetensors_io import CheckpointFormatError
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.parallel.sharding import state_shardings
@@ -24,23 +31,50 @@ from ladder_jax.parallel.sharding import state_shardings
 _EXEC_FIELDS = ("dtype", "param_dtype", "attention", "remat")
 
 
-def save_params(directory, cfg: config_lib.ModelConfig, state) -> Path:
+MODEL_CONFIG = "model_config.json"
+LEGACY_SIDE_DIR = "hf_files"
+
+
+def is_params_checkpoint(directory) -> bool:
+    return (Path(directory) / MODEL_CONFIG).is_file()
+
+
+def side_files_dir(directory) -> Path:
+    """The folder holding a checkpoint's tokenizer and processor files (the checkpoint itself, or
+    the `hf_files` folder of one imported by an earlier version)."""
+    directory = Path(directory)
+    legacy = directory / LEGACY_SIDE_DIR
+    if not (directory / "tokenizer_config.json").exists() and legacy.is_dir():
+        return legacy
+    return directory
+
+
+def save_params(directory, cfg: config_lib.ModelConfig, state, *, processor=None, side_files_from=None) -> Path:
+    """Writes a parameters checkpoint into `directory`. Its tokenizer and processor files come from
+    `processor` (anything with `save_pretrained(path)`, e.g. `ladder_jax.data.processor.Processor`)
+    and/or are copied from the folder `side_files_from` (those of `SIDE_FILES` it has)."""
     directory = Path(directory).absolute()
     if (directory / "params").exists():
         raise FileExistsError(f"{directory / 'params'} exists; choose an empty folder")
     directory.mkdir(parents=True, exist_ok=True)
     meta = {"hf_config": config_lib.to_hf_dict(cfg), **{k: getattr(cfg, k) for k in _EXEC_FIELDS}}
     if jax.process_index() == 0:
-        tmp = directory / "model_config.json.tmp"
+        tmp = directory / (MODEL_CONFIG + ".tmp")
         tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, directory / "model_config.json")
+        os.replace(tmp, directory / MODEL_CONFIG)
+        if side_files_from is not None:
+            for name in SIDE_FILES + ("generation_config.json",):
+                if (Path(side_files_from) / name).is_file():
+                    shutil.copy2(Path(side_files_from) / name, directory / name)
+        if processor is not None:
+            processor.save_pretrained(str(directory))
     with ocp.StandardCheckpointer() as ckptr:
         ckptr.save(directory / "params", nnx.to_pure_dict(state))
     return directory
 
 
 def read_config(directory, **overrides) -> config_lib.ModelConfig:
-    path = Path(directory) / "model_config.json"
+    path = Path(directory) / MODEL_CONFIG
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: {directory} is not a ladder_jax parameters checkpoint")
     try:
