@@ -113,3 +113,5 @@ def test_eval_reads_the_export_and_the_final_alike(path, tmp_path):
         return [{k: v for k, v in row.items() if "time" not in k} for row in rows]
 
     assert predictions(tmp_path / "export_eval") == predictions(tmp_path / "final_eval")
+    cli("eval", "--model", path["export"], "--out", tmp_path / "bf16_eval", "--dtype", "bfloat16", *common)
+    assert len(predictions(tmp_path / "bf16_eval")) == 3

@@ -35,6 +35,8 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-frames", type=int, default=VSI_FRAMES, help="frames sampled per VSI-Bench video")
     parser.add_argument("--video-max-pixels", type=int, default=VSI_VIDEO_MAX_PIXELS,
                         help="pixel budget per video frame for VSI-Bench (the reference: 512*28*28)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="parameters and compute dtype (bfloat16: half the memory, as the model was trained)")
 
 
 MARKER = "summary.json"  # how eval knows its own earlier --out (--overwrite replaces only those)
@@ -73,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     print(report.summary())
     overrides = {"video_max_pixels": args.video_max_pixels} if args.benchmark == "vsi" else {}
     try:
-        model = VisionLanguageModel.from_pretrained(args.model)
+        model = VisionLanguageModel.from_pretrained(args.model, dtype=args.dtype, param_dtype=args.dtype)
         processor = Processor.from_pretrained(str(args.model), **overrides)
     except (ValueError, OSError) as e:  # bad config, weights or tokenizer files (ConfigError etc. are ValueErrors)
         raise EvalInputError(f"--model {args.model}: {e}") from None
