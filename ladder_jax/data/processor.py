@@ -46,6 +46,16 @@ class Processor:
         """Load a HF Qwen2.5-VL folder or a ladder_jax checkpoint (a stage's `final/`, an `import-hf`
         output); keyword overrides replace PreprocessConfig fields (e.g. max_pixels).
         Nothing is downloaded: a path that is not a folder on disk is an error, not a hub name."""
+        from ladder_jax.paths import is_remote  # noqa: PLC0415
+
+        if is_remote(path):  # a checkpoint in an object store: its side files, copied locally for transformers
+            import tempfile  # noqa: PLC0415
+
+            from ladder_jax.models.qwen25_vl.checkpoint import local_side_files  # noqa: PLC0415
+
+            with tempfile.TemporaryDirectory() as local:
+                return cls.from_pretrained(local_side_files(path, local), **vision_overrides)
+        path = os.fspath(path)
         if not os.path.isdir(path):
             raise FileNotFoundError(f"{path} is not a folder on disk (Processor.from_pretrained reads a local Hugging "
                                     f"Face folder and never downloads; fetch it first)")

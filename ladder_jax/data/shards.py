@@ -96,7 +96,9 @@ class ShardSource:
     @classmethod
     def from_dir(cls, directory: str | Path) -> ShardSource:
         """The set listed in `directory/dataset_info.json`, as written by `prepare`."""
-        directory = Path(directory)
+        from ladder_jax.paths import as_path  # noqa: PLC0415
+
+        directory = as_path(directory)  # gs://... is read by ArrayRecord's own file layer
         info_file = directory / INFO_FILE
         if not info_file.is_file():
             raise FileNotFoundError(f"{info_file} is missing: {directory} is not a `ladder-jax prepare` output")

@@ -22,6 +22,7 @@ from ladder_jax import config_files
 from ladder_jax.data import pipeline
 from ladder_jax.models.qwen25_vl.checkpoint import save_params
 from ladder_jax.parallel import distributed
+from ladder_jax.paths import as_path
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import stage_inputs, stages
 from ladder_jax.train.loop import train
@@ -57,7 +58,7 @@ def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
     sizes = stages.check_devices(cfg, jax.device_count(), jax.process_count())
     records, image_root, kinds = stage_inputs.read_records(cfg)
     stages.check_data(cfg, kinds)
-    workdir = Path(cfg.workdir)
+    workdir = as_path(cfg.workdir)  # gs://bucket/run stays a bucket path
     if jax.process_index() == 0:
         record_config(cfg, workdir / CONFIG_FILE)
     mesh = make_mesh(*sizes)

@@ -40,6 +40,7 @@ from ladder_jax.train.grpo import GRPOConfig
 from ladder_jax.train.loop import LoopConfig
 from ladder_jax.train.optim import OptimConfig
 from ladder_jax.train.sft import StepConfig
+from ladder_jax.paths import as_path
 
 STAGES = ("stage1", "stage2", "cold_start", "stage3")
 MODEL_INITS = ("preset", "params", "hf")
@@ -202,7 +203,7 @@ def _stage_plan(cfg, name: str) -> StagePlan:
         pipeline=_built(where, PipelineConfig, s, stage=name, global_batch_size=s.batch_size, seed=cfg.seed,
                         num_epochs=None),
         step=_built(where, StepConfig, s),
-        loop=_built(where, LoopConfig, s, workdir=str(Path(cfg.workdir) / name), total_steps=s.steps,
+        loop=_built(where, LoopConfig, s, workdir=str(as_path(cfg.workdir) / name), total_steps=s.steps,
                     batch_size=s.batch_size, seed=cfg.seed),
         grpo=grpo)
 

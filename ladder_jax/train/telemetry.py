@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jax
 from tqdm.auto import tqdm
+from ladder_jax.paths import as_path
 
 
 # Dense bf16 peak FLOP/s per device, matched by substring of `device.device_kind` (first match wins).
@@ -41,7 +42,7 @@ class MetricsWriter:
 
     def __init__(self, logdir, resume_step: int = 0, tensorboard: bool = True):
         self.active = jax.process_index() == 0
-        self.path = Path(logdir) / "metrics.jsonl"
+        self.path = as_path(logdir) / "metrics.jsonl"
         self.tb = None
         if not self.active:
             return
@@ -52,7 +53,7 @@ class MetricsWriter:
             self.path.write_text("".join(line + "\n" for line in keep))
         if tensorboard:
             from tensorboardX import SummaryWriter  # noqa: PLC0415 (optional dependency)
-            self.tb = SummaryWriter(str(Path(logdir) / "tensorboard"), purge_step=resume_step + 1)
+            self.tb = SummaryWriter(str(as_path(logdir) / "tensorboard"), purge_step=resume_step + 1)
 
     def write(self, step: int, scalars: dict) -> None:
         if not self.active:

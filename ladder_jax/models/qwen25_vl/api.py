@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 from pathlib import Path
 
 import jax
@@ -28,6 +27,7 @@ from ladder_jax.models.qwen25_vl.text import KVCache
 from ladder_jax.models.safetensors_io import SafetensorsFolder, write_sharded
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.parallel.sharding import state_shardings
+from ladder_jax.paths import as_path, is_remote
 
 # Files of a HF folder that belong to the tokenizer / processor and travel with an export.
 SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json",
@@ -95,13 +95,19 @@ class VisionLanguageModel:
         """Loads a local HF Qwen2.5-VL folder, or a ladder_jax parameters checkpoint (a stage's
         `final/`, an `import-hf` output); each tensor goes straight onto its sharding. Never
         downloads: a hub name that is not a folder on disk is an error, not a fetch."""
-        path = Path(path)
-        if not path.is_dir():
-            raise FileNotFoundError(f"{path} is not a folder on disk (from_pretrained reads a local Hugging Face "
-                                    "folder and never downloads; fetch it first, e.g. `hf download ORG/NAME "
-                                    "--local-dir DIR`)")
         from ladder_jax.models.qwen25_vl import checkpoint  # noqa: PLC0415 (checkpoint imports this module)
 
+        if is_remote(path) and checkpoint.is_params_checkpoint(path):  # gs://... (Orbax reads it through epath)
+            mesh = mesh or make_mesh()
+            cfg, graphdef, state = checkpoint.load_params(path, mesh, dtype=dtype or param_dtype,
+                                                          param_dtype=param_dtype, **overrides)
+            return cls(cfg, graphdef, state, mesh, source_dir=checkpoint.side_files_dir(path))
+        path = as_path(path)
+        if is_remote(path) or not path.is_dir():
+            raise FileNotFoundError(f"{path} is not a folder on disk (from_pretrained reads a local Hugging Face "
+                                    "folder, or a ladder_jax checkpoint anywhere, and never downloads; fetch it "
+                                    "first, e.g. `hf download ORG/NAME --local-dir DIR`)")
+        path = Path(path)
         if checkpoint.is_params_checkpoint(path) and not (path / "config.json").is_file():
             mesh = mesh or make_mesh()
             cfg, graphdef, state = checkpoint.load_params(path, mesh, dtype=dtype or param_dtype,
@@ -162,9 +168,10 @@ class VisionLanguageModel:
                "pad_token_id": self.config.pad_token_id, "do_sample": False}
         for name, content in (("config.json", hf), ("generation_config.json", gen)):
             _atomic_write(out_dir / name, lambda tmp, content=content: tmp.write_text(json.dumps(content, indent=2)))
+        source = None if self.source_dir is None else as_path(self.source_dir)  # may be a URL
         for name in SIDE_FILES + ("generation_config.json",):
-            if self.source_dir is not None and (self.source_dir / name).exists():
-                _atomic_write(out_dir / name, lambda tmp, name=name: shutil.copy2(self.source_dir / name, tmp))
+            if source is not None and (source / name).exists():
+                _atomic_write(out_dir / name, lambda tmp, name=name: (source / name).copy(as_path(tmp)))
         return out_dir
 
 
