@@ -110,7 +110,7 @@ def test_a_stage_trains_with_every_folder_given_as_a_file_url(tmp_path, monkeypa
     prepare(tmp_path / "world", tmp_path / "prepared", num_shards=2, workers=1)
     common = ["--config.model.preset=tiny", "--config.order=('stage1',)", f"--config.data.root=file://{tmp_path}/prepared"]
     common += [f"--config.stages.stage1.{k}={v}" for k, v in
-               dict(steps=1, batch_size=2, checkpoint_every=1, progress=False, tensorboard=False).items()]
+               dict(steps=1, batch_size=8, checkpoint_every=1, progress=False, tensorboard=False).items()]
     first = config_files.load(ROOT / "configs" / "toy_demo.py", [f"--config.workdir=file://{tmp_path}/run", *common])
     (outcome,) = curriculum.run(first)
     assert outcome.status == "trained" and (tmp_path / "run" / "stage1" / "final" / "params").is_dir()
