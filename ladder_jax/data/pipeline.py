@@ -91,9 +91,8 @@ class Pipeline:
     """One stage's pipeline over `source` for process `shard_index` of `shard_count`.
 
     `source` is a sequence of `Record`s (images read from `data_root`, paths validated) or a
-    `ShardSource` (images from the bytes embedded in the shards). Records of kinds the stage does
-    not use are left out up front (`left_out` counts them by kind); in shards, whose kinds are not
-    known without reading them, such items are skipped and reported. The per-process batch size is
+    `ShardSource` (images from the frames stored in the shards). Records of kinds the stage does
+    not use are left out up front (`left_out` counts them by kind). The per-process batch size is
     global_batch_size / shard_count. Every process reads the same number of items (on average
     len(source) // shard_count per epoch), so all yield the same number of batches up to skipped
     examples.
@@ -266,11 +265,21 @@ def batch_shape(batch: dict) -> tuple[int, int, int, int, int, int]:
 
 
 def _select_kinds(source: Any, stage: prompts.Stage) -> tuple[Any, dict[str, int]]:
-    if not isinstance(source, (list, tuple)):
-        return source, {}
+    """The items of the kinds `stage` trains on, in order, and the others counted by kind. A
+    source with `records()` and `subset()` (ShardSource) is narrowed by its records' kinds, so a
+    prepared set gives a stage exactly the items its release would; an entry that cannot be
+    decoded is kept, to be skipped and reported when read."""
     kinds = STAGE_KINDS[stage]
-    left_out = collections.Counter(r.kind for r in source if isinstance(r, Record) and r.kind not in kinds)
-    return [r for r in source if not isinstance(r, Record) or r.kind in kinds], dict(left_out)
+    if isinstance(source, (list, tuple)):
+        left_out = collections.Counter(r.kind for r in source if isinstance(r, Record) and r.kind not in kinds)
+        return [r for r in source if not isinstance(r, Record) or r.kind in kinds], dict(left_out)
+    if hasattr(source, "records") and hasattr(source, "subset"):
+        records = source.records()
+        left_out = collections.Counter(r.kind for r in records if r is not None and r.kind not in kinds)
+        if left_out:
+            source = source.subset([i for i, r in enumerate(records) if r is None or r.kind in kinds])
+        return source, dict(left_out)
+    return source, {}
 
 
 def stage_processor(processor: Processor, config: PipelineConfig) -> Processor:

@@ -49,6 +49,8 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoding", choices=DECODINGS, default="reference",
                         help="reference: the checkpoint's generation_config.json (end tokens, repetition penalty), "
                              "greedy; greedy: plain greedy to the model config's end token")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="parameters and compute dtype (bfloat16: half the memory, as the model was trained)")
 
 
 MARKER = "summary.json"  # how eval knows its own earlier --out (--overwrite replaces only those)
@@ -100,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
         raise NothingScored(f"--data {args.data}: no question to score ({report.num_rejected} skipped; "
                             f"{_reasons(report)})")
     try:
-        model = VisionLanguageModel.from_pretrained(args.model)
+        model = VisionLanguageModel.from_pretrained(args.model, dtype=args.dtype, param_dtype=args.dtype)
         processor = eval_processor(Processor.from_pretrained(str(args.model)), args.min_pixels, args.max_pixels)
         decoding = decoding_for(args.model, model.config.eos_token_id, args.decoding)
     except (ValueError, OSError) as e:  # bad config, weights or tokenizer files (ConfigError etc. are ValueErrors)

@@ -15,13 +15,14 @@ import json
 import os
 import signal
 import threading
-from pathlib import Path
 from typing import Any
 
 import jax
 from jax.experimental import multihost_utils
 import numpy as np
 import orbax.checkpoint as ocp
+
+from ladder_jax.paths import as_path, is_remote
 
 
 class ProcessJsonHandler(ocp.CheckpointHandler):
@@ -33,8 +34,8 @@ class ProcessJsonHandler(ocp.CheckpointHandler):
     adds its skip report) it expects get_state() to return bytes, its restore needs the iterator and
     calls start_prefetch(), and a run whose data keeps no state cannot save through it."""
 
-    def _file(self, directory) -> Path:
-        return Path(directory) / f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    def _file(self, directory):
+        return as_path(directory) / f"process_{jax.process_index()}-of-{jax.process_count()}.json"
 
     def save(self, directory, args: "ProcessJsonSave"):
         self._file(directory).write_text(json.dumps(args.item))
@@ -90,7 +91,9 @@ class Checkpointer:
     """Keeps the newest `keep` checkpoints of a run directory; saves are asynchronous."""
 
     def __init__(self, directory, keep: int = 3, async_save: bool = True):
-        self.directory = Path(directory).absolute()
+        self.directory = as_path(directory)  # gs://... stays a bucket path (Orbax writes through epath)
+        if not is_remote(self.directory):
+            self.directory = self.directory.absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_save,
                                                create=True)
         self.manager = ocp.CheckpointManager(self.directory, options=options)

@@ -1,7 +1,8 @@
 """The curriculum runner: stage 1 → stage 2 → [cold start] → stage 3, one config for all.
 
 Each stage trains in WORKDIR/<stage>/ with `loop.train` (which resumes from the stage's latest
-checkpoint) and ends by writing its params to WORKDIR/<stage>/final. The next stage starts from
+checkpoint) and ends by writing its params to WORKDIR/<stage>/final, with the tokenizer, chat
+template and preprocessor config at the stage's pixel bounds (a self-contained checkpoint). The next stage starts from
 those params with a fresh optimizer and learning-rate schedule. Started again, a run skips every
 stage whose `final` exists, so an interrupted curriculum continues where it stopped. The whole
 config is checked before any compute (`stages.check_*`) and written, resolved, to WORKDIR/config.json.
@@ -20,8 +21,10 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from ladder_jax import config_files
+from ladder_jax.data import pipeline
 from ladder_jax.models.qwen25_vl.checkpoint import read_config, save_params
 from ladder_jax.parallel import distributed
+from ladder_jax.paths import as_path
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import stage_inputs, stages
 from ladder_jax.train.loop import train
@@ -57,7 +60,7 @@ def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
     sizes = stages.check_devices(cfg, jax.device_count(), jax.process_count())
     records, image_root, kinds = stage_inputs.read_records(cfg)
     stages.check_data(cfg, kinds)
-    workdir = Path(cfg.workdir)
+    workdir = as_path(cfg.workdir)  # gs://bucket/run stays a bucket path
     if jax.process_index() == 0:
         record_config(cfg, workdir / CONFIG_FILE)
     mesh = make_mesh(*sizes)
@@ -83,7 +86,7 @@ def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
             if result.preempted:
                 outcomes.append(StageOutcome(name, "preempted", None, result.last_metrics, time.perf_counter() - began))
                 return outcomes
-            save_params(final, model_cfg, result.state)
+            save_params(final, model_cfg, result.state, processor=pipeline.stage_processor(processor, p.pipeline))
             outcomes.append(StageOutcome(name, "trained", final, result.last_metrics, time.perf_counter() - began))
             previous = final
     return outcomes

@@ -28,6 +28,7 @@ from ladder_jax.parallel.mesh import batch_split_error
 from ladder_jax.train import telemetry
 from ladder_jax.train.checkpoint import Checkpointer, StopSignal
 from ladder_jax.train.compiled_step import CompiledStep
+from ladder_jax.paths import as_path
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ def train(train_step: CompiledStep, state, data: Iterator[dict], cfg: LoopConfig
         raise TrainConfigError("no pad id: the model config has no pad_token_id; pass the tokenizer's as pad_id")
     get_data_state = get_data_state or getattr(data, "get_state", None)
     set_data_state = set_data_state or getattr(data, "set_state", None)
-    ckpt = checkpointer or Checkpointer(Path(cfg.workdir) / "checkpoints", keep=cfg.keep_checkpoints)
+    ckpt = checkpointer or Checkpointer(as_path(cfg.workdir) / "checkpoints", keep=cfg.keep_checkpoints)
     step, state, opt_state, rng, meta = _start(train_step, state, ckpt, cfg, set_data_state)
     writer = telemetry.MetricsWriter(cfg.workdir, resume_step=step, tensorboard=cfg.tensorboard,
                                      wandb_project=cfg.wandb_project, group=getattr(train_step, "metrics_group", "train"),

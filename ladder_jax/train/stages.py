@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from pathlib import Path
 
 import ml_collections
 
@@ -36,6 +35,7 @@ from ladder_jax.config_files import build, fields_of
 from ladder_jax.data.examples import STAGE_KINDS
 from ladder_jax.data.pipeline import PipelineConfig
 from ladder_jax.models.qwen25_vl.config import ConfigError, check_execution, preset
+from ladder_jax.paths import as_path
 from ladder_jax.parallel.mesh import MeshError, batch_split_error, resolve_sizes
 from ladder_jax.train.grpo import GRPOConfig
 from ladder_jax.train.loop import LoopConfig
@@ -204,7 +204,7 @@ def _stage_plan(cfg, name: str) -> StagePlan:
         pipeline=_built(where, PipelineConfig, s, stage=name, global_batch_size=s.batch_size, seed=cfg.seed,
                         num_epochs=None),
         step=_built(where, StepConfig, s),
-        loop=_built(where, LoopConfig, s, workdir=str(Path(cfg.workdir) / name), total_steps=s.steps,
+        loop=_built(where, LoopConfig, s, workdir=str(as_path(cfg.workdir) / name), total_steps=s.steps,
                     batch_size=s.batch_size, seed=cfg.seed, wandb_project=cfg.logging.wandb_project),
         grpo=grpo)
 

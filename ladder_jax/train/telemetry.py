@@ -19,6 +19,8 @@ from pathlib import Path
 import jax
 from tqdm.auto import tqdm
 
+from ladder_jax.paths import as_path
+
 
 # Dense bf16 peak FLOP/s per device, matched by substring of `device.device_kind` (first match wins).
 PEAK_FLOPS = (
@@ -83,7 +85,7 @@ class MetricsWriter:
     def __init__(self, logdir, resume_step: int = 0, tensorboard: bool = True, wandb_project: str = "",
                  group: str = "train", config: dict | None = None):
         self.active = jax.process_index() == 0
-        self.path = Path(logdir) / "metrics.jsonl"
+        self.path = as_path(logdir) / "metrics.jsonl"
         self.group = group
         self.tb = self.wandb = None
         if not self.active:
@@ -95,7 +97,7 @@ class MetricsWriter:
             self.path.write_text("".join(line + "\n" for line in keep))
         if tensorboard:
             from tensorboardX import SummaryWriter  # noqa: PLC0415 (optional dependency)
-            self.tb = SummaryWriter(str(Path(logdir) / "tensorboard"), purge_step=resume_step + 1)
+            self.tb = SummaryWriter(str(as_path(logdir) / "tensorboard"), purge_step=resume_step + 1)
         if wandb_project:
             self.wandb = wandb_run(logdir, wandb_project, config)
 
