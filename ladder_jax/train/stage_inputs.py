@@ -16,7 +16,7 @@ from ladder_jax.data.pipeline import Pipeline
 from ladder_jax.data.processor import Processor
 from ladder_jax.data.shards import INFO_FILE, ShardSource
 from ladder_jax.atomic_output import build_beside
-from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
+from ladder_jax.data.tokenizer import default_corpus, train_tokenizer
 from ladder_jax.models.qwen25_vl.api import VisionLanguageModel, init_state
 from ladder_jax.models.qwen25_vl.checkpoint import load_params, side_files_dir
 from ladder_jax.models.qwen25_vl.config import for_tokenizer, preset

@@ -11,7 +11,6 @@ peak), with the dense bf16 peak of the device kind; unknown kinds (and CPUs) giv
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from pathlib import Path
