@@ -54,7 +54,8 @@ class PipelineConfig:
     stage: prompts.Stage
     global_batch_size: int
     mode: Mode | None = None
-    answer_only_loss: bool = True
+    answer_only_loss: bool = True  # False: the reference's labels, the whole sequence but pads (Processor.encode_record)
+    label_video_pads: bool = False  # with answer_only_loss=False, as the reference: <|video_pad|> is labelled too
     seed: int = 0
     shuffle: bool = True
     num_epochs: int | None = 1  # None: repeat forever (multi-host training: stop at a step count)
@@ -115,7 +116,7 @@ class Pipeline:
         self.local_examples = self.num_examples // self.shard_count
         self.processor = stage_processor(processor, config)
         self.encoder = Encoder(self.processor, config.stage, config.mode, config.buckets, config.answer_only_loss,
-                               None if data_root is None else Path(data_root))
+                               None if data_root is None else Path(data_root), config.label_video_pads)
         self._source = SafeSource(source, type(source).__name__)
 
     def global_items(self) -> grain.MapDataset:
