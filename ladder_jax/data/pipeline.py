@@ -49,7 +49,8 @@ TRAIN_MAX_PIXELS = 128 * 28 * 28
 class PipelineConfig:
     """What a stage's pipeline does. Pixel bounds default to the SPEC training resolution for
     images and video frames alike (the release's videos are frame lists); `num_frames=0` keeps
-    the processor's frame count. `mode=None` means "prompt" for stage 3 and "train" otherwise."""
+    every listed frame, as the reference trains (N > 0 samples N per video: shorter sequences, a
+    named departure). `mode=None` means "prompt" for stage 3 and "train" otherwise."""
 
     stage: prompts.Stage
     global_batch_size: int
@@ -80,7 +81,7 @@ class PipelineConfig:
         if self.global_batch_size <= 0 or self.num_workers < 0 or self.num_epochs == 0:
             raise ValueError(f"need global_batch_size > 0, num_workers >= 0, num_epochs > 0 or None: {self}")
         if self.num_frames < 0 or self.worker_buffer_size < 1 or self.max_consecutive_skips < 1:
-            raise ValueError(f"need num_frames >= 0 (0: the processor's), worker_buffer_size >= 1 and "
+            raise ValueError(f"need num_frames >= 0 (0: every frame), worker_buffer_size >= 1 and "
                              f"max_consecutive_skips >= 1, got {self.num_frames}, {self.worker_buffer_size}, "
                              f"{self.max_consecutive_skips}")
         for low, high in (("min_pixels", "max_pixels"), ("video_min_pixels", "video_max_pixels")):
@@ -277,9 +278,8 @@ def _select_kinds(source: Any, stage: prompts.Stage) -> tuple[Any, dict[str, int
 def stage_processor(processor: Processor, config: PipelineConfig) -> Processor:
     """`processor` with the pixel bounds and frame count of `config`."""
     overrides = dict(min_pixels=config.min_pixels, max_pixels=config.max_pixels,
-                     video_min_pixels=config.video_min_pixels, video_max_pixels=config.video_max_pixels)
-    if config.num_frames:
-        overrides["num_frames"] = config.num_frames
+                     video_min_pixels=config.video_min_pixels, video_max_pixels=config.video_max_pixels,
+                     num_frames=config.num_frames)
     return Processor(processor.tokenizer, dataclasses.replace(processor.vision, **overrides))
 
 
