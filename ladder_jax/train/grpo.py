@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ladder_jax.data.tokenizer import end_token_ids
 from ladder_jax.generate import sampler
 from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.models.qwen25_vl.inputs import MODEL_KEYS
@@ -42,7 +43,8 @@ from ladder_jax.train.compiled_step import CompiledStep
 
 @dataclasses.dataclass(frozen=True)
 class GRPOConfig:
-    """SPEC.md section 3 reference values (lr 1e-6 lives in OptimConfig)."""
+    """SPEC.md section 3 reference values (lr 1e-6 and its linear decay live in OptimConfig).
+    Sampling stops at either end token of the tokenizer (`tokenizer.end_token_ids`)."""
 
     group_size: int = 4
     beta: float = 0.01
@@ -50,7 +52,7 @@ class GRPOConfig:
     kl: str = "k3"
     aggregation: str = "sequence_mean"
     temperature: float = 1.0
-    top_k: int = 0
+    top_k: int = 50  # the generation default of the reference's transformers (0 turns the filter off)
     top_p: float = 1.0
     max_new_tokens: int = 1024
     updates_per_batch: int = 1
@@ -132,7 +134,7 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
     """The GRPO step on `mesh`. `state` may be abstract (it fixes shardings); `ref_state` is the
     frozen reference policy, copied onto the policy's shardings (passing the initial state is safe). `compiler_options` go to XLA for the
     scoring and update jits (the sampler compiles with the defaults)."""
-    cfg, ids = grpo_cfg, {"eos": tokenizer.eos_token_id, "pad": tokenizer.pad_token_id}
+    cfg, ids = grpo_cfg, {"eos": end_token_ids(tokenizer), "pad": tokenizer.pad_token_id}
     tx = optim.make_optimizer(optim_cfg, state)
     s_sh = state_shardings(state, mesh)
     o_sh = optim.opt_state_shardings(jax.eval_shape(tx.init, state), mesh)

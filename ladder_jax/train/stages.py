@@ -52,7 +52,7 @@ RUNTIME = {
 }
 STAGE_OWN = dict(steps=0, init="previous", batch_size=16)  # batch_size: global rows per step (SPEC: 16)
 OTHER_VERBS = ("demo",)  # top-level subtrees that another verb reads and the curriculum ignores
-GRPO_OPTIM = dict(learning_rate=1e-6, warmup_ratio=0.0)  # SPEC section 3: GRPO's constant-then-linear schedule
+GRPO_OPTIM = dict(learning_rate=1e-6, warmup_ratio=0.0, decay="linear")  # SPEC section 3: linear decay, no warmup
 
 
 class CurriculumConfigError(ValueError):
