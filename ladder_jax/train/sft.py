@@ -29,7 +29,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX, TRAIN_KEYS
-from ladder_jax.parallel.sharding import batch_sharding, replicated, state_shardings
+from ladder_jax.parallel.sharding import batch_sharding, replicated, spec_for, state_shardings
 from ladder_jax.train import optim
 from ladder_jax.train.compiled_step import CompiledStep
 
@@ -114,10 +114,11 @@ def batch_loss(graphdef, state, batch, loss_chunk: int = 0, loss_average: str = 
 
 def split_micro(batch, micro_batches: int, mesh):
     """(B, ...) -> (M, B/M, ...) with micro-batch m = rows m, m+M, m+2M, ...: every device keeps
-    its own rows (a data shard holds a contiguous block, so strided rows split it evenly)."""
+    its own rows (a data shard holds a contiguous block, so strided rows split it evenly). B/M rows
+    that do not divide over the data axes stay replicated (a GRPO batch of one prompt)."""
     def one(x):
         x = jnp.swapaxes(x.reshape(x.shape[0] // micro_batches, micro_batches, *x.shape[1:]), 0, 1)
-        spec = PartitionSpec(None, ("data", "fsdp"), *([None] * (x.ndim - 2)))
+        spec = PartitionSpec(None, spec_for(x.shape[1:2], ("batch",), mesh)[0], *([None] * (x.ndim - 2)))
         return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
     return jax.tree.map(one, batch)
 

@@ -100,9 +100,11 @@ class StageBatches:
         return batch if self.keys is None else {k: batch[k] for k in self.keys}
 
 
-def stage_batches(plan, records, image_root: Path, processor: Processor) -> StageBatches:
+def stage_batches(plan, records, image_root: Path, processor: Processor, whole_batch: bool = False) -> StageBatches:
     """This process's rows of the stage's global batches (`plan.pipeline` repeats the data forever:
-    the loop stops at the stage's step count)."""
-    pipe = Pipeline(records, processor, plan.pipeline, data_root=image_root,
-                    shard_index=jax.process_index(), shard_count=jax.process_count())
+    the loop stops at the stage's step count); with `whole_batch`, every process reads every row
+    (a replicated batch)."""
+    shard = (0, 1) if whole_batch else (jax.process_index(), jax.process_count())
+    pipe = Pipeline(records, processor, plan.pipeline, data_root=image_root, shard_index=shard[0],
+                    shard_count=shard[1])
     return StageBatches(iter(pipe), None if plan.grpo else tuple(TRAIN_KEYS))

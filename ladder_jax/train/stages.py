@@ -215,14 +215,21 @@ def _built(where: str, cls, node, **runtime):
 
 
 def check_devices(cfg, device_count: int, process_count: int) -> tuple[int, int, int]:
-    """The mesh sizes (data, fsdp, tensor) with -1 resolved; every batch must divide over data x fsdp."""
+    """The mesh sizes (data, fsdp, tensor) with -1 resolved; every batch must divide over data x fsdp,
+    except a GRPO batch of fewer prompts than that (the reference's one prompt per update), which
+    every device works on whole (`grpo.rows_sharding`)."""
     try:
         sizes = resolve_sizes((cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor), device_count)
     except MeshError as e:
         raise CurriculumConfigError(f"config.mesh: {e}") from None
     for name in enabled(cfg):
         s = cfg.stages[name]
-        error = batch_split_error(s.batch_size, s.micro_batches, sizes, process_count)
+        micro = s.grpo.micro_batches if name == "stage3" else s.micro_batches
+        if name == "stage3" and s.batch_size < sizes[0] * sizes[1]:
+            if s.batch_size % micro:
+                _fail(f"config.stages.{name}.grpo.micro_batches={micro} must divide batch_size={s.batch_size}")
+            continue
+        error = batch_split_error(s.batch_size, micro, sizes, process_count)
         if error:
             _fail(f"config.stages.{name}.{error}")
     return sizes
