@@ -2,8 +2,9 @@
 
 Only the pixels the processor will read are decoded: every image of an image record, and the
 kept frames of a video (all of them unless the processor samples; the others are opened for their
-header only, which the frame-rate arithmetic needs through their count). A file that does not decode becomes a `RecordError` with the
-same key `prepare` uses ("images: corrupt image"), so reports from both paths group together.
+header only, which the frame-rate arithmetic needs through their count). A file that does not
+decode becomes a `RecordError` with the same key `prepare` uses ("images: corrupt image"), so
+reports from both paths group together.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ class PipelineConfig:
     stage: prompts.Stage
     global_batch_size: int
     mode: Mode | None = None
-    answer_only_loss: bool = True  # False: the reference's labels, the whole sequence but pads (Processor.encode_record)
+    answer_only_loss: bool = True  # False: the reference's labels, all but pads (Processor.encode_record)
     label_video_pads: bool = False  # with answer_only_loss=False, as the reference: <|video_pad|> is labelled too
     seed: int = 0
     shuffle: bool = True

@@ -170,7 +170,8 @@ def train_step_fn(graphdef, tx, trainable, step_cfg: StepConfig, mesh) -> Callab
 
     loss = Σ sum / max(denominator, 1) (`accumulate_grads`); grads likewise. A non-finite loss or
     grad norm skips the update (state and optimizer state come back unchanged) and reports
-    skipped = 1; `tokens` is the batch's label-token count in both averages. `rng` is the per-step key; Qwen2.5-VL trains without dropout, so this loss does not draw from it."""
+    skipped = 1; `tokens` is the batch's label-token count in both averages. `rng` is the per-step
+    key; Qwen2.5-VL trains without dropout, so this loss does not draw from it."""
     def step(state, opt_state, batch, rng):
         del rng
         grads, loss, count = accumulate_grads(graphdef, state, batch, step_cfg, mesh)
