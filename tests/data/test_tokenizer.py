@@ -79,14 +79,6 @@ def test_vocab_too_small_is_refused():
         train_tokenizer(["abc"], vocab_size=100)
 
 
-def test_special_token_ids_names_missing_tokens():
-    bare = Tokenizer(models.BPE())
-    bare.pre_tokenizer = pre_tokenizers.ByteLevel()
-    plain = transformers.PreTrainedTokenizerFast(tokenizer_object=bare, eos_token="</s>", pad_token="<pad>")
-    with pytest.raises(ValueError, match="image='<\\|image_pad\\|>'"):
-        special_token_ids(plain)
-
-
 def test_end_tokens_are_im_end_and_endoftext():
     from ladder_jax.data.tokenizer import end_token_ids, train_tokenizer  # noqa: PLC0415
 
@@ -95,3 +87,12 @@ def test_end_tokens_are_im_end_and_endoftext():
     # Qwen's generation_config.json: eos_token_id [151645 (<|im_end|>), 151643 (<|endoftext|>)]
     assert end_token_ids(tok) == (vocab["<|im_end|>"], vocab["<|endoftext|>"])
     assert tok.eos_token == "<|im_end|>" and len(set(end_token_ids(tok))) == 2
+
+
+def test_special_token_ids_names_missing_tokens():
+    bare = Tokenizer(models.BPE())
+    bare.pre_tokenizer = pre_tokenizers.ByteLevel()
+    plain = transformers.PreTrainedTokenizerFast(tokenizer_object=bare, eos_token="</s>", pad_token="<pad>")
+    with pytest.raises(ValueError, match="image='<\\|image_pad\\|>'"):
+        special_token_ids(plain)
+
