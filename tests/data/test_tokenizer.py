@@ -95,4 +95,3 @@ def test_special_token_ids_names_missing_tokens():
     plain = transformers.PreTrainedTokenizerFast(tokenizer_object=bare, eos_token="</s>", pad_token="<pad>")
     with pytest.raises(ValueError, match="image='<\\|image_pad\\|>'"):
         special_token_ids(plain)
-
