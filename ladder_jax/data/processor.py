@@ -104,13 +104,16 @@ class Processor:
         return self._pad(rows, padding) | vision
 
     def encode_record(
-        self, record: Record, images: Sequence[Image.Image], stage: prompts.Stage, answer_only_loss: bool = True
+        self, record: Record, images: Sequence[Image.Image], stage: prompts.Stage, answer_only_loss: bool = True,
+        label_video_pads: bool = False,
     ) -> dict[str, np.ndarray]:
         """One SFT example: 1-D input_ids, attention_mask, labels, mm_token_type_ids + vision arrays.
 
         `images` are the decoded `record.images` (the frames, for a video record). Labels are
         IGNORE_INDEX outside the assistant answer and its <|im_end|> by default; with
-        `answer_only_loss=False` they follow the reference: every token except pad and vision pads.
+        `answer_only_loss=False` they follow the reference: every token except pad, <|image_pad|>
+        and <|video_pad|>. The reference's processor (transformers 4.49) left <|video_pad|>
+        labelled; `label_video_pads=True` does too.
         """
         messages, target = self._messages(record, images, stage)
         prompt = self.apply_chat_template(messages, add_generation_prompt=True)
@@ -124,7 +127,8 @@ class Processor:
             labels[: len(prompt_ids)] = IGNORE_INDEX
             labels[answer_end + 1 :] = IGNORE_INDEX
         else:
-            labels[np.isin(full_ids, [self.ids["pad"], self.ids["image"], self.ids["video"]])] = IGNORE_INDEX
+            masked = [self.ids["pad"], self.ids["image"]] + ([] if label_video_pads else [self.ids["video"]])
+            labels[np.isin(full_ids, masked)] = IGNORE_INDEX
         vision = self._record_vision(record, images)
         (row,) = self._expand_batch([full_ids], vision, extra=[labels])
         return self._sequence(row) | vision

@@ -155,3 +155,14 @@ def special_token_ids(tokenizer: transformers.PreTrainedTokenizerBase) -> dict[s
     if missing:
         raise ValueError(f"tokenizer {tokenizer.name_or_path!r} lacks special tokens: {', '.join(missing)}")
     return {key: vocab[token] for key, token in names.items()}
+
+
+def end_token_ids(tokenizer: transformers.PreTrainedTokenizerBase) -> tuple[int, ...]:
+    """The tokens generation stops at, as Qwen2.5-VL's generation_config.json lists them: the
+    tokenizer's eos (<|im_end|>, 151645 in Qwen's vocabulary) and <|endoftext|> (151643) when the
+    vocabulary has it. Ours and Qwen's both name them so."""
+    vocab = tokenizer.get_vocab()
+    if tokenizer.eos_token not in vocab:
+        raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no eos token in its vocabulary")
+    ids = [vocab[tokenizer.eos_token]] + ([vocab[PAD_TOKEN]] if PAD_TOKEN in vocab else [])
+    return tuple(dict.fromkeys(ids))

@@ -79,7 +79,7 @@ def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
             model_cfg, graphdef, state = (stage_inputs.load_final(cfg, start, mesh) if start else
                                           stage_inputs.load_model_source(cfg, processor, mesh))
             log.info("%s: %d steps from %s", name, p.steps, start or f"config.model ({cfg.model.init})")
-            data = stage_inputs.stage_batches(p, records, image_root, processor)
+            data = stage_inputs.stage_batches(p, records, image_root, processor, whole_batch_everywhere(p, mesh))
             step = make_stage_step(p, graphdef, state, processor, mesh, cfg.compiler_options.to_dict() or None)
             loop_cfg = dataclasses.replace(p.loop, progress=p.loop.progress and jax.process_index() == 0)
             result = train(step, state, data, loop_cfg, model_cfg, pad_id=processor.ids["pad"])
@@ -144,4 +144,12 @@ def make_stage_step(p: stages.StagePlan, graphdef, state, processor, mesh, compi
     from ladder_jax.train.grpo import make_grpo_step  # noqa: PLC0415
 
     ref_state = jax.tree.map(lambda x: x.copy(), state)
-    return make_grpo_step(graphdef, state, ref_state, p.optim, mesh, p.grpo, processor.tokenizer, compiler_options)
+    return make_grpo_step(graphdef, state, ref_state, p.optim, mesh, p.grpo, processor.tokenizer, compiler_options,
+                          prompts=p.batch_size)
+
+
+def whole_batch_everywhere(p: stages.StagePlan, mesh) -> bool:
+    """A GRPO batch too small to divide over the data axes is replicated: every process reads all of it."""
+    from ladder_jax.train.grpo import replicated_rows  # noqa: PLC0415
+
+    return p.grpo is not None and replicated_rows(mesh, p.batch_size)

@@ -139,14 +139,15 @@ class StageBatches:
         return batch if self.keys is None else {k: batch[k] for k in self.keys}
 
 
-def stage_batches(plan, records, image_root: Path, processor: Processor) -> StageBatches:
+def stage_batches(plan, records, image_root: Path, processor: Processor, whole_batch: bool = False) -> StageBatches:
     """This process's rows of the stage's global batches (`plan.pipeline` repeats the data forever:
     the loop stops at the stage's step count). From a prepared set each process reads only its own
-    items' records and frames out of the shards."""
+    items' records and frames out of the shards; with `whole_batch`, every process reads every row
+    (a replicated batch)."""
     if is_prepared(image_root):
         source, data_root = ShardSource.from_dir(image_root), None
     else:
         source, data_root = records, image_root
-    pipe = Pipeline(source, processor, plan.pipeline, data_root=data_root,
-                    shard_index=jax.process_index(), shard_count=jax.process_count())
+    shard = (0, 1) if whole_batch else (jax.process_index(), jax.process_count())
+    pipe = Pipeline(source, processor, plan.pipeline, data_root=data_root, shard_index=shard[0], shard_count=shard[1])
     return StageBatches(iter(pipe), None if plan.grpo else tuple(TRAIN_KEYS))

@@ -53,7 +53,7 @@ RUNTIME = {
 }
 STAGE_OWN = dict(steps=0, init="previous", batch_size=16)  # batch_size: global rows per step (SPEC: 16)
 OTHER_VERBS = ("demo",)  # top-level subtrees that another verb reads and the curriculum ignores
-GRPO_OPTIM = dict(learning_rate=1e-6, warmup_ratio=0.0)  # SPEC section 3: GRPO's constant-then-linear schedule
+GRPO_OPTIM = dict(learning_rate=1e-6, warmup_ratio=0.0, decay="linear")  # SPEC section 3: linear decay, no warmup
 
 
 class CurriculumConfigError(ValueError):
@@ -217,14 +217,21 @@ def _built(where: str, cls, node, **runtime):
 
 
 def check_devices(cfg, device_count: int, process_count: int) -> tuple[int, int, int]:
-    """The mesh sizes (data, fsdp, tensor) with -1 resolved; every batch must divide over data x fsdp."""
+    """The mesh sizes (data, fsdp, tensor) with -1 resolved; every batch must divide over data x fsdp,
+    except a GRPO batch of fewer prompts than that (the reference's one prompt per update), which
+    every device works on whole (`grpo.rows_sharding`)."""
     try:
         sizes = resolve_sizes((cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor), device_count)
     except MeshError as e:
         raise CurriculumConfigError(f"config.mesh: {e}") from None
     for name in enabled(cfg):
         s = cfg.stages[name]
-        error = batch_split_error(s.batch_size, s.micro_batches, sizes, process_count)
+        micro = s.grpo.micro_batches if name == "stage3" else s.micro_batches
+        if name == "stage3" and s.batch_size < sizes[0] * sizes[1]:
+            if s.batch_size % micro:
+                _fail(f"config.stages.{name}.grpo.micro_batches={micro} must divide batch_size={s.batch_size}")
+            continue
+        error = batch_split_error(s.batch_size, micro, sizes, process_count)
         if error:
             _fail(f"config.stages.{name}.{error}")
     return sizes

@@ -79,6 +79,16 @@ def test_vocab_too_small_is_refused():
         train_tokenizer(["abc"], vocab_size=100)
 
 
+def test_end_tokens_are_im_end_and_endoftext():
+    from ladder_jax.data.tokenizer import end_token_ids, train_tokenizer  # noqa: PLC0415
+
+    tok = train_tokenizer(["a tiny corpus"], 300)
+    vocab = tok.get_vocab()
+    # Qwen's generation_config.json: eos_token_id [151645 (<|im_end|>), 151643 (<|endoftext|>)]
+    assert end_token_ids(tok) == (vocab["<|im_end|>"], vocab["<|endoftext|>"])
+    assert tok.eos_token == "<|im_end|>" and len(set(end_token_ids(tok))) == 2
+
+
 def test_special_token_ids_names_missing_tokens():
     bare = Tokenizer(models.BPE())
     bare.pre_tokenizer = pre_tokenizers.ByteLevel()
