@@ -18,7 +18,8 @@ PROMPTS, GROUP, NEW_TOKENS = 4, 4, 12
 
 
 class LocalPrompts:
-    """This process's rows of two cycling global prompt batches; checkpointable like Grain's iterator."""
+    """This process's `rows` (all: `slice(None)`) of two cycling global prompt batches; checkpointable
+    like Grain's iterator."""
 
     def __init__(self, cfg, rows: slice):
         from tests.train.test_grpo import prompt_batch  # noqa: PLC0415

@@ -25,6 +25,7 @@ from ladder_jax.train.telemetry import read_jsonl
 from ladder_jax.train.optim import OptimConfig
 from ladder_jax.train.reward_tables import byte_table
 from ladder_jax.train.rewards import score_completion
+from tests.train.grpo_tiny import LocalPrompts
 from tests.train.tiny import FAST_COMPILE
 
 G, T, PROMPTS, LENGTH = 4, 16, 4, 24
@@ -230,33 +231,13 @@ def test_flops_count_sampling_scoring_and_updates(setup, grpo_step):
         pytest.approx(4 * scored)  # the old policy's scoring pass and a second update
 
 
-class Prompts:
-    """Cycles through two prompt batches; checkpointable like a Grain iterator."""
-
-    def __init__(self, cfg):
-        self.batches, self.position = [prompt_batch(cfg, s) for s in range(2)], 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        self.position += 1
-        return self.batches[(self.position - 1) % 2]
-
-    def get_state(self):
-        return {"position": self.position}
-
-    def set_state(self, state):
-        self.position = int(state["position"])
-
-
 def test_interrupted_run_resumes_exactly(setup, grpo_step, tmp_path):
     _, cfg, _, _, state, _ = setup
 
     def run(workdir, steps):
         loop_cfg = LoopConfig(workdir=str(workdir), total_steps=steps, batch_size=PROMPTS, log_every=1,
                               checkpoint_every=2, progress=False, tensorboard=False)
-        train(grpo_step, jax.tree.map(jnp.copy, state), Prompts(cfg), loop_cfg, cfg)
+        train(grpo_step, jax.tree.map(jnp.copy, state), LocalPrompts(cfg, slice(None)), loop_cfg, cfg)
         return read_jsonl(workdir / "metrics.jsonl")
 
     keys = ("loss", "kl", "grad_norm", "completion_length", "reward_total", "reward_format", "reward_accuracy")
