@@ -27,7 +27,7 @@ from ladder_jax.plan.shapes import BatchShape, abstract_batch, per_device_bytes
 from ladder_jax.train import grpo_rollout, optim
 from ladder_jax.train.grpo import rollout_shardings
 from ladder_jax.train.grpo_update import update_fn
-from ladder_jax.train.sft import make_train_step
+from ladder_jax.train.sft import make_train_step, under_mesh
 from ladder_jax.models.qwen25_vl.inputs import MODEL_KEYS
 
 
@@ -141,14 +141,14 @@ def grpo_programs(model_cfg: ModelConfig, mesh, plan, shape: BatchShape, compile
     completions = jax.ShapeDtypeStruct((rows, width), jnp.int32, sharding=rows2)
     mask = jax.ShapeDtypeStruct((rows, width), jnp.bool_, sharding=rows2)
     s_sh = state_shardings(state, mesh)
-    logps = jax.jit(functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=cfg.group_size,
-                                      old_logp=cfg.updates_per_batch > 1),
+    logps = jax.jit(under_mesh(functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=cfg.group_size,
+                                                 old_logp=cfg.updates_per_batch > 1), mesh),
                     in_shardings=(s_sh, s_sh, b_sh, rows2, rows2), out_shardings=(rows2, rows2),
                     compiler_options=compiler_options)
     out.append(compile_program("grpo scoring", lambda: logps.trace(state, ref_state, prompts, completions, mask),
                                resident=besides("state", "ref", "prompts"))[0])
     o_sh = optim.opt_state_shardings(jax.eval_shape(tx.init, state), mesh)
-    update = jax.jit(update_fn(graphdef, tx, optim.trainable_mask(state, plan.optim), cfg, mesh),
+    update = jax.jit(under_mesh(update_fn(graphdef, tx, optim.trainable_mask(state, plan.optim), cfg, mesh), mesh),
                      in_shardings=(s_sh, o_sh, b_sh, rollout_shardings(mesh)), out_shardings=(s_sh, o_sh, replicated(mesh)),
                      donate_argnums=(0, 1), compiler_options=compiler_options)
     logp = jax.ShapeDtypeStruct((rows, width), jnp.float32, sharding=rows2)

@@ -62,7 +62,10 @@ class Plan:
 
 def tpu_compiler_available() -> bool:
     """libtpu is installed (its presence alone: nothing is initialised)."""
-    return importlib.util.find_spec("libtpu") is not None
+    try:
+        return importlib.util.find_spec("libtpu") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def model_config(cfg, model_preset: str = "") -> tuple[config_lib.ModelConfig, str]:

@@ -38,6 +38,7 @@ from ladder_jax.train.grpo_loss import AGGREGATIONS, KL_ESTIMATORS
 from ladder_jax.train.grpo_update import update_fn
 from ladder_jax.train.reward_tables import byte_table
 from ladder_jax.train.compiled_step import CompiledStep
+from ladder_jax.train.sft import under_mesh
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,11 +144,11 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
     host_table = byte_table(tokenizer)
     table, max_bytes = jax.device_put(host_table, replicated(mesh)), grpo_rollout.max_bytes(host_table, cfg.max_new_tokens)
     weights, rows1, rows2 = cfg.reward_weights, batch_sharding(mesh, 1), batch_sharding(mesh, 2)
-    logps = jax.jit(functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=cfg.group_size,
-                                      old_logp=cfg.updates_per_batch > 1),
+    logps = jax.jit(under_mesh(functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=cfg.group_size,
+                                                 old_logp=cfg.updates_per_batch > 1), mesh),
                     in_shardings=(s_sh, s_sh, b_sh, rows2, rows2), out_shardings=(rows2, rows2),
                     compiler_options=compiler_options)
-    update = jax.jit(update_fn(graphdef, tx, optim.trainable_mask(state, optim_cfg), cfg, mesh),
+    update = jax.jit(under_mesh(update_fn(graphdef, tx, optim.trainable_mask(state, optim_cfg), cfg, mesh), mesh),
                      in_shardings=(s_sh, o_sh, b_sh, r_sh), out_shardings=(s_sh, o_sh, replicated(mesh)),
                      donate_argnums=(0, 1), compiler_options=compiler_options)
 
