@@ -45,9 +45,10 @@ def failing(plan: Plan) -> list[tuple[StageReport, str]]:
 def knobs(plan: Plan, r: StageReport) -> str:
     where = f"--config.stages.{r.name}"
     micro = f"{where}.grpo.micro_batches" if r.kind == "grpo" else f"{where}.micro_batches"
-    lines = [f"{micro}=N (split each batch; needs batch_size divisible by N x data x fsdp)",
-             "--config.model.remat=full (recompute each layer in the backward pass)",
-             f"{where}.buckets.lengths=(...) (cap the sequence length: longer examples are skipped)"]
+    lines = [f"{micro}=N (split each batch; needs batch_size divisible by N x data x fsdp)"]
+    if plan.remat != "full":
+        lines.append("--config.model.remat=full (recompute each layer in the backward pass)")
+    lines.append(f"{where}.buckets.lengths=(...) (cap the sequence length: longer examples are skipped)")
     if r.kind == "sft":
         lines.append(f"{where}.loss_chunk=512 (logits in chunks of 512 positions)")
     else:
@@ -91,6 +92,8 @@ def render(plan: Plan) -> str:
         out.append(f"    tokens/step {r.tokens:,}  FLOPs/step {r.flops:.3g}  est. step {_time(secs)} at {MFU:.0%} MFU  "
                    f"steps {r.steps} (per epoch {per_epoch})  stage wall time {_time(secs * r.steps if secs else None)}")
         for p in r.programs:
+            if p.error:
+                continue
             if p.collectives:
                 moved = ", ".join(f"{k} {v / GIB:.2f}" for k, v in sorted(p.collectives.items()))
                 out.append(f"    {p.name}: collectives GiB per device per run: {moved}  (compiled in {p.compile_s:.0f} s)")
@@ -101,8 +104,12 @@ def render(plan: Plan) -> str:
     fails = failing(plan)
     if fails:
         out.append("")
-        for r, why in fails:
-            out.append(f"DOES NOT FIT: {r.name}: {why}\n    knobs that help:\n{knobs(plan, r)}")
+        for r in plan.stages:
+            whys = [why for s, why in fails if s is r]
+            if not whys:
+                continue
+            out += [f"DOES NOT FIT: {r.name}: {why}" for why in whys]
+            out.append(f"    knobs that help:\n{knobs(plan, r)}")
     elif plan.compiled and not plan.problems:
         out += ["", f"OK: every stage fits {t.name} with at least {plan.min_headroom:.0%} of device memory free"]
     return "\n".join(out)

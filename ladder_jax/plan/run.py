@@ -58,6 +58,7 @@ class Plan:
     compiled: bool
     note: str = ""
     min_headroom: float = 0.10
+    remat: str = "full"
 
 
 def tpu_compiler_available() -> bool:
@@ -147,12 +148,16 @@ def build(cfg, target_name: str = "", *, check_paths: bool = True, compile_progr
     reports = [stage_report(p, model) for p in plans]
     for r, n in _steps_per_epoch(cfg, plans).items() if check_paths else ():
         next(x for x in reports if x.name == r).steps_per_epoch = n
-    plan = Plan(target, count, sizes, model_note, found, reports, compiled=False, min_headroom=min_headroom)
+    plan = Plan(target, count, sizes, model_note, found, reports, compiled=False, min_headroom=min_headroom,
+                remat=model.remat)
+    if not compile_programs:
+        plan.note = "not compiled: --no-compile"
+        return plan
     if target.platform == "tpu" and not tpu_compiler_available():
         plan.note = f"not compiled: compiling for {target.name} needs libtpu; install it with {INSTALL_TPU}"
         return plan
-    if not compile_programs or found or sizes is None:
-        plan.note = "not compiled: " + ("fix the problems above first" if found or sizes is None else "--no-compile")
+    if found or sizes is None:
+        plan.note = "not compiled: fix the problems above first"
         return plan
     mesh = make_mesh(*sizes, devices=_devices(target))
     if target.platform == "gpu" and model.attention == "cudnn":  # cuDNN's kernel does not lower on the CPU
