@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -96,6 +97,10 @@ def model_config(cfg, model_preset: str = "") -> tuple[config_lib.ModelConfig, s
 def _devices(target: targets.Target) -> list:
     if target.platform == "tpu":
         from jax.experimental import topologies  # noqa: PLC0415
+
+        # libtpu takes a machine-wide lock for the TPU it drives; compiling drives none, so several
+        # plans (and test processes) may compile at once.
+        os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
         return list(topologies.get_topology_desc(platform="tpu", topology_name=target.topology).devices)
     cpus = jax.devices("cpu")
     if target.platform == "host":
