@@ -40,8 +40,9 @@ def test_tiny_config_compiles_for_a_v5e_topology():
 
 
 def test_oversized_batch_is_refused_with_the_knobs(capsys):
-    """gpu-8xh100 compiles on the 8 CPU devices of the test process; a 65k vocabulary over 64 rows of 4k
-    tokens needs far more than 90% of its 79.6 GiB per device for the logits alone."""
+    """gpu-8xh100 compiles on the 8 CPU devices of the test process; a 262k vocabulary over 64 rows of
+    8k tokens (8 rows per device) needs far more than 90% of its 79.6 GiB per device for the logits alone
+    (8 x 8192 x 262144 x 4 bytes = 64 GiB, once forward and once for their gradient)."""
     code = cli_main(["plan", "--config", f"{TINY}:gpu-8xh100", "--skip-paths", "--config.order=('stage1',)",
                      "--config.tokenizer.vocab_size=262144", "--config.stages.stage1.batch_size=64",
                      "--config.stages.stage1.buckets.lengths=(8192,)"])
