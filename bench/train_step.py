@@ -1,26 +1,23 @@
-"""Training-step throughput: our jitted JAX step vs a transformers + torch step (AdamW) on the same
-model (built from one config) and the same batch: per row one 224x224 image and ~256 text tokens.
+"""Training-step throughput: our jitted SFT step (AdamW) vs a transformers + torch step (forward,
+backward, grad-norm clip, AdamW) on the same model and batch: per row one 224x224 image and 256
+text tokens, 2 rows (`--quick`: 128 text tokens). Runs alternate ours / theirs.
 
-    python bench/train_step.py [--batch 2] [--steps 5] [--dtype float32]
-
-Prints tokens/s (all B·L positions) of each, their ratio, and MFU (n/a on CPU). Not a test.
+    python bench/train_step.py [--batch 2] [--repeats 3] [--quick] [--dtype float32]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import numpy as np
 
+import common
+from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.models.qwen25_vl.api import init_state
-from ladder_jax.models.qwen25_vl.config import ModelConfig, TextConfig, VisionConfig, to_hf_dict
+from ladder_jax.models.qwen25_vl.config import ModelConfig, TextConfig, VisionConfig
 from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX
 from ladder_jax.parallel.mesh import make_mesh
-from ladder_jax.models.qwen25_vl import flops as flops_lib
-from ladder_jax.train import telemetry
 from ladder_jax.train.optim import OptimConfig
 from ladder_jax.train.sft import StepConfig, make_train_step
 
@@ -56,17 +53,7 @@ def make_inputs(cfg: ModelConfig, batch: int, text: int, seed: int = 0) -> dict:
     return {"ours": ours, "torch": torch_inputs}
 
 
-def time_steps(run, steps: int) -> list[float]:
-    run()  # compile / warm up
-    out = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        run()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def bench_jax(cfg: ModelConfig, batch: dict, steps: int) -> list[float]:
+def jax_runner(cfg: ModelConfig, batch: dict):
     mesh = make_mesh(devices=jax.devices()[:1])
     graphdef, state = init_state(cfg, mesh)
     ts = make_train_step(graphdef, state, OptimConfig(learning_rate=1e-5, total_steps=100), mesh, StepConfig())
@@ -76,51 +63,48 @@ def bench_jax(cfg: ModelConfig, batch: dict, steps: int) -> list[float]:
     def run():
         carry["state"], carry["opt"], m = ts.step(carry["state"], carry["opt"], device_batch, jax.random.key(0))
         jax.block_until_ready(m)
-    return time_steps(run, steps)
+    return run
 
 
-def bench_torch(cfg: ModelConfig, batch: dict, steps: int) -> list[float]:
-    import torch  # noqa: PLC0415 (optional: only the benchmark needs it)
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration  # noqa: PLC0415
+def torch_runner(cfg: ModelConfig, batch: dict):
+    import torch  # noqa: PLC0415
 
-    hf = {k: v for k, v in to_hf_dict(cfg).items() if k not in ("architectures", "model_type")}
-    model = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(**hf)).train()
+    model = common.torch_model(cfg, train=True)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
     inputs = {k: torch.from_numpy(np.asarray(v)) for k, v in batch.items()}
 
     def run():
-        loss = model(**inputs).loss
-        loss.backward()
+        model(**inputs).loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-    return time_steps(run, steps)
+    return run
+
+
+def run(batch: int = 2, repeats: int = 3, quick: bool = False, dtype: str = "float32") -> dict:
+    common.header("AdamW train step")
+    cfg = BENCH.replace(dtype=dtype)
+    inputs = make_inputs(cfg, batch, 128 if quick else 256)
+    length = inputs["ours"]["input_ids"].shape[1]
+    ours, theirs = jax_runner(cfg, inputs["ours"]), torch_runner(cfg, inputs["torch"])
+    before = common.load()
+    ours_s, theirs_s = common.interleaved(ours, theirs, repeats)
+    after = common.load()
+    return {"name": "AdamW train step", "what": f"39M, {batch}x{length} tok, 224px image", "unit": "tok/s",
+            "ours": batch * length / ours_s, "theirs": batch * length / theirs_s,
+            "flops_per_s": flops_lib.train(cfg, batch, length, int(np.prod(GRID))) / ours_s, "load": (before, after)}
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--text", type=int, default=256, help="text tokens per row (plus 66 image-block tokens)")
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--quick", action="store_true")
     p.add_argument("--dtype", default="float32", help="compute dtype of our step (bfloat16 on GPU/TPU)")
-    p.add_argument("--skip-torch", action="store_true")
-    args = p.parse_args()
-    cfg = BENCH.replace(dtype=args.dtype)
-    inputs = make_inputs(cfg, args.batch, args.text)
-    length = inputs["ours"]["input_ids"].shape[1]
-    tokens = args.batch * length
-    n_params = sum(x.size for x in jax.tree.leaves(init_state(cfg, make_mesh(devices=jax.devices()[:1]))[1]))
-    print(f"model {n_params / 1e6:.1f}M params; batch {args.batch} x {length} tokens, {GRID} image grid per row; "
-          f"device {jax.devices()[0].device_kind}")
-    ours = statistics.median(bench_jax(cfg, inputs["ours"], args.steps))
-    flops = flops_lib.train(cfg, args.batch, length, int(np.prod(GRID)))
-    util = telemetry.mfu(flops, ours, devices=1)
-    print(f"ladder_jax step : {ours * 1e3:8.1f} ms  {tokens / ours:9.1f} tokens/s  "
-          f"MFU {'n/a (no peak FLOP/s for this device)' if util is None else f'{100 * util:.1f}%'}")
-    if not args.skip_torch:
-        theirs = statistics.median(bench_torch(cfg, inputs["torch"], args.steps))
-        print(f"torch step      : {theirs * 1e3:8.1f} ms  {tokens / theirs:9.1f} tokens/s")
-        print(f"ratio (ours / torch tokens/s): {theirs / ours:.2f}x")
+    a = p.parse_args()
+    r = run(a.batch, a.repeats, a.quick, a.dtype)
+    print(f"{r['name']} ({r['what']}): ladder_jax {r['ours']:.0f} {r['unit']}, transformers {r['theirs']:.0f}, "
+          f"ratio {r['ours'] / r['theirs']:.2f}x, load {r['load'][0]:.2f} -> {r['load'][1]:.2f}")
 
 
 if __name__ == "__main__":

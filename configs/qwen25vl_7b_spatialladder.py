@@ -3,6 +3,7 @@
     ladder-jax train --config configs/qwen25vl_7b_spatialladder.py:gpu-8xh100
     ladder-jax train --config configs/qwen25vl_7b_spatialladder.py:tpu-v5p-32
     ladder-jax train --config configs/qwen25vl_7b_spatialladder.py:tpu-v5e-16
+    ladder-jax train --config configs/qwen25vl_7b_spatialladder.py:gpu-8xh100-grpo16   # 16 prompts per GRPO update
 """
 
 from spatialladder_reference import reference_config

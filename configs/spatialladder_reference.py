@@ -4,6 +4,12 @@ with `configs/<file>.py:<variant>`.
 
 Every variant keeps the reference effective batch of 16 rows, so the mesh's data axes
 (data x fsdp) are at most 16 and divide it: parameters and optimizer state shard over `fsdp`.
+SFT stages train with the reference's loss: labels on the whole sequence but pads and vision pads,
+each sample's token mean, then the batch mean. Stage 3 runs the reference's batch, 1 prompt x
+G 4 completions per update, for 2,600 updates (`run_spld_stage1_2_cs_stage3.sh`): a batch that
+small is replicated over the mesh (every device works on the whole batch). Append `-grpo16`
+to a variant (`...:gpu-8xh100-grpo16`) for our larger GRPO batch: 16 prompts x G 4 per update,
+sharded over the mesh, for the same 2,600 updates (16x the prompts; not the reference's run).
 """
 
 from ladder_jax.train.stages import base_config, grpo_stage, sft_stage
@@ -17,12 +23,20 @@ VARIANTS = {
 
 # SpatialLadder-26k: 5,928 grounding rows, ~20,680 spatial rows; one epoch at batch 16 per SFT stage.
 STAGE1_STEPS, STAGE2_STEPS, GRPO_STEPS = 371, 1293, 2600
+# GRPO prompts per update: the reference's (2 GPUs x 2 completions = 1 prompt x G 4) and our larger one.
+GRPO_PROMPTS = {"": 1, "-grpo16": 16}
+# The reference's SFT loss (SPEC section 3); <|video_pad|> stays unlabelled (label_video_pads=False,
+# a listed departure: the reference's processor left it labelled).
+REFERENCE_SFT_LOSS = dict(answer_only_loss=False, loss_average="sample")
 
 
 def reference_config(size: str, variant: str):
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; use configs/<file>.py:<variant> with one of {sorted(VARIANTS)}")
-    mesh, attention, distributed = VARIANTS[variant]
+    suffix = "-grpo16" if variant.endswith("-grpo16") else ""
+    hardware = variant.removesuffix(suffix)
+    if hardware not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; use configs/<file>.py:<variant> with one of {sorted(VARIANTS)}"
+                         f", optionally followed by -grpo16 (16 prompts per GRPO update)")
+    mesh, attention, distributed = VARIANTS[hardware]
     cfg = base_config(f"runs/qwen25vl_{size}_spatialladder")
     cfg.distributed = distributed
     cfg.target = variant  # ladder_jax/plan/targets.py: `ladder-jax plan` compiles for it
@@ -31,10 +45,10 @@ def reference_config(size: str, variant: str):
     cfg.model.update(init="params", path=f"checkpoints/qwen25vl_{size}_instruct", dtype="bfloat16",
                      param_dtype="float32", remat="full", attention=attention)
     cfg.data.root = "data/SpatialLadder-26k"
-    sft = dict(batch_size=16, learning_rate=1e-5, warmup_ratio=0.1, checkpoint_every=200)
+    sft = dict(batch_size=16, learning_rate=1e-5, warmup_ratio=0.1, checkpoint_every=200, **REFERENCE_SFT_LOSS)
     cfg.stages.stage1 = sft_stage(steps=STAGE1_STEPS, **sft)
     cfg.stages.stage2 = sft_stage(steps=STAGE2_STEPS, **sft)
     # The release's cold-start file is unpublished: enable with --config.stages.cold_start.steps=N.
     cfg.stages.cold_start = sft_stage(steps=0, **sft)
-    cfg.stages.stage3 = grpo_stage(steps=GRPO_STEPS, batch_size=16, checkpoint_every=100)
+    cfg.stages.stage3 = grpo_stage(steps=GRPO_STEPS, batch_size=GRPO_PROMPTS[suffix], checkpoint_every=100)
     return cfg

@@ -7,7 +7,7 @@ through stage 1 → stage 2 → cold start → stage 3 on 112×112 toy-world roo
 
 The same curriculum trains with `ladder-jax train` on a toy world made beforehand:
 
-    ladder-jax toyworld --out runs/toyworld --scenes 800 --size 112 --views 2 --video-frames 4
+    ladder-jax toyworld --out runs/toyworld --num-scenes 800 --size 112 --views 2 --video-frames 4
     ladder-jax train --config configs/toy_demo.py
 
 `demo` holds what only the demo reads: the toy world it generates (scenes, size, views, frames,

@@ -1,7 +1,9 @@
 """`ladder-jax <verb>`: one entry point; each verb lives in the module that does the work.
 
 A verb module exposes `configure(parser)` and `main(args) -> int`; it is imported only when its
-verb runs, so `ladder-jax --help` stays fast.
+verb runs, so `ladder-jax --help` stays fast. Whatever a verb raises is printed as one line,
+`ladder-jax VERB: <what went wrong>`, exit 2 for bad input (ValueError, OSError) and 1 otherwise;
+`--debug` (any verb) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 
+def verb_module(verb: str):
+    """(the verb's module, its argument parser with the common --debug flag)."""
+    module = importlib.import_module(VERBS[verb][0])
+    parser = argparse.ArgumentParser(prog=f"ladder-jax {verb}", description=VERBS[verb][1])
+    module.configure(verb, parser)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    return module, parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="ladder-jax", description=__doc__.splitlines()[0])
@@ -34,11 +45,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     verb = argv[0]
-    module = importlib.import_module(VERBS[verb][0])
-    verb_parser = argparse.ArgumentParser(prog=f"ladder-jax {verb}", description=VERBS[verb][1])
-    module.configure(verb, verb_parser)
+    from ladder_jax import log_setup  # noqa: PLC0415
+
+    log_setup.setup()  # our INFO lines, whatever grain / orbax did to the root logger
+    module, verb_parser = verb_module(verb)
     args = verb_parser.parse_args(argv[1:])
-    return int(module.main(verb, args) or 0)
+    try:
+        return int(module.main(verb, args) or 0)
+    except Exception as e:  # noqa: BLE001 — the one place that turns any failure into a readable line
+        if args.debug:
+            raise
+        bad_input = isinstance(e, (ValueError, OSError))
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else "(no message)"
+        print(f"ladder-jax {verb}: {type(e).__name__}: {detail}"
+              f"{'' if bad_input else ' (an internal error: please report it)'}; run again with --debug for the traceback",
+              file=sys.stderr)
+        return 2 if bad_input else 1
 
 
 if __name__ == "__main__":

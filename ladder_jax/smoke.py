@@ -25,6 +25,8 @@ def main(verb: str, args) -> int:
     from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
     from ladder_jax.models.qwen25_vl.config import for_tokenizer, preset
 
+    if args.new_tokens < 1:
+        raise ValueError(f"--new-tokens must be at least 1, got {args.new_tokens}")
     t0 = time.time()
     tokenizer = train_tokenizer(default_corpus(), vocab_size=1024)
     cfg = for_tokenizer(preset("tiny"), special_token_ids(tokenizer), len(tokenizer))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-OPTIONAL = "pytorch"  # the extra whose modules may only be imported inside functions, behind a check
+OPTIONAL = ("pytorch", "wandb")  # extras whose modules may only be imported inside functions, behind a check
 
 
 def _name(requirement: str) -> str:
@@ -40,16 +40,16 @@ def _imports() -> list[tuple[str, str, bool]]:
 
 def test_every_imported_module_is_declared():
     declared = {_name(r) for r in PYPROJECT["dependencies"]}
-    optional = {_name(r) for r in PYPROJECT["optional-dependencies"][OPTIONAL]}
+    optional = {_name(r) for extra in OPTIONAL for r in PYPROJECT["optional-dependencies"][extra]}
     owners = importlib.metadata.packages_distributions()
     problems = []
     for module, path, top_level in _imports():
-        dists = {_name(d) for d in owners.get(module, [])}
+        dists = {_name(d) for d in owners.get(module, [])} or {_name(module)}  # not installed here: its own name
         if dists & declared:
             continue
         if dists & optional and not top_level:
             continue
-        where = f"the [{OPTIONAL}] extra, imported at module level" if dists & optional else "no declared dependency"
+        where = f"an optional extra {OPTIONAL}, imported at module level" if dists & optional else "no declared dependency"
         problems.append(f"{path}: import {module} (distribution {sorted(dists) or '?'}) comes from {where}")
     assert not problems, "\n".join(problems)
 

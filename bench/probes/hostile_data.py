@@ -1,4 +1,4 @@
-"""Measurement (not a test): `prepare`, `synth` and `toyworld` against hostile input (issue 16).
+"""Measurement (not a test): `prepare`, `synth`, `toyworld` and `train` against hostile input (issue 16).
 
     PYTHONPATH=. python bench/probes/hostile_data.py [--keep DIR]
 
@@ -250,6 +250,62 @@ def synth_cases(tmp: pathlib.Path) -> list[tuple[str, str, str]]:
     return results
 
 
+def plausibility_cases(tmp: pathlib.Path) -> list[tuple[str, str, str]]:
+    """Scenes whose geometry would give kilometre-tall chairs: skipped naming the field (exit 1 when none is left)."""
+    from ladder_jax.data.scene_folder import load_scene, write_scene
+    from ladder_jax.data.toyworld import generate
+
+    generate(tmp / "world", 1, 0, size=96, views=1, video_frames=4, eval_fraction=0.0, workers=1)
+    scene = load_scene(tmp / "world" / "scenes" / "scene_000000")
+    fields = dict(rgb=scene.rgb, depth=scene.depth, instances=scene.instances, labels=scene.labels,
+                  intrinsics=scene.intrinsics, camera_to_world=scene.camera_to_world, world_up=scene.world_up)
+    k = scene.intrinsics.copy()
+    k[0, 0] = k[1, 1] = 0.5
+    bent = scene.camera_to_world @ np.diag([3.0, 1.0, 1.0, 1.0])
+    cases = [("depth in millimetres", dict(depth=scene.depth * 1000), "millimetres"),
+             ("focal length of half a pixel", dict(intrinsics=k), "'intrinsics'"),
+             ("non-rigid camera_to_world", dict(camera_to_world=bent), "rigid")]
+    results = []
+    for name, change, field in cases:
+        folder = tmp / name.replace(" ", "_")
+        write_scene(folder / "s", **(fields | change))
+        proc = run("synth", "--scenes", folder, "--out", folder / "out")
+        named = proc.returncode == 1 and field in proc.stdout and not (folder / "out").exists()
+        results.append((f"synth: {name}", "well" if named else "bad", f"exit {proc.returncode}: {proc.stdout.strip()[-160:]}"))
+    labels = dict(scene.labels)
+    labels[min(labels)] = "sofa</answer><answer>A"
+    write_scene(tmp / "markup" / "s", **(fields | dict(labels=labels)))
+    proc = run("synth", "--scenes", tmp / "markup", "--out", tmp / "markup-out")
+    text = (tmp / "markup-out" / "spld_spatial_data.jsonl").read_text() if proc.returncode == 0 else ""
+    report = json.loads((tmp / "markup-out" / "report.json").read_text()) if proc.returncode == 0 else {}
+    dropped = any("markup" in why for why in report.get("dropped", {}).get("s", {}).values())
+    results.append(("synth: label with answer tags", "well" if proc.returncode == 0 and dropped and "</answer>" not in text
+                    else "bad", f"exit {proc.returncode}, dropped and reported: {dropped}"))
+    return results
+
+
+def train_cases(tmp: pathlib.Path) -> list[tuple[str, str, str]]:
+    """Values outside their meaning: refused in one line (exit 2) before any compute, in seconds."""
+    from ladder_jax.data.toyworld import generate
+
+    generate(tmp / "world", 2, 0, size=64, views=1, video_frames=4, eval_fraction=0.0, workers=1)
+    base = ["--config", ROOT / "configs" / "toy_demo.py:quick", f"--config.data.root={tmp / 'world'}"]
+    cases = ["stages.stage1.max_grad_norm=-1", "stages.stage1.weight_decay=-0.1", "stages.stage1.end_lr_ratio=5",
+             "stages.stage1.checkpoint_every=0", "model.dtype=float13", "stages.stage1.max_pixels=0",
+             "stages.stage1.batch_size=0", "stages.stage1.learning_rate=nan", "model.preset=huge"]
+    results = []
+    for i, override in enumerate(cases):
+        start = time.perf_counter()
+        try:
+            proc = run("train", *base, f"--config.workdir={tmp / f'run{i}'}", f"--config.{override}", timeout=120)
+        except subprocess.TimeoutExpired:
+            results.append((f"train: {override}", "bad", "not refused: still running after 120 s"))
+            continue
+        grade, note = grade_refusal("train", proc, 2, intact=not (tmp / f"run{i}" / "stage1" / "checkpoints").exists())
+        results.append((f"train: {override}", grade, f"{note} ({time.perf_counter() - start:.0f} s)"))
+    return results
+
+
 def toyworld_cases(tmp: pathlib.Path) -> list[tuple[str, str, str]]:
     small = ["--size", "48", "--views", "1", "--video-frames", "4", "--eval-fraction", "0", "--workers", "1"]
     out = tmp / "toy"
@@ -276,15 +332,21 @@ def toyworld_cases(tmp: pathlib.Path) -> list[tuple[str, str, str]]:
     return results
 
 
+GROUPS = (line_cases, prepare_cases, synth_cases, plausibility_cases, toyworld_cases, train_cases)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=pathlib.Path, help="work in this folder and keep it (default: a temporary one)")
+    parser.add_argument("--groups", nargs="+", choices=[g.__name__ for g in GROUPS], help="run only these groups")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.keep or pathlib.Path(scratch)
         tmp.mkdir(parents=True, exist_ok=True)
         results = []
-        for group in (line_cases, prepare_cases, synth_cases, toyworld_cases):
+        for group in GROUPS:
+            if args.groups and group.__name__ not in args.groups:
+                continue
             (tmp / group.__name__).mkdir()
             results += group(tmp / group.__name__)
     for name, grade, note in results:

@@ -85,6 +85,7 @@ class Encoder:
     buckets: Buckets
     answer_only_loss: bool = True
     data_root: Path | None = None  # where record image paths point; None for shard examples
+    label_video_pads: bool = False  # with answer_only_loss=False: <|video_pad|> keeps its labels (the reference)
 
     def __post_init__(self):
         self._path_cache: dict = {}  # per process: shared frames are resolved once
@@ -117,7 +118,8 @@ class Encoder:
             validate(record, self.data_root, path_cache=self._path_cache)
             images = decode_images(record, read_payloads(record, self.data_root), vision)
         if self.mode == "train":
-            enc = self.processor.encode_record(record, images, self.stage, self.answer_only_loss)
+            enc = self.processor.encode_record(record, images, self.stage, self.answer_only_loss,
+                                               self.label_video_pads)
         else:
             enc = self.processor.encode_prompt(record, images, self.stage)
         return self._example(record, source, images, enc)

@@ -1,9 +1,10 @@
 """Decode a record's images from files under a data root or from bytes embedded in a shard.
 
 Only the pixels the processor will read are decoded: every image of an image record, and the
-sampled frames of a video (the others are opened for their header only, which the frame-rate
-arithmetic needs through their count). A file that does not decode becomes a `RecordError` with the
-same key `prepare` uses ("images: corrupt image"), so reports from both paths group together.
+kept frames of a video (all of them unless the processor samples; the others are opened for their
+header only, which the frame-rate arithmetic needs through their count). A file that does not
+decode becomes a `RecordError` with the same key `prepare` uses ("images: corrupt image"), so
+reports from both paths group together.
 """
 
 from __future__ import annotations

@@ -49,12 +49,14 @@ TRAIN_MAX_PIXELS = 128 * 28 * 28
 class PipelineConfig:
     """What a stage's pipeline does. Pixel bounds default to the SPEC training resolution for
     images and video frames alike (the release's videos are frame lists); `num_frames=0` keeps
-    the processor's frame count. `mode=None` means "prompt" for stage 3 and "train" otherwise."""
+    every listed frame, as the reference trains (N > 0 samples N per video: shorter sequences, a
+    named departure). `mode=None` means "prompt" for stage 3 and "train" otherwise."""
 
     stage: prompts.Stage
     global_batch_size: int
     mode: Mode | None = None
-    answer_only_loss: bool = True
+    answer_only_loss: bool = True  # False: the reference's labels, all but pads (Processor.encode_record)
+    label_video_pads: bool = False  # with answer_only_loss=False, as the reference: <|video_pad|> is labelled too
     seed: int = 0
     shuffle: bool = True
     num_epochs: int | None = 1  # None: repeat forever (multi-host training: stop at a step count)
@@ -79,7 +81,7 @@ class PipelineConfig:
         if self.global_batch_size <= 0 or self.num_workers < 0 or self.num_epochs == 0:
             raise ValueError(f"need global_batch_size > 0, num_workers >= 0, num_epochs > 0 or None: {self}")
         if self.num_frames < 0 or self.worker_buffer_size < 1 or self.max_consecutive_skips < 1:
-            raise ValueError(f"need num_frames >= 0 (0: the processor's), worker_buffer_size >= 1 and "
+            raise ValueError(f"need num_frames >= 0 (0: every frame), worker_buffer_size >= 1 and "
                              f"max_consecutive_skips >= 1, got {self.num_frames}, {self.worker_buffer_size}, "
                              f"{self.max_consecutive_skips}")
         for low, high in (("min_pixels", "max_pixels"), ("video_min_pixels", "video_max_pixels")):
@@ -91,9 +93,8 @@ class Pipeline:
     """One stage's pipeline over `source` for process `shard_index` of `shard_count`.
 
     `source` is a sequence of `Record`s (images read from `data_root`, paths validated) or a
-    `ShardSource` (images from the bytes embedded in the shards). Records of kinds the stage does
-    not use are left out up front (`left_out` counts them by kind); in shards, whose kinds are not
-    known without reading them, such items are skipped and reported. The per-process batch size is
+    `ShardSource` (images from the frames stored in the shards). Records of kinds the stage does
+    not use are left out up front (`left_out` counts them by kind). The per-process batch size is
     global_batch_size / shard_count. Every process reads the same number of items (on average
     len(source) // shard_count per epoch), so all yield the same number of batches up to skipped
     examples.
@@ -115,7 +116,7 @@ class Pipeline:
         self.local_examples = self.num_examples // self.shard_count
         self.processor = stage_processor(processor, config)
         self.encoder = Encoder(self.processor, config.stage, config.mode, config.buckets, config.answer_only_loss,
-                               None if data_root is None else Path(data_root))
+                               None if data_root is None else Path(data_root), config.label_video_pads)
         self._source = SafeSource(source, type(source).__name__)
 
     def global_items(self) -> grain.MapDataset:
@@ -266,19 +267,28 @@ def batch_shape(batch: dict) -> tuple[int, int, int, int, int, int]:
 
 
 def _select_kinds(source: Any, stage: prompts.Stage) -> tuple[Any, dict[str, int]]:
-    if not isinstance(source, (list, tuple)):
-        return source, {}
+    """The items of the kinds `stage` trains on, in order, and the others counted by kind. A
+    source with `records()` and `subset()` (ShardSource) is narrowed by its records' kinds, so a
+    prepared set gives a stage exactly the items its release would; an entry that cannot be
+    decoded is kept, to be skipped and reported when read."""
     kinds = STAGE_KINDS[stage]
-    left_out = collections.Counter(r.kind for r in source if isinstance(r, Record) and r.kind not in kinds)
-    return [r for r in source if not isinstance(r, Record) or r.kind in kinds], dict(left_out)
+    if isinstance(source, (list, tuple)):
+        left_out = collections.Counter(r.kind for r in source if isinstance(r, Record) and r.kind not in kinds)
+        return [r for r in source if not isinstance(r, Record) or r.kind in kinds], dict(left_out)
+    if hasattr(source, "records") and hasattr(source, "subset"):
+        records = source.records()
+        left_out = collections.Counter(r.kind for r in records if r is not None and r.kind not in kinds)
+        if left_out:
+            source = source.subset([i for i, r in enumerate(records) if r is None or r.kind in kinds])
+        return source, dict(left_out)
+    return source, {}
 
 
 def stage_processor(processor: Processor, config: PipelineConfig) -> Processor:
     """`processor` with the pixel bounds and frame count of `config`."""
     overrides = dict(min_pixels=config.min_pixels, max_pixels=config.max_pixels,
-                     video_min_pixels=config.video_min_pixels, video_max_pixels=config.video_max_pixels)
-    if config.num_frames:
-        overrides["num_frames"] = config.num_frames
+                     video_min_pixels=config.video_min_pixels, video_max_pixels=config.video_max_pixels,
+                     num_frames=config.num_frames)
     return Processor(processor.tokenizer, dataclasses.replace(processor.vision, **overrides))
 
 

@@ -1,6 +1,7 @@
 """`ladder-jax prepare`: a release folder → ArrayRecord shards with the images embedded.
 
-Writes into OUT: `records-XXXXX-of-YYYYY.array_record` (format in shards.py), `report.json`
+Writes into OUT: `records-XXXXX-of-YYYYY.array_record` and `frames-XXXXX-of-YYYYY.array_record`
+(format in shards.py: each distinct image file stored once), `report.json`
 (every rejected line or record and why), `dataset_info.json` (counts and the shard list) and,
 with `--tfds`, a TFDS dataset over the same records in `OUT/tfds`. Records keep their release
 order: shard i holds the i-th contiguous slice of the valid records, less those whose images
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from ladder_jax.atomic_output import OutputError, build_beside
 from ladder_jax.data.report import Report
 from ladder_jax.data.schema import Record, RecordError
-from ladder_jax.data.shards import INFO_FILE, SHARD_NAME, encode_example
+from ladder_jax.data.shards import FRAME_SHARD_NAME, INFO_FILE, SHARD_NAME, encode_record
 from ladder_jax.data.spld import default_image_root, iter_numbered, release_files
 
 REPORT_FILE = "report.json"
@@ -81,27 +82,46 @@ def prepare(
 
 
 def _write_shards(out: Path, sourced: list, num_shards: int, loader: ImageLoader, report: Report, data_dir: Path) -> dict:
+    """Record shard i holds the i-th slice of the records; frame shard i the frames first shown by
+    a record of that slice (a frame shard with none is not written)."""
     count = max(1, min(num_shards, len(sourced)))
     per_shard = math.ceil(len(sourced) / count)
-    shards, written = [], []
+    shards, frame_shards, written, frames = [], [], [], _Frames()
     bar = tqdm(total=len(sourced), desc="prepare", unit="rec")
     with loader, bar:
         for index in range(count):
             name = SHARD_NAME.format(index=index, count=count)
+            frame_name = FRAME_SHARD_NAME.format(index=index, count=count)
             chunk = sourced[index * per_shard : (index + 1) * per_shard]
-            n = _write_shard(out / name, chunk, loader, report, written)
+            n, new_frames = _write_shard(out / name, out / frame_name, chunk, loader, report, written, frames)
             shards.append({"file": name, "num_records": n, "bytes": (out / name).stat().st_size})
+            if new_frames:
+                frame_shards.append({"file": frame_name, "num_frames": new_frames,
+                                     "bytes": (out / frame_name).stat().st_size})
+            else:
+                (out / frame_name).unlink()
             bar.update(len(chunk))
-    info = dataset_info(written, shards, data_dir)
+    info = dataset_info(written, shards, frame_shards, frames.image_uses, data_dir)
     (out / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
     return info
 
 
-def _write_shard(path: Path, chunk: list, loader: ImageLoader, report: Report, written: list[Record]) -> int:
+class _Frames:
+    """Frame ids by image path: each distinct file is stored once, at its first use."""
+
+    def __init__(self):
+        self.ids: dict[str, int] = {}
+        self.image_uses = 0  # images over all written records (what embedding each would store)
+
+
+def _write_shard(path: Path, frame_path: Path, chunk: list, loader: ImageLoader, report: Report,
+                 written: list[Record], frames: _Frames) -> tuple[int, int]:
+    """Writes one record shard and its frame shard; returns (records, new frames) written."""
     from array_record.python.array_record_module import ArrayRecordWriter
 
     writer = ArrayRecordWriter(str(path), "group_size:1")
-    n = 0
+    frame_writer = ArrayRecordWriter(str(frame_path), "group_size:1")
+    n, first_new = 0, len(frames.ids)
     try:
         for start in range(0, len(chunk), _WINDOW):
             window = chunk[start : start + _WINDOW]
@@ -109,12 +129,20 @@ def _write_shard(path: Path, chunk: list, loader: ImageLoader, report: Report, w
                 if isinstance(loaded, RecordError):
                     report.retract(source, record.id, loaded.key, loaded.detail, line)
                     continue
-                writer.write(encode_example(record, loaded))
+                ids = []
+                for image_path, data in zip(record.images, loaded):
+                    if image_path not in frames.ids:
+                        frame_writer.write(data)
+                        frames.ids[image_path] = len(frames.ids)
+                    ids.append(frames.ids[image_path])
+                writer.write(encode_record(record, ids))
+                frames.image_uses += len(ids)
                 written.append(record)
                 n += 1
     finally:
         writer.close()
-    return n
+        frame_writer.close()
+    return n, len(frames.ids) - first_new
 
 
 class ImageLoader:
@@ -166,17 +194,22 @@ class ImageLoader:
         return None
 
 
-def dataset_info(records: Sequence[Record], shards: list[dict], data_dir: Path) -> dict:
+def dataset_info(records: Sequence[Record], shards: list[dict], frame_shards: list[dict], image_uses: int,
+                 data_dir: Path) -> dict:
     def count(field: str) -> dict[str, int]:
         values = (getattr(r, field) for r in records)
         return dict(sorted(collections.Counter(v for v in values if v is not None).items()))
 
     return {
-        "format": "ladder_jax shard v1: MAGIC 'LJR1' + header length + JSON header + image bytes",
+        "format": "ladder_jax shard v2: records (MAGIC 'LJR2' + header length + JSON header with frame ids) "
+                  "and frames (one entry per distinct image file)",
         "source": str(data_dir),
         "num_records": len(records),
         "counts": {"kind": count("kind"), "question_type": count("question_type"), "data_type": count("data_type")},
+        "num_frames": sum(s["num_frames"] for s in frame_shards),
+        "image_uses": image_uses,
         "shards": shards,
+        "frame_shards": frame_shards,
     }
 
 

@@ -75,7 +75,7 @@ def save_preprocess_config(config: PreprocessConfig, path: str) -> None:
         "min_pixels": config.video_min_pixels,
         "max_pixels": config.video_max_pixels,
         "size": {"shortest_edge": config.video_min_pixels, "longest_edge": config.video_max_pixels},
-        "num_frames": config.num_frames,
+        "num_frames": config.num_frames or None,  # null: every frame (transformers: no frame sampling)
         "frame_rate": config.frame_rate,
         "video_processor_type": "Qwen2VLVideoProcessor",
         "processor_class": "Qwen2_5_VLProcessor",

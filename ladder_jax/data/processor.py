@@ -43,11 +43,29 @@ class Processor:
 
     @classmethod
     def from_pretrained(cls, path: str, **vision_overrides: Any) -> Processor:
-        """Load a HF Qwen2.5-VL folder; keyword overrides replace PreprocessConfig fields (e.g. max_pixels).
+        """Load a HF Qwen2.5-VL folder or a ladder_jax checkpoint (a stage's `final/`, an `import-hf`
+        output); keyword overrides replace PreprocessConfig fields (e.g. max_pixels).
         Nothing is downloaded: a path that is not a folder on disk is an error, not a hub name."""
+        from ladder_jax.paths import is_remote  # noqa: PLC0415
+
+        if is_remote(path):  # a checkpoint in an object store: its side files, copied locally for transformers
+            import tempfile  # noqa: PLC0415
+
+            from ladder_jax.models.qwen25_vl.checkpoint import local_side_files  # noqa: PLC0415
+
+            with tempfile.TemporaryDirectory() as local:
+                return cls.from_pretrained(local_side_files(path, local), **vision_overrides)
+        path = os.fspath(path)
         if not os.path.isdir(path):
             raise FileNotFoundError(f"{path} is not a folder on disk (Processor.from_pretrained reads a local Hugging "
                                     f"Face folder and never downloads; fetch it first)")
+        legacy = os.path.join(path, "hf_files")  # a checkpoint imported before its files moved up
+        if not os.path.exists(os.path.join(path, "tokenizer_config.json")) and os.path.isdir(legacy):
+            path = legacy
+        if not os.path.exists(os.path.join(path, "tokenizer_config.json")):
+            raise FileNotFoundError(f"{path} has no tokenizer_config.json: not a Hugging Face model folder, or a "
+                                    "checkpoint written without its tokenizer (export it from a checkpoint that has "
+                                    "one, or copy the tokenizer and preprocessor files in)")
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         template_file = os.path.join(path, "chat_template.json")
         if not tokenizer.chat_template and os.path.exists(template_file):
@@ -56,8 +74,11 @@ class Processor:
         return cls(tokenizer, load_preprocess_config(path, **vision_overrides))
 
     def save_pretrained(self, path: str) -> None:
+        """Tokenizer files, chat template (chat_template.jinja) and preprocessor configs, loadable by
+        transformers 4.5x and 5.x alike (see `_portable_tokenizer_config`)."""
         os.makedirs(path, exist_ok=True)
         self.tokenizer.save_pretrained(path)
+        _portable_tokenizer_config(os.path.join(path, "tokenizer_config.json"))
         save_preprocess_config(self.vision, path)
 
     def apply_chat_template(self, messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
@@ -83,13 +104,16 @@ class Processor:
         return self._pad(rows, padding) | vision
 
     def encode_record(
-        self, record: Record, images: Sequence[Image.Image], stage: prompts.Stage, answer_only_loss: bool = True
+        self, record: Record, images: Sequence[Image.Image], stage: prompts.Stage, answer_only_loss: bool = True,
+        label_video_pads: bool = False,
     ) -> dict[str, np.ndarray]:
         """One SFT example: 1-D input_ids, attention_mask, labels, mm_token_type_ids + vision arrays.
 
         `images` are the decoded `record.images` (the frames, for a video record). Labels are
         IGNORE_INDEX outside the assistant answer and its <|im_end|> by default; with
-        `answer_only_loss=False` they follow the reference: every token except pad and vision pads.
+        `answer_only_loss=False` they follow the reference: every token except pad, <|image_pad|>
+        and <|video_pad|>. The reference's processor (transformers 4.49) left <|video_pad|>
+        labelled; `label_video_pads=True` does too.
         """
         messages, target = self._messages(record, images, stage)
         prompt = self.apply_chat_template(messages, add_generation_prompt=True)
@@ -103,7 +127,8 @@ class Processor:
             labels[: len(prompt_ids)] = IGNORE_INDEX
             labels[answer_end + 1 :] = IGNORE_INDEX
         else:
-            labels[np.isin(full_ids, [self.ids["pad"], self.ids["image"], self.ids["video"]])] = IGNORE_INDEX
+            masked = [self.ids["pad"], self.ids["image"]] + ([] if label_video_pads else [self.ids["video"]])
+            labels[np.isin(full_ids, masked)] = IGNORE_INDEX
         vision = self._record_vision(record, images)
         (row,) = self._expand_batch([full_ids], vision, extra=[labels])
         return self._sequence(row) | vision
@@ -190,3 +215,18 @@ class Processor:
 def _assistant(text: str) -> dict[str, Any]:
     return {"role": "assistant", "content": [{"type": "text", "text": text}]}
 
+
+
+def _portable_tokenizer_config(file: str) -> None:
+    """transformers 5 writes the extra special tokens as a list under `extra_special_tokens`, which
+    transformers 4.x takes for a name -> token dict and fails on; the published Qwen configs list
+    them under `additional_special_tokens`, which both versions read."""
+    with open(file) as f:
+        config = json.load(f)
+    extra = config.get("extra_special_tokens")
+    if isinstance(extra, list):
+        config["additional_special_tokens"] = config.pop("extra_special_tokens")
+        tmp = file + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(config, f, indent=2, ensure_ascii=False)
+        os.replace(tmp, file)

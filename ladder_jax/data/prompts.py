@@ -61,7 +61,9 @@ def direct_answer_prompt(question: str, options: Sequence[str] | None, multiple_
 
 
 def reasoning_prompt(question: str, options: Sequence[str] | None, multiple_choice: bool) -> str:
-    """Stage 3 and cold-start user text: the options sit inside the question, before the instructions."""
+    """Stage 3 and cold-start user text: the options sit inside the question, before the instructions.
+    Every "<image>" is removed from the question first, as the reference's stage 3 does."""
+    question = question.replace("<image>", "")
     if options:
         question += "\nOptions:\n" + "\n".join(options)
     suffix = REASONING_MC_SUFFIX if multiple_choice else REASONING_NUMERIC_SUFFIX
@@ -100,6 +102,13 @@ def _vision_items(record: Record) -> list[dict[str, str]]:
     return [{"type": "image"} for _ in record.images]
 
 
+def _user_content(record: Record, stage: Stage, text: str) -> list[dict[str, str]]:
+    """Images or video, then the text; stage 3 puts a video after the text, as the reference's GRPO
+    trainer builds its video prompts."""
+    vision, words = _vision_items(record), [{"type": "text", "text": text}]
+    return words + vision if stage == "stage3" and record.data_type == "video" else vision + words
+
+
 def _require(record: Record, stage: Stage, field: str, ok: bool) -> None:
     if not ok:
         raise ValueError(f"record {record.id!r} ({record.kind}) cannot be used in {stage}: missing or invalid {field}")
@@ -112,10 +121,13 @@ def _user_text(
         _require(record, stage, "boxes", record.kind == "grounding" and bool(record.boxes))
         _require(record, stage, "image_hw/resized_hw", image_hw is not None and resized_hw is not None)
         return grounding_prompt(record.question), grounding_target(record.boxes, image_hw, resized_hw)
+    if stage == "cold_start" and record.prompt is not None:  # the release's rows: prompt and solution verbatim
+        _require(record, stage, "solution", bool(record.solution))
+        return record.prompt, record.solution
     _require(record, stage, "question_type/answer", record.question_type is not None and record.answer is not None)
     if stage == "stage2":
         return direct_answer_prompt(record.question, record.options, record.is_multiple_choice), record.answer
-    text = reasoning_prompt(record.question, record.options, record.is_multiple_choice)
+    text = record.prompt or reasoning_prompt(record.question, record.options, record.is_multiple_choice)
     if stage == "cold_start":
         _require(record, stage, "solution", bool(record.solution))
         return text, record.solution
@@ -133,11 +145,14 @@ def build_messages(
 
     Stage 1 needs the original and resized (height, width) of its image to place the boxes. The
     target is the assistant text for SFT stages and the ground-truth answer for stage 3 (rewards).
+    A cold-start record with a `prompt` (the release's form) is asked with that prompt verbatim, in
+    the cold-start stage and in stage 3 (which also needs its question type and answer); one
+    without is asked the stage-3 prompt of its question.
     """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
     text, target = _user_text(record, stage, image_hw, resized_hw)
-    user = {"role": "user", "content": [*_vision_items(record), {"type": "text", "text": text}]}
+    user = {"role": "user", "content": _user_content(record, stage, text)}
     if stage == "stage3":
         return [user], target
     system = {"role": "system", "content": [{"type": "text", "text": SFT_SYSTEM_PROMPT}]}

@@ -55,6 +55,7 @@ class Record:
     boxes: tuple[Box, ...] = ()  # grounding targets
     solution: str | None = None  # cold start: "<think>...</think><answer>...</answer>"
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. synthesis provenance
+    prompt: str | None = None  # cold start: the user text, used verbatim (the release's `prompt` field)
 
     @property
     def is_multiple_choice(self) -> bool:
@@ -145,7 +146,7 @@ def _check_common(r: Record) -> None:
     low, high = _IMAGE_COUNT[r.data_type]
     if len(r.images) < low or (high is not None and len(r.images) > high):
         _fail(r, "images", f"wrong number of images for {r.data_type}", str(len(r.images)))
-    for field in ("question_type", "answer", "solution"):
+    for field in ("question_type", "answer", "solution", "prompt"):
         if not isinstance(getattr(r, field), (str, type(None))):
             _fail(r, field, "must be a string or null", repr(getattr(r, field)))
     if not isinstance(r.options, (tuple, type(None))):
@@ -155,7 +156,7 @@ def _check_common(r: Record) -> None:
 
 
 def _check_grounding(r: Record) -> None:
-    for field in ("question_type", "options", "answer", "solution"):
+    for field in ("question_type", "options", "answer", "solution", "prompt"):
         if getattr(r, field) is not None:
             _fail(r, field, "not allowed in a grounding record")
     if len(r.images) != 1:
@@ -193,6 +194,8 @@ def _check_spatial(r: Record) -> None:
         _fail(r, "boxes", "not allowed in a spatial record")
     if r.solution is not None:
         _fail(r, "solution", "not allowed in a spatial record (use kind cold_start)")
+    if r.prompt is not None:
+        _fail(r, "prompt", "not allowed in a spatial record (its prompt is built from the question)")
     if r.question_type is None:
         _fail(r, "question_type", "missing")
     _check_question(r, r.answer)
@@ -203,6 +206,8 @@ def _check_cold_start(r: Record) -> None:
         _fail(r, "boxes", "not allowed in a cold-start record")
     if not isinstance(r.solution, str):
         _fail(r, "solution", "missing")
+    if r.prompt is not None and not _is_text(r.prompt):
+        _fail(r, "prompt", "empty")
     answer = solution_answer(r.solution)
     if not answer:
         _fail(r, "solution", "needs exactly one <think>...</think> then one non-empty <answer>...</answer>")
@@ -344,6 +349,7 @@ def record_to_json(record: Record) -> dict[str, Any]:
         "boxes": [{"bbox_2d": list(b.bbox_2d), "label": b.label} for b in record.boxes],
         "solution": record.solution,
         "meta": record.meta,
+        "prompt": record.prompt,
     }
 
 
@@ -374,6 +380,7 @@ def record_from_json(d: Any) -> Record:
         boxes=boxes_from_json(rid, d.get("boxes") or []),
         solution=d.get("solution"),
         meta=d.get("meta") if d.get("meta") is not None else {},
+        prompt=d.get("prompt"),
     )
 
 

@@ -146,8 +146,10 @@ def _spatial(row: dict, source: str, line_no: int) -> Record:
 
 
 def _cold_start(row: dict, source: str, line_no: int) -> Record:
-    """The unpublished cold-start form (`prompt`, `solution`); `question`, `question_type` and
-    `options` are read too, so toy-world and synthesized cold-start rows need no other reader."""
+    """The unpublished cold-start form (`prompt`, `solution`): the reference trains on `prompt`
+    verbatim, and so do we. `question`, `question_type` and `options` are read too (toy-world and
+    synthesized rows carry them; stage 3 scores with the question type); a row with no `prompt`
+    gets the stage-3 prompt built from its `question`."""
     rid = row["id"] if isinstance(row.get("id"), str) else _release_id(row, source, line_no, required=False)
     solution = row.get("solution")
     if "answer" in row:
@@ -157,7 +159,7 @@ def _cold_start(row: dict, source: str, line_no: int) -> Record:
     return Record(
         id=rid,
         kind="cold_start",
-        question=row.get("prompt", row.get("question")),
+        question=row["question"] if isinstance(row.get("question"), str) else row.get("prompt"),
         images=_images(rid, row),
         data_type=row.get("data_type"),
         question_type=row.get("question_type"),
@@ -165,6 +167,7 @@ def _cold_start(row: dict, source: str, line_no: int) -> Record:
         answer=answer,
         solution=solution,
         meta=_provenance(row, source, line_no),
+        prompt=row.get("prompt"),
     )
 
 

@@ -7,6 +7,7 @@ pad expansion, label masks) is then exercised exactly as with the real tokenizer
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import transformers
@@ -84,6 +85,19 @@ def default_corpus() -> list[str]:
     return texts
 
 
+MAX_TRAINING_WORD = 64  # characters; BPE training is quadratic in a word's length
+_LONG_WORD = re.compile(r"\S{%d,}" % (MAX_TRAINING_WORD + 1))
+
+
+def _bounded_words(text: str) -> str:
+    """Training text with every run of more than 64 non-space characters cut into 64-character words.
+
+    One 1 MB question without spaces would otherwise keep training busy for hours (100 KB: 12 s);
+    no useful merge is longer than this, and encoding is unaffected.
+    """
+    return _LONG_WORD.sub(lambda m: " ".join(m[0][i:i + MAX_TRAINING_WORD] for i in range(0, len(m[0]), MAX_TRAINING_WORD)), text)
+
+
 def _byte_level_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     """Byte-level BPE with Qwen2's NFC normalizer and digit/word-splitting pre-tokenizer."""
     tokenizer = Tokenizer(BPE())
@@ -101,7 +115,7 @@ def _byte_level_bpe(texts: Iterable[str], vocab_size: int) -> Tokenizer:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+    tokenizer.train_from_iterator(map(_bounded_words, texts), trainer=trainer)
     return tokenizer
 
 
@@ -141,3 +155,14 @@ def special_token_ids(tokenizer: transformers.PreTrainedTokenizerBase) -> dict[s
     if missing:
         raise ValueError(f"tokenizer {tokenizer.name_or_path!r} lacks special tokens: {', '.join(missing)}")
     return {key: vocab[token] for key, token in names.items()}
+
+
+def end_token_ids(tokenizer: transformers.PreTrainedTokenizerBase) -> tuple[int, ...]:
+    """The tokens generation stops at, as Qwen2.5-VL's generation_config.json lists them: the
+    tokenizer's eos (<|im_end|>, 151645 in Qwen's vocabulary) and <|endoftext|> (151643) when the
+    vocabulary has it. Ours and Qwen's both name them so."""
+    vocab = tokenizer.get_vocab()
+    if tokenizer.eos_token not in vocab:
+        raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no eos token in its vocabulary")
+    ids = [vocab[tokenizer.eos_token]] + ([vocab[PAD_TOKEN]] if PAD_TOKEN in vocab else [])
+    return tuple(dict.fromkeys(ids))

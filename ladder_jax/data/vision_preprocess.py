@@ -3,8 +3,9 @@ and the (N, C·T·P·P) patch layout the vision tower expects.
 
 Images follow `transformers.Qwen2VLImageProcessorPil` step for step (uint8 PIL resize, float64
 rescale cast to float32, float32 normalization) so the arrays agree to float rounding. Videos are
-frame lists: frames are sampled uniformly, resized with the same PIL path to one common size and
-grouped by the temporal patch.
+frame lists: every listed frame is kept (or, with `num_frames`, that many sampled uniformly),
+resized with the same PIL path to one common size and grouped by the temporal patch, an odd
+count padded with the last frame, as qwen-vl-utils pads a frame list.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ class PreprocessConfig:
     """Resolution and patching settings (the fields of a Qwen2.5-VL preprocessor_config.json).
 
     Defaults are the released Qwen2.5-VL image settings; SpatialLadder stages override the pixel
-    bounds (SPEC section 3). `frame_rate` is the rate at which a record's frame list was taken;
-    Qwen assumes 2 frames per second for frame lists, and it only feeds `second_per_grid_ts`.
+    bounds (SPEC section 3). `num_frames` = 0 keeps every frame of a frame list, as qwen-vl-utils and
+    the reference do; N > 0 samples N of them (`sample_frame_indices`), a named departure that
+    bounds the sequence length. `frame_rate` is the rate at which a record's frame list was taken;
+    Qwen assumes 2 frames per second for frame lists, and it only feeds `second_per_grid_ts`
+    (temporal patch / rate: 1 second per temporal grid when every frame is kept).
     """
 
     min_pixels: int = 56 * 56
@@ -39,17 +43,19 @@ class PreprocessConfig:
     image_std: tuple[float, float, float] = OPENAI_CLIP_STD
     video_min_pixels: int = 128 * 28 * 28
     video_max_pixels: int = 768 * 28 * 28
-    num_frames: int = 16
+    num_frames: int = 0  # 0: every listed frame (the reference); N > 0: N sampled uniformly
     frame_rate: float = 2.0
 
     def __post_init__(self):
         if self.min_pixels > self.max_pixels or self.video_min_pixels > self.video_max_pixels:
             raise ValueError(f"min_pixels must not exceed max_pixels: {self}")
-        if self.num_frames <= 0 or self.num_frames % self.temporal_patch_size:
+        if self.num_frames < 0 or self.num_frames % self.temporal_patch_size:
             raise ValueError(
-                f"num_frames={self.num_frames} must be a positive multiple of "
+                f"num_frames={self.num_frames} must be 0 (every frame) or a positive multiple of "
                 f"temporal_patch_size={self.temporal_patch_size}"
             )
+        if not self.frame_rate > 0:
+            raise ValueError(f"frame_rate must be > 0, got {self.frame_rate}")
 
     @property
     def factor(self) -> int:
@@ -138,18 +144,24 @@ def preprocess_images(images: Sequence[Image.Image], config: PreprocessConfig) -
 
 
 def sample_frame_indices(total: int, num_frames: int) -> np.ndarray:
-    """`num_frames` uniformly spaced indices into `total` frames (all of them when there are fewer)."""
+    """Indices of the frames kept from a list of `total`: all of them when `num_frames` is 0 or at
+    least `total`; else ⌊linspace(0, total − 1, num_frames)⌋, the reference evaluator's uniform
+    sampling, which takes the first and the last frame."""
     if total <= 0:
         raise ValueError("a video needs at least one frame")
-    count = min(total, num_frames)
-    return np.arange(count) * total // count
+    if num_frames < 0:
+        raise ValueError(f"num_frames must be >= 0, got {num_frames}")
+    if num_frames == 0 or num_frames >= total:
+        return np.arange(total)
+    return np.floor(np.linspace(0, total - 1, num_frames)).astype(np.int64)
 
 
 def preprocess_video(frames: Sequence[Image.Image], config: PreprocessConfig) -> dict[str, np.ndarray]:
     """One frame list → pixel_values_videos, video_grid_thw (1, 3), second_per_grid_ts (1,).
 
     Every frame is resized to the size the first frame gets, so a list whose frames differ in size
-    still forms one (T, C, H, W) clip. Seconds per temporal grid = temporal_patch / sampled fps.
+    still forms one (T, C, H, W) clip. Seconds per temporal grid = temporal_patch / sampled fps,
+    sampled fps = frame_rate · kept / listed (2 / 2 = 1 when every frame is kept).
     """
     indices = sample_frame_indices(len(frames), config.num_frames)
     size = resized_size(frames[0], config, video=True)

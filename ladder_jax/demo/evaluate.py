@@ -47,12 +47,14 @@ class HeldOut:
         records, self.report = spld.read_release(eval_root, [spld.GROUNDING_FILE])
         image_root = spld.default_image_root(eval_root)
         self.grounding = [(r, Item(id=r.id, question_type="grounding", prompt=prompts.grounding_prompt(r.question),
-                                   media=Media("images", tuple(str(image_root / p) for p in r.images)),
+                                   media=Media("images", tuple(str(image_root / p) for p in r.images),
+                                               resize="processor"),
                                    ground_truth="", think=False))
                           for r in records[:grounding_items]]
         self.grounding_tokens = grounding_budget(processor.tokenizer, [r for r, _ in self.grounding])
-        self.direct = read_benchmark("toyworld", eval_root)[0][:spatial_items]
-        self.reasoning = read_benchmark("toyworld", eval_root, think=True)[0][:spatial_items]
+        # asked as the stages were trained (prompts and image sizes), not as the benchmark evaluator asks
+        self.direct = read_benchmark("toyworld", eval_root, prompt_style="training")[0][:spatial_items]
+        self.reasoning = read_benchmark("toyworld", eval_root, think=True, prompt_style="training")[0][:spatial_items]
 
     def __call__(self, model, name: str) -> dict[str, Any]:
         return {"grounding": self.grounding_scores(model), "direct": self.direct_scores(model, name),

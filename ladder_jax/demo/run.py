@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import ml_collections
 
-from ladder_jax import config_files
+from ladder_jax import config_files, log_setup
 from ladder_jax.demo import plots
 from ladder_jax.demo import report as report_lib
 
@@ -35,6 +35,10 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "toy_demo.py"
 
 class DemoConfigError(ValueError):
     """A demo setting that cannot run; raised before any compute."""
+
+
+class Interrupted(RuntimeError):
+    """Training stopped on a signal (SIGTERM) after saving; the same command resumes it."""
 
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
@@ -81,7 +85,7 @@ def baseline(cfg) -> ml_collections.ConfigDict:
 def main(verb: str, args) -> int:
     from ladder_jax.train.stages import CurriculumConfigError  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    log_setup.setup()
     out = Path(args.out)
     try:
         cfg = demo_config(out, args.quick, args.overrides, args.config)
@@ -89,6 +93,9 @@ def main(verb: str, args) -> int:
     except (config_files.ConfigFileError, CurriculumConfigError, DemoConfigError) as e:
         print(f"ladder-jax demo: bad config: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"ladder-jax demo: {e}", file=sys.stderr)
+        return 3
     print("\n" + report_lib.terminal_table(result["models"]))
     print(f"\nreport: {out / 'report.md'}  (json, plots and the HF folder beside it)")
     print("HF export: " + report_lib.hf_sentence(result["hf_export"]["check"]))
@@ -180,6 +187,8 @@ def _run(cfg, out: Path) -> dict[str, Any]:
     runs += [("stage3_only", base, "stage3")] if base else []
     for run_cfg in [cfg] + ([base] if base else []):
         for o in curriculum.run(run_cfg):
+            if o.status == "preempted":
+                raise Interrupted(f"interrupted in {o.name} (saved); run the same command again to resume")
             if o.status == "trained":
                 phases.add(f"train {'stage3_only' if run_cfg is base else o.name}", o.seconds)
     models = {"untrained": evaluate("untrained", lambda: stage_inputs.load_model_source(cfg, processor, mesh))}

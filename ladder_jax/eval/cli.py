@@ -12,8 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ladder_jax.eval.benchmarks import BENCHMARKS, VSI_FRAMES, VSI_VIDEO_MAX_PIXELS
 from ladder_jax.atomic_output import OutputError, build_beside, check_output
+from ladder_jax.eval.benchmarks import BENCHMARKS, PROMPT_STYLES, VSI_FRAMES
+from ladder_jax.eval.decoding import DECODINGS
+from ladder_jax.eval.media import EVAL_MAX_PIXELS, EVAL_MIN_PIXELS
+from ladder_jax.eval.metrics import PROTOCOLS
 
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
@@ -33,8 +36,21 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default 1024 with --think, else 128")
     parser.add_argument("--num-frames", type=int, default=VSI_FRAMES, help="frames sampled per VSI-Bench video")
-    parser.add_argument("--video-max-pixels", type=int, default=VSI_VIDEO_MAX_PIXELS,
-                        help="pixel budget per video frame for VSI-Bench (the reference: 512*28*28)")
+    parser.add_argument("--min-pixels", type=int, default=EVAL_MIN_PIXELS,
+                        help="lower pixel bound of every image and video frame (the reference: 16*28*28)")
+    parser.add_argument("--max-pixels", type=int, default=EVAL_MAX_PIXELS,
+                        help="upper pixel bound of every image and frame, and the size a VSI-Bench frame is first "
+                             "resized to (the reference: 512*28*28)")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="spatialladder",
+                        help="answer scoring: the paper's evaluator (eval_spld), or thinking-in-space's official "
+                             "VSI-Bench scorer")
+    parser.add_argument("--prompt-style", choices=PROMPT_STYLES, default="reference",
+                        help="reference: the evaluator's templates, no system message; training: the stage prompts")
+    parser.add_argument("--decoding", choices=DECODINGS, default="reference",
+                        help="reference: the checkpoint's generation_config.json (end tokens, repetition penalty), "
+                             "greedy; greedy: plain greedy to the model config's end token")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="parameters and compute dtype (bfloat16: half the memory, as the model was trained)")
 
 
 MARKER = "summary.json"  # how eval knows its own earlier --out (--overwrite replaces only those)
@@ -42,6 +58,10 @@ MARKER = "summary.json"  # how eval knows its own earlier --out (--overwrite rep
 
 class EvalInputError(ValueError):
     pass
+
+
+class NothingScored(EvalInputError):
+    """Every question was skipped (or there were none): there is no score to report."""
 
 
 def main(verb: str, args: argparse.Namespace) -> int:
@@ -55,11 +75,17 @@ def main(verb: str, args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from ladder_jax.data.processor import Processor
     from ladder_jax.eval.benchmarks import read_benchmark
-    from ladder_jax.eval.runner import evaluate
+    from ladder_jax.eval.decoding import decoding_for
+    from ladder_jax.eval.runner import eval_processor, evaluate
     from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
 
     if args.num_frames < 2 or args.num_frames % 2 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise EvalInputError("--num-frames must be even and >= 2; --batch-size and --limit must be >= 1")
+    if not 28 * 28 <= args.min_pixels <= args.max_pixels:
+        raise EvalInputError(f"need 784 <= --min-pixels <= --max-pixels; got {args.min_pixels}, {args.max_pixels}")
+    if args.protocol == "official" and args.benchmark == "cvbench":
+        raise EvalInputError("--protocol official is thinking-in-space's VSI-Bench scorer; CV-Bench has only "
+                             "--protocol spatialladder")
     inputs = (args.model, args.data) + ((args.media_dir,) if args.media_dir else ())
     check_output(args.out, args.overwrite, MARKER, inputs)
     if not args.model.is_dir():  # before the tokenizer loader, which would take a missing path for a hub name
@@ -67,21 +93,33 @@ def _run(args: argparse.Namespace) -> int:
                              "and never downloads; fetch it first, e.g. `hf download ORG/NAME --local-dir DIR`)")
     try:
         items, report = read_benchmark(args.benchmark, args.data, think=args.think, media_dir=args.media_dir,
-                                       num_frames=args.num_frames)
+                                       num_frames=args.num_frames, prompt_style=args.prompt_style,
+                                       target_pixels=args.max_pixels)
     except (ValueError, OSError) as e:  # what the readers raise for a file they cannot use
         raise EvalInputError(f"--data {args.data}: {e}") from None
     print(report.summary())
-    overrides = {"video_max_pixels": args.video_max_pixels} if args.benchmark == "vsi" else {}
+    if not items:
+        raise NothingScored(f"--data {args.data}: no question to score ({report.num_rejected} skipped; "
+                            f"{_reasons(report)})")
     try:
-        model = VisionLanguageModel.from_pretrained(args.model)
-        processor = Processor.from_pretrained(str(args.model), **overrides)
+        model = VisionLanguageModel.from_pretrained(args.model, dtype=args.dtype, param_dtype=args.dtype)
+        processor = eval_processor(Processor.from_pretrained(str(args.model)), args.min_pixels, args.max_pixels)
+        decoding = decoding_for(args.model, model.config.eos_token_id, args.decoding)
     except (ValueError, OSError) as e:  # bad config, weights or tokenizer files (ConfigError etc. are ValueErrors)
         raise EvalInputError(f"--model {args.model}: {e}") from None
     result = evaluate(model, processor, items, benchmark=args.benchmark, batch_size=args.batch_size,
-                      max_new_tokens=args.max_new_tokens, think=args.think, limit=args.limit, report=report)
+                      max_new_tokens=args.max_new_tokens, think=args.think, limit=args.limit, report=report,
+                      protocol=args.protocol, decoding=decoding)
+    if not result.predictions:
+        raise NothingScored(f"every question was skipped ({result.summary['num_skipped']}; {_reasons(report)})")
     with build_beside(args.out, overwrite=args.overwrite, marker=MARKER, inputs=inputs) as out:
         result.write(out)
     print((args.out / "summary.md").read_text())
     print(f"{result.summary['num_scored']} scored, {result.summary['num_skipped']} skipped; "
           f"files in {args.out}")
     return 0
+
+
+def _reasons(report) -> str:
+    counts = report.counts()
+    return ", ".join(f"{n} {why}" for why, n in counts.items()) or "none read"

@@ -15,24 +15,26 @@ from ladder_jax.eval import metrics
 from ladder_jax.eval.benchmarks import Item
 
 
-def parse_answer(output: str, multiple_choice: bool) -> str | float | None:
-    """What the scorer compares: the option letter ("b"), or the first number (None if there is none)."""
-    answer = metrics.extract_answer(output)
-    return metrics.option_letter(answer) if multiple_choice else metrics.first_number(answer)
+def scored_as(benchmark: str) -> str:
+    """The scorer's benchmark family: CV-Bench's own rules, else VSI-Bench's (SPBench, toy world)."""
+    return "cvbench" if benchmark == "cvbench" else "vsi"
 
 
-def predictions(items: Sequence[Item], outputs: Mapping[str, str]) -> list[dict[str, Any]]:
-    """One auditable row per item that has an output (by item id), in the order of `items`."""
-    rows = []
+def predictions(items: Sequence[Item], outputs: Mapping[str, str], *, benchmark: str = "vsi",
+                protocol: str = "spatialladder") -> list[dict[str, Any]]:
+    """One auditable row per item that has an output (by item id), in the order of `items`, scored
+    by `metrics.score_item` under `protocol` (thinking-mode extraction when the item was asked to think)."""
+    rows, family = [], scored_as(benchmark)
     for item in items:
         if item.id not in outputs:
             continue
         raw = outputs[item.id]
+        how = {"benchmark": family, "protocol": protocol, "think": item.think}
         rows.append({
             "id": item.id, "question_type": item.question_type, "group": item.group,
             "ground_truth": item.ground_truth, "raw_output": raw,
-            "parsed_answer": parse_answer(raw, item.multiple_choice),
-            "score": metrics.score_item(raw, item.ground_truth, item.question_type),
+            "parsed_answer": metrics.parsed_answer(raw, item.question_type, **how),
+            "score": metrics.score_item(raw, item.ground_truth, item.question_type, **how),
         })
     return rows
 
@@ -53,7 +55,8 @@ def summarize(benchmark: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, fl
     """The benchmark's headline numbers: CV-Bench's 2D / 3D / avg by source, else VSI-Bench's
     overall / NQ / MCQ with per-task scores (SPBench and the toy world are scored the VSI way)."""
     if benchmark == "cvbench":
-        return metrics.aggregate_cvbench({"source": r["group"], "score": r["score"]} for r in rows)
+        return metrics.aggregate_cvbench(
+            {"source": r["group"], "score": r["score"], "question_type": r["question_type"]} for r in rows)
     return metrics.aggregate_vsi(rows)
 
 

@@ -13,26 +13,32 @@ from ladder_jax.generate.prompt_batch import pad_id, prompt_batch
 
 
 def generate(model, inputs: dict, max_new_tokens: int, temperature: float = 0.0, top_k: int = 0,
-             top_p: float = 1.0, num_samples: int = 1, seed: int = 0, eos_token_id: int | None = None) -> np.ndarray:
+             top_p: float = 1.0, num_samples: int = 1, seed: int = 0, eos_token_id: int | Sequence[int] | None = None,
+             repetition_penalty: float = 1.0) -> np.ndarray:
     """Completions (B * num_samples, max_new_tokens) int32 of a `VisionLanguageModel` for a
     left-padded prompt batch in the processor layout; row b*G+g is sample g of prompt b. Greedy at
-    temperature 0. After a row's EOS (the config's when eos_token_id is None; a negative id never
-    stops) come pad tokens."""
+    temperature 0. After a row's end token (one of eos_token_id, the config's when None; a
+    negative id never stops) come pad tokens. repetition_penalty: transformers' rule (1.0: off)."""
     cfg = model.config
     eos = cfg.eos_token_id if eos_token_id is None else eos_token_id
     out = sampler.sample(model.graphdef, model.state, prompt_batch(cfg, [inputs]), jax.random.key(seed),
                          num_samples=num_samples, max_new_tokens=max_new_tokens, temperature=temperature,
-                         top_k=top_k, top_p=top_p, eos_id=eos, pad_id=pad_id(cfg))
+                         top_k=top_k, top_p=top_p, eos_id=eos, pad_id=pad_id(cfg),
+                         repetition_penalty=repetition_penalty)
     return np.asarray(out.tokens)
 
 
-def greedy_texts(model, processor, prompts: Sequence[dict], batch_size: int, max_new_tokens: int) -> list[str]:
-    """Greedy completions, decoded up to EOS, for up to `batch_size` processor outputs of one prompt
-    each; the batch is bucketed, so that many batches compile a few programs."""
+def greedy_texts(model, processor, prompts: Sequence[dict], batch_size: int, max_new_tokens: int, *,
+                 eos_token_id: int | Sequence[int] | None = None, repetition_penalty: float = 1.0) -> list[str]:
+    """Greedy completions, decoded up to the end token (one of eos_token_id, the config's when
+    None), for up to `batch_size` processor outputs of one prompt each, with transformers'
+    repetition penalty (1.0: off); the batch is bucketed, so that many batches compile a few programs."""
     cfg = model.config
+    eos = cfg.eos_token_id if eos_token_id is None else eos_token_id
     batch = prompt_batch(cfg, prompts, rows=batch_size, bucketed=True)
     out = sampler.sample(model.graphdef, model.state, batch, jax.random.key(0), max_new_tokens=max_new_tokens,
-                         temperature=0.0, eos_id=cfg.eos_token_id, pad_id=pad_id(cfg))
-    tokens, lengths, eos = np.asarray(out.tokens), np.asarray(out.lengths), cfg.eos_token_id
-    return [processor.tokenizer.decode([t for t in tokens[r, :lengths[r]] if t != eos], skip_special_tokens=True)
+                         temperature=0.0, eos_id=eos, pad_id=pad_id(cfg), repetition_penalty=repetition_penalty)
+    tokens, lengths = np.asarray(out.tokens), np.asarray(out.lengths)
+    ends = set(np.asarray(sampler.end_tokens(eos)).tolist())
+    return [processor.tokenizer.decode([t for t in tokens[r, :lengths[r]] if t not in ends], skip_special_tokens=True)
             for r in range(len(prompts))]

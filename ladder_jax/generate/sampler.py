@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -57,27 +59,75 @@ class SampleOutput:
 
 
 def sample(graphdef, state, prompts: dict, rng, *, num_samples: int = 1, max_new_tokens: int,
-           temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, eos_id: int, pad_id: int) -> SampleOutput:
+           temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, eos_id: int | Sequence[int], pad_id: int,
+           repetition_penalty: float = 1.0) -> SampleOutput:
     """G = `num_samples` completions per prompt, on the mesh the state lives on.
 
     prompts: the model's per-sample layout, left-padded (`prompt_batch`, or the pipeline's prompt
     batches): input_ids and attention_mask (B, L) plus any of pixel_values (B, P, patch_dim),
-    image_grid_thw (B, K, 3), pixel_values_videos, video_grid_thw, second_per_grid_ts. temperature 0 is greedy; top_k 0 and
-    top_p 1.0 disable those filters. eos_id and pad_id are traced (no recompile when they change); a
-    negative eos_id never matches, so every row runs to max_new_tokens. Each distinct L, B, G,
-    max_new_tokens and filter setting compiles once; bucket prompt lengths upstream."""
+    image_grid_thw (B, K, 3), pixel_values_videos, video_grid_thw, second_per_grid_ts. temperature 0
+    is greedy; top_k 0 and top_p 1.0 disable those filters. eos_id is one end token or a set of them (a row stops at the
+    first it emits); a negative id never matches, so `-1` runs every row to max_new_tokens.
+    repetition_penalty (transformers' rule, `apply_repetition_penalty`) acts on every token of the
+    prompt (padding excluded) and of the row's completion so far, before temperature and the
+    filters; 1.0 turns it off. eos ids, pad_id and the penalty are traced (no recompile when their
+    values change; a different NUMBER of eos ids, or switching the penalty on, compiles again).
+    Each distinct L, B, G, max_new_tokens and filter setting compiles once; bucket prompt lengths
+    upstream."""
     if max_new_tokens < 1 or num_samples < 1:
         raise ValueError(f"max_new_tokens ({max_new_tokens}) and num_samples ({num_samples}) must be >= 1")
     if temperature < 0 or top_k < 0 or not 0.0 < top_p <= 1.0:
         raise ValueError(f"need temperature >= 0, top_k >= 0, 0 < top_p <= 1; got {temperature}, {top_k}, {top_p}")
+    if not (isinstance(repetition_penalty, numbers.Real) and 0.0 < repetition_penalty < float("inf")):
+        raise ValueError(f"repetition_penalty must be a finite number > 0 (1.0: off); got {repetition_penalty!r}")
+    eos_ids = end_tokens(eos_id)
+    penalize = repetition_penalty != 1.0
     mesh = jax.tree.leaves(state)[0].sharding.mesh
     with jax.set_mesh(mesh):
         prompts = {k: jax.device_put(v, _rows_sharding(mesh, jnp.shape(v))) for k, v in prompts.items()}
         logits, cache = _prefill(graphdef, state, prompts, num_samples=num_samples, max_new_tokens=max_new_tokens)
-        out, _ = _decode(graphdef, state, cache, logits, rng, jnp.int32(eos_id), jnp.int32(pad_id),
-                         max_new_tokens=max_new_tokens, temperature=float(temperature), top_k=int(top_k),
-                         top_p=float(top_p))
+        seen = (_prompt_presence(prompts["input_ids"], prompts["attention_mask"], vocab=logits.shape[-1],
+                                 num_samples=num_samples) if penalize else None)
+        out, _ = _decode(graphdef, state, cache, logits, rng, eos_ids, jnp.int32(pad_id),
+                         jnp.float32(repetition_penalty), seen, max_new_tokens=max_new_tokens,
+                         temperature=float(temperature), top_k=int(top_k), top_p=float(top_p))
     return out
+
+
+def end_tokens(eos_id) -> jax.Array:
+    """One end-token id or a non-empty sequence of them -> an int32 (E,) array (refuses anything else)."""
+    ids = [eos_id] if isinstance(eos_id, numbers.Integral) else eos_id
+    if (isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence) or not ids
+            or not all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in ids)):
+        raise ValueError(f"eos_id must be an int or a non-empty sequence of ints; got {eos_id!r}")
+    if any(not -2 ** 31 <= int(i) < 2 ** 31 for i in ids):
+        raise ValueError(f"eos_id out of the int32 range: {eos_id!r}")
+    return jnp.asarray([int(i) for i in ids], jnp.int32)
+
+
+def apply_repetition_penalty(logits, seen, penalty):
+    """transformers' RepetitionPenaltyLogitsProcessor: where `seen` (N, V) is True, a logit < 0 is
+    multiplied by `penalty` and any other is divided by it; elsewhere logits are unchanged."""
+    logits = logits.astype(jnp.float32)
+    # XLA rewrites x / broadcast(p) as x * (1 / p), one ulp away from transformers' division; the
+    # barrier keeps a true elementwise division.
+    penalty = jax.lax.optimization_barrier(jnp.broadcast_to(jnp.asarray(penalty, jnp.float32), logits.shape))
+    return jnp.where(seen, jnp.where(logits < 0, logits * penalty, logits / penalty), logits)
+
+
+def prompt_presence(input_ids, attention_mask, vocab: int):
+    """(B, V) bool: the token ids each prompt row holds outside its padding (attention_mask 0).
+    transformers also penalises the pad id of a left-padded batch; we do not, so a row's
+    completion never depends on the batch it shares."""
+    rows = jnp.arange(input_ids.shape[0])[:, None]
+    ids = jnp.where(attention_mask > 0, input_ids, vocab)  # padding -> out of range -> dropped
+    return jnp.zeros((input_ids.shape[0], vocab), bool).at[rows, ids].set(True, mode="drop")
+
+
+@functools.partial(jax.jit, static_argnames=("vocab", "num_samples"))
+def _prompt_presence(input_ids, attention_mask, *, vocab, num_samples):
+    """`prompt_presence` of B prompts repeated G times (rows b*G .. b*G+G-1 belong to prompt b)."""
+    return _on_rows(jnp.repeat(prompt_presence(input_ids, attention_mask, vocab), num_samples, axis=0))
 
 
 def _rows_sharding(mesh, shape):
@@ -127,16 +177,19 @@ def _prefill(graphdef, state, prompts, *, num_samples, max_new_tokens):
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "max_new_tokens", "temperature", "top_k", "top_p"),
                    donate_argnames=("cache",))
-def _decode(graphdef, state, cache, logits, rng, eos_id, pad_id, *, max_new_tokens, temperature, top_k, top_p):
+def _decode(graphdef, state, cache, logits, rng, eos_ids, pad_id, penalty, seen, *, max_new_tokens, temperature,
+            top_k, top_p):
     """Samples token 0 from the prefill logits, then feeds each token back until every row is done
-    or max_new_tokens are out. Returns the SampleOutput and the (donated, updated) cache."""
+    or max_new_tokens are out. `seen` (N, V) marks the tokens the repetition penalty acts on (None:
+    no penalty); each sampled token joins it. Returns the SampleOutput and the (donated, updated) cache."""
     rows = logits.shape[0]
     row_keys = jax.vmap(jax.random.fold_in, (None, 0))(rng, jnp.arange(rows))
     filters = dict(temperature=temperature, top_k=top_k, top_p=top_p)
 
-    def advance(out, step, logits):
+    def advance(out, seen, step, logits):
         keys = jax.vmap(jax.random.fold_in, (0, None))(row_keys, step)
-        token, logprob = choose(logits, keys, **filters)
+        shaped = logits if seen is None else apply_repetition_penalty(logits, seen, penalty)
+        token, logprob = choose(shaped, keys, **filters)
         model_logprob = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), token[:, None], axis=-1)[:, 0]
         live = ~out.done
         token = jnp.where(live, token, pad_id)
@@ -145,27 +198,29 @@ def _decode(graphdef, state, cache, logits, rng, eos_id, pad_id, *, max_new_toke
             logprobs=out.logprobs.at[:, step].set(jnp.where(live, logprob, 0.0)),
             model_logprobs=out.model_logprobs.at[:, step].set(jnp.where(live, model_logprob, 0.0)),
             lengths=out.lengths + live.astype(jnp.int32),
-            done=out.done | (live & (token == eos_id)))
-        return out, token
+            done=out.done | (live & jnp.any(token[:, None] == eos_ids[None, :], axis=-1)))
+        if seen is not None:
+            seen = seen.at[jnp.arange(rows), token].set(True, mode="drop")
+        return out, seen, token
 
     blank = SampleOutput(
         tokens=_on_rows(jnp.full((rows, max_new_tokens), pad_id, jnp.int32)),
         logprobs=_on_rows(jnp.zeros((rows, max_new_tokens), jnp.float32)),
         model_logprobs=_on_rows(jnp.zeros((rows, max_new_tokens), jnp.float32)),
         lengths=_on_rows(jnp.zeros((rows,), jnp.int32)), done=_on_rows(jnp.zeros((rows,), bool)))
-    out, token = advance(blank, 0, logits)
+    out, seen, token = advance(blank, seen, 0, logits)
 
     def running(carry):
-        step, _, _, out = carry
+        step, _, _, out, _ = carry
         return (step < max_new_tokens) & ~jnp.all(out.done)
 
     def body(carry):
-        step, cache, token, out = carry
+        step, cache, token, out, seen = carry
         logits, cache = nnx.merge(graphdef, state).decode_step(cache, token)
-        out, token = advance(out, step, logits)
-        return step + 1, cache, token, out
+        out, seen, token = advance(out, seen, step, logits)
+        return step + 1, cache, token, out, seen
 
-    _, cache, _, out = jax.lax.while_loop(running, body, (jnp.int32(1), cache, token, out))
+    _, cache, _, out, _ = jax.lax.while_loop(running, body, (jnp.int32(1), cache, token, out, seen))
     return out, cache
 
 

@@ -4,14 +4,13 @@ update. Each comes back as a `Program`: its per-device memory from XLA's analysi
 buffers that stay resident on the devices while it runs without being its arguments (GRPO: the
 reference model and the optimizer state during sampling, ...).
 
-The GRPO jits mirror `train.grpo.make_grpo_step` (same functions, shardings and donation);
-make_grpo_step itself cannot be used here because it copies the reference state on the devices.
+The GRPO scoring and update jits are `train.grpo.grpo_jits`, the ones `make_grpo_step` runs
+(make_grpo_step itself copies the reference state on the devices, so it is not called here).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 
 import jax
@@ -21,14 +20,12 @@ from flax import nnx
 from ladder_jax.generate import sampler
 from ladder_jax.models.qwen25_vl.api import abstract_model
 from ladder_jax.models.qwen25_vl.config import ModelConfig
-from ladder_jax.parallel.sharding import batch_sharding, replicated, state_shardings
+from ladder_jax.parallel.sharding import replicated, state_shardings
 from ladder_jax.plan import hlo
 from ladder_jax.plan.shapes import BatchShape, abstract_batch, per_device_bytes
 from ladder_jax.train import grpo_rollout, optim
-from ladder_jax.train.grpo import rollout_shardings
-from ladder_jax.train.grpo_update import update_fn
-from ladder_jax.train.sft import make_train_step, under_mesh
-from ladder_jax.models.qwen25_vl.inputs import MODEL_KEYS
+from ladder_jax.train.grpo import grpo_jits
+from ladder_jax.train.sft import make_train_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,17 +102,17 @@ def sft_programs(model_cfg: ModelConfig, mesh, plan, shape: BatchShape, compiler
 
 
 def grpo_programs(model_cfg: ModelConfig, mesh, plan, shape: BatchShape, compiler_options=None) -> list[Program]:
-    """GRPO's prefill and decode (sampler), scoring (reference log-probs) and update, each with the
-    policy, its optimizer state, the reference policy and the prompt batch resident throughout."""
+    """GRPO's prefill and decode (sampler), scoring (reference log-probs) and update (`grpo.grpo_jits`,
+    what `make_grpo_step` runs), each with the policy, its optimizer state, the reference policy and
+    the prompt batch resident throughout."""
     cfg = plan.grpo
     graphdef, state = abstract_state(model_cfg, mesh)
     ref_state = state  # same shapes and shardings (make_grpo_step copies the policy onto them)
-    tx = optim.make_optimizer(plan.optim, state)
-    opt = abstract_opt_state(tx, state, mesh)
-    b_sh = {k: batch_sharding(mesh, ndim) for k, ndim in MODEL_KEYS.items()}
-    prompts = abstract_batch(shape, model_cfg, b_sh, labels=False)
+    jits = grpo_jits(graphdef, state, plan.optim, mesh, cfg, compiler_options, shape.rows)
+    opt = abstract_opt_state(jits.tx, state, mesh)
+    prompts = abstract_batch(shape, model_cfg, jits.batch, labels=False)
     rows, width = shape.rows * cfg.group_size, cfg.max_new_tokens
-    rows1, rows2 = batch_sharding(mesh, 1), batch_sharding(mesh, 2)
+    rows1, rows2 = jits.rollout.advantages, jits.rollout.completions
     sizes = {"state": per_device_bytes(state), "opt": per_device_bytes(opt), "ref": per_device_bytes(ref_state),
              "prompts": per_device_bytes(prompts)}
     besides = lambda *taken: sum(v for k, v in sizes.items() if k not in taken)
@@ -140,20 +137,11 @@ def grpo_programs(model_cfg: ModelConfig, mesh, plan, shape: BatchShape, compile
             out.append(Program("grpo decode", error="not compiled: the prefill does not fit"))
     completions = jax.ShapeDtypeStruct((rows, width), jnp.int32, sharding=rows2)
     mask = jax.ShapeDtypeStruct((rows, width), jnp.bool_, sharding=rows2)
-    s_sh = state_shardings(state, mesh)
-    logps = jax.jit(under_mesh(functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=cfg.group_size,
-                                                 old_logp=cfg.updates_per_batch > 1), mesh),
-                    in_shardings=(s_sh, s_sh, b_sh, rows2, rows2), out_shardings=(rows2, rows2),
-                    compiler_options=compiler_options)
-    out.append(compile_program("grpo scoring", lambda: logps.trace(state, ref_state, prompts, completions, mask),
+    out.append(compile_program("grpo scoring", lambda: jits.logps.trace(state, ref_state, prompts, completions, mask),
                                resident=besides("state", "ref", "prompts"))[0])
-    o_sh = optim.opt_state_shardings(jax.eval_shape(tx.init, state), mesh)
-    update = jax.jit(under_mesh(update_fn(graphdef, tx, optim.trainable_mask(state, plan.optim), cfg, mesh), mesh),
-                     in_shardings=(s_sh, o_sh, b_sh, rollout_shardings(mesh)), out_shardings=(s_sh, o_sh, replicated(mesh)),
-                     donate_argnums=(0, 1), compiler_options=compiler_options)
     logp = jax.ShapeDtypeStruct((rows, width), jnp.float32, sharding=rows2)
     rollout = grpo_rollout.Rollout(completions, mask, jax.ShapeDtypeStruct((rows,), jnp.float32, sharding=rows1),
                                    logp, logp)
-    out.append(compile_program("grpo update", lambda: update.trace(state, opt, prompts, rollout),
+    out.append(compile_program("grpo update", lambda: jits.update.trace(state, opt, prompts, rollout),
                                resident=besides("state", "opt", "prompts"))[0])
     return out

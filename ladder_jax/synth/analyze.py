@@ -7,11 +7,12 @@ import dataclasses
 
 import numpy as np
 
-from ladder_jax.data.scene_folder import Scene
+from ladder_jax.data.scene_folder import Scene, SceneError
 from ladder_jax.synth.ambiguity import label_key, unambiguous_ids
 from ladder_jax.synth.canonical import Frame, canonical_frame
 from ladder_jax.synth.cleaning import CleaningConfig, ObjectBox, clean_points, flying_pixels, object_box
 from ladder_jax.synth.lifting import assumed_intrinsics, backproject, object_points, pixel_boxes
+from ladder_jax.synth.plausibility import label_problem, object_problem, scene_problem
 from ladder_jax.synth.predicates import Fact, nearest, scene_facts
 from ladder_jax.synth.visibility import bases_seen, incomplete_objects
 
@@ -67,6 +68,9 @@ def _intrinsics(scene: Scene, fov_deg: float | None) -> tuple[np.ndarray, list[s
 
 def analyze_scene(scene: Scene, seed: int = 0, fov_deg: float | None = None,
                   cleaning: CleaningConfig = CleaningConfig()) -> Analysis:
+    why = scene_problem(scene)
+    if why:
+        raise SceneError(f"scene {scene.name}: {why}")
     rng = np.random.default_rng(seed)
     k, assumptions = _intrinsics(scene, fov_deg)
     depth = np.where(flying_pixels(scene.depth), 0, scene.depth)
@@ -75,6 +79,9 @@ def analyze_scene(scene: Scene, seed: int = 0, fov_deg: float | None = None,
     pixel_count = dict(zip(ids.tolist(), pixels.tolist()))
     present = {i for i in pixel_count if i in scene.labels}
     dropped = {f"instance id {i}": "in instances.png but not in meta.json objects" for i in pixel_count if i and i not in scene.labels}
+    bad_labels = {i: why for i in present if (why := label_problem(scene.labels[i]))}
+    dropped.update({f"instance id {i}": why for i, why in bad_labels.items()})
+    present -= set(bad_labels)
     background = (depth > 0) & (scene.instances == 0)
     frame = canonical_frame(points[background], scene.camera_to_world, scene.world_up, seed)
     nameable, ambiguous = unambiguous_ids(scene.labels, present)
@@ -92,7 +99,12 @@ def analyze_scene(scene: Scene, seed: int = 0, fov_deg: float | None = None,
         else:
             if len(kept) < cleaning.min_measure_points:
                 incomplete.setdefault(i, f"too small to measure ({len(kept)} points < {cleaning.min_measure_points})")
-            boxes.append(object_box(i, scene.labels[i], kept, pix.get(i), i not in incomplete, i in resting))
+            box = object_box(i, scene.labels[i], kept, pix.get(i), i not in incomplete, i in resting)
+            implausible = object_problem(box.width, box.depth, box.height)
+            if implausible:
+                dropped[f"{scene.labels[i]} (id {i})"] = implausible
+                continue
+            boxes.append(box)
             if i in incomplete:
                 dropped[f"{scene.labels[i]} (id {i}) measurements"] = incomplete[i]
     counts, skipped = _count_facts(scene, present, pixel_count, cleaning.min_points)

@@ -12,7 +12,8 @@ from PIL import Image
 
 from ladder_jax.atomic_output import OutputError, build_beside
 from ladder_jax.data.scene_folder import write_scene
-from ladder_jax.synth.pipeline import OUTPUTS, SynthOptions, synthesize, synthesize_folders
+from ladder_jax.synth.pipeline import OUTPUTS, SynthOptions, load_scene, scene_folders, synthesize
+from ladder_jax.synth.plausibility import hfov_problem
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -55,6 +56,9 @@ def main(verb: str, args) -> int:
     if args.images and not args.providers:
         print(f"ladder-jax {verb}: --images needs --providers CONFIG (a JSON file naming local model folders)", file=sys.stderr)
         return 2
+    if args.fov is not None and hfov_problem(args.fov):
+        print(f"ladder-jax {verb}: --fov: {hfov_problem(args.fov)}", file=sys.stderr)
+        return 2
     if not pathlib.Path(source).is_dir():
         print(f"ladder-jax {verb}: {source} is not a folder; give a folder of scene folders or photos", file=sys.stderr)
         return 2
@@ -78,9 +82,17 @@ def main(verb: str, args) -> int:
 
 def _synthesize(args, out: pathlib.Path) -> dict:
     if args.scenes:
-        return synthesize_folders(args.scenes, out, SynthOptions(args.seed, args.fov))
+        sources = [(p.name, lambda p=p: load_scene(p)) for p in scene_folders(args.scenes)]
+        return synthesize(_progress(sources, "scene"), out, SynthOptions(args.seed, args.fov))
     sources, fov = _photo_sources(args, out)
-    return synthesize(sources, out, SynthOptions(args.seed, args.fov if args.fov is not None else fov))
+    return synthesize(_progress(sources, "photo"), out, SynthOptions(args.seed, args.fov if args.fov is not None else fov))
+
+
+def _progress(sources: list, unit: str):
+    """A tqdm bar over the scenes (on stderr when it is a terminal; the JSON summary stays alone on stdout)."""
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    return tqdm(sources, desc="synth", unit=unit, dynamic_ncols=True, file=sys.stderr, disable=not sys.stderr.isatty())
 
 
 def _print(report: dict) -> None:

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from ladder_jax.synth.plausibility import hfov_problem
+
 # Open SpatialVLM pipelines assume fx = fy ≈ 1.5·W when the camera is unknown (about 37° horizontal).
 DEFAULT_FOCAL_PER_WIDTH = 1.5
 
@@ -20,8 +22,9 @@ def assumed_intrinsics(width: int, height: int, fov_deg: float | None = None) ->
         f = DEFAULT_FOCAL_PER_WIDTH * width
         text = f"assumed intrinsics: fx = fy = {DEFAULT_FOCAL_PER_WIDTH}·W = {f:.1f} px, principal point at the centre"
     else:
-        if not 1.0 < fov_deg < 179.0:
-            raise ValueError(f"horizontal field of view must be in (1, 179) degrees, got {fov_deg}")
+        why = hfov_problem(fov_deg)
+        if why:
+            raise ValueError(why)
         f = (width / 2) / math.tan(math.radians(fov_deg) / 2)
         text = f"assumed intrinsics: {fov_deg:g}° horizontal field of view, fx = fy = {f:.1f} px, principal point at the centre"
     k = np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]], dtype=np.float64)

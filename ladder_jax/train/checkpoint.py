@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import threading
-from pathlib import Path
 from typing import Any
 
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
 import orbax.checkpoint as ocp
+
+from ladder_jax.paths import as_path, is_remote
 
 
 class ProcessJsonHandler(ocp.CheckpointHandler):
@@ -31,8 +34,8 @@ class ProcessJsonHandler(ocp.CheckpointHandler):
     adds its skip report) it expects get_state() to return bytes, its restore needs the iterator and
     calls start_prefetch(), and a run whose data keeps no state cannot save through it."""
 
-    def _file(self, directory) -> Path:
-        return Path(directory) / f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    def _file(self, directory):
+        return as_path(directory) / f"process_{jax.process_index()}-of-{jax.process_count()}.json"
 
     def save(self, directory, args: "ProcessJsonSave"):
         self._file(directory).write_text(json.dumps(args.item))
@@ -88,13 +91,34 @@ class Checkpointer:
     """Keeps the newest `keep` checkpoints of a run directory; saves are asynchronous."""
 
     def __init__(self, directory, keep: int = 3, async_save: bool = True):
-        self.directory = Path(directory).absolute()
+        self.directory = as_path(directory)  # gs://... stays a bucket path (Orbax writes through epath)
+        if not is_remote(self.directory):
+            self.directory = self.directory.absolute()
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_save,
                                                create=True)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
+
+    def steps(self) -> list[int]:
+        """Saved steps, newest first."""
+        return sorted(self.manager.all_steps(), reverse=True)
+
+    def quarantine(self, step: int) -> Path:
+        """Moves an unreadable step aside to `corrupt/<step>` (kept for inspection, never deleted), so the
+        run continues from an earlier step and can save this step number again."""
+        self.manager.wait_until_finished()
+        target = self.directory / "corrupt" / str(step)
+        if jax.process_index() == 0:
+            target.parent.mkdir(exist_ok=True)
+            if target.exists():
+                target = target.with_name(f"{step}.{len(list(target.parent.glob(f'{step}*')))}")
+            os.replace(self.directory / str(step), target)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices(f"quarantine checkpoint {step}")
+        self.manager.reload()
+        return target
 
     def save(self, step: int, state, opt_state, rng, meta: dict, data_state=None, force: bool = False) -> bool:
         """Starts an async save of everything needed to continue exactly after `step`. The rng key's

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 
+INTERRUPTED = 3  # the status after a stop signal (saved); launch/slurm_gpu.sbatch requeues on it
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     del verb
@@ -32,11 +32,11 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
 
 def main(verb: str, args: argparse.Namespace) -> int:
     del verb
-    from ladder_jax import config_files  # noqa: PLC0415 (keeps `ladder-jax --help` fast)
+    from ladder_jax import config_files, log_setup  # noqa: PLC0415 (keeps `ladder-jax --help` fast)
     from ladder_jax.plan.targets import TargetError  # noqa: PLC0415
     from ladder_jax.train import curriculum, stages  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    log_setup.setup()
     try:
         cfg = config_files.load(args.config, getattr(args, "overrides", []))
         if args.dry_run:
@@ -52,7 +52,10 @@ def main(verb: str, args: argparse.Namespace) -> int:
     for o in outcomes:
         print(json.dumps({"stage": o.name, "status": o.status, "final": str(o.final) if o.final else None,
                           **{k: o.last_metrics[k] for k in ("loss", "lr") if k in o.last_metrics}}))
-    return 3 if any(o.status == "preempted" for o in outcomes) else 0
+    if any(o.status == "preempted" for o in outcomes):
+        print("ladder-jax train: interrupted; run the same command again to resume", file=sys.stderr)
+        return INTERRUPTED
+    return 0
 
 
 if __name__ == "__main__":  # `python -m ladder_jax.train.cli train --config ...`, as `ladder-jax train ...`

@@ -1,7 +1,8 @@
 """The curriculum runner: stage 1 → stage 2 → [cold start] → stage 3, one config for all.
 
 Each stage trains in WORKDIR/<stage>/ with `loop.train` (which resumes from the stage's latest
-checkpoint) and ends by writing its params to WORKDIR/<stage>/final. The next stage starts from
+checkpoint) and ends by writing its params to WORKDIR/<stage>/final, with the tokenizer, chat
+template and preprocessor config at the stage's pixel bounds (a self-contained checkpoint). The next stage starts from
 those params with a fresh optimizer and learning-rate schedule. Started again, a run skips every
 stage whose `final` exists, so an interrupted curriculum continues where it stopped. The whole
 config is checked before any compute (`stages.check_*`) and written, resolved, to WORKDIR/config.json.
@@ -16,10 +17,14 @@ import time
 from pathlib import Path
 
 import jax
+import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from ladder_jax import config_files
-from ladder_jax.models.qwen25_vl.checkpoint import save_params
+from ladder_jax.data import pipeline
+from ladder_jax.models.qwen25_vl.checkpoint import read_config, save_params
 from ladder_jax.parallel import distributed
+from ladder_jax.paths import as_path
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.train import stage_inputs, stages
 from ladder_jax.train.loop import train
@@ -55,7 +60,7 @@ def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
     sizes = stages.check_devices(cfg, jax.device_count(), jax.process_count())
     records, image_root, kinds = stage_inputs.read_records(cfg)
     stages.check_data(cfg, kinds)
-    workdir = Path(cfg.workdir)
+    workdir = as_path(cfg.workdir)  # gs://bucket/run stays a bucket path
     if jax.process_index() == 0:
         record_config(cfg, workdir / CONFIG_FILE)
     mesh = make_mesh(*sizes)
@@ -65,7 +70,7 @@ def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
         final = workdir / name / "final"
         if name not in plans:
             outcomes.append(StageOutcome(name, "skipped: 0 steps", None, {}))
-        elif (final / "params").exists():
+        elif (final / "params").exists() and not _set_aside_if_damaged(final):
             log.info("%s: finished earlier (%s), skipped", name, final)
             outcomes.append(StageOutcome(name, "skipped: finished", final, {}))
             previous = final
@@ -74,17 +79,40 @@ def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
             model_cfg, graphdef, state = (stage_inputs.load_final(cfg, start, mesh) if start else
                                           stage_inputs.load_model_source(cfg, processor, mesh))
             log.info("%s: %d steps from %s", name, p.steps, start or f"config.model ({cfg.model.init})")
-            data = stage_inputs.stage_batches(p, records, image_root, processor)
+            data = stage_inputs.stage_batches(p, records, image_root, processor, whole_batch_everywhere(p, mesh))
             step = make_stage_step(p, graphdef, state, processor, mesh, cfg.compiler_options.to_dict() or None)
             loop_cfg = dataclasses.replace(p.loop, progress=p.loop.progress and jax.process_index() == 0)
             result = train(step, state, data, loop_cfg, model_cfg, pad_id=processor.ids["pad"])
             if result.preempted:
                 outcomes.append(StageOutcome(name, "preempted", None, result.last_metrics, time.perf_counter() - began))
                 return outcomes
-            save_params(final, model_cfg, result.state)
+            save_params(final, model_cfg, result.state, processor=pipeline.stage_processor(processor, p.pipeline))
             outcomes.append(StageOutcome(name, "trained", final, result.last_metrics, time.perf_counter() - began))
             previous = final
     return outcomes
+
+
+def _set_aside_if_damaged(final: Path) -> bool:
+    """A stage `final/` whose model_config.json or parameter metadata cannot be read is not finished:
+    it is moved to `final.damaged[-N]` (kept) and the stage finishes again from its own checkpoints."""
+    try:
+        read_config(final)
+        with ocp.StandardCheckpointer() as ckptr:
+            if not getattr(ckptr.metadata(final / "params"), "item_metadata", None):
+                raise ValueError(f"{final / 'params'} has no readable parameter metadata")
+        return False
+    except Exception as e:  # noqa: BLE001 — whatever cannot be read means the stage is not finished
+        why = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+    aside = final.with_name("final.damaged")
+    n = 1
+    while aside.exists():
+        aside, n = final.with_name(f"final.damaged-{n}"), n + 1
+    if jax.process_index() == 0:
+        final.rename(aside)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(f"set aside {final}")
+    log.warning("%s is damaged (%s); moved it to %s and finishing the stage again from its checkpoints", final, why, aside)
+    return True
 
 
 def record_config(cfg, path: Path) -> None:
@@ -116,4 +144,12 @@ def make_stage_step(p: stages.StagePlan, graphdef, state, processor, mesh, compi
     from ladder_jax.train.grpo import make_grpo_step  # noqa: PLC0415
 
     ref_state = jax.tree.map(lambda x: x.copy(), state)
-    return make_grpo_step(graphdef, state, ref_state, p.optim, mesh, p.grpo, processor.tokenizer, compiler_options)
+    return make_grpo_step(graphdef, state, ref_state, p.optim, mesh, p.grpo, processor.tokenizer, compiler_options,
+                          prompts=p.batch_size)
+
+
+def whole_batch_everywhere(p: stages.StagePlan, mesh) -> bool:
+    """A GRPO batch too small to divide over the data axes is replicated: every process reads all of it."""
+    from ladder_jax.train.grpo import replicated_rows  # noqa: PLC0415
+
+    return p.grpo is not None and replicated_rows(mesh, p.batch_size)

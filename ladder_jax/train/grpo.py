@@ -22,16 +22,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+from jax.sharding import NamedSharding, PartitionSpec
 
+from ladder_jax.data.tokenizer import end_token_ids
 from ladder_jax.generate import sampler
 from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.models.qwen25_vl.inputs import MODEL_KEYS
-from ladder_jax.parallel.sharding import batch_sharding, replicated, state_shardings
+from ladder_jax.parallel.sharding import batch_sharding, replicated, spec_for, state_shardings
 from ladder_jax.train import grpo_rollout, optim
 from ladder_jax.train import rewards as rewards_lib
 from ladder_jax.train.grpo_loss import AGGREGATIONS, KL_ESTIMATORS
@@ -43,7 +46,8 @@ from ladder_jax.train.sft import under_mesh
 
 @dataclasses.dataclass(frozen=True)
 class GRPOConfig:
-    """SPEC.md section 3 reference values (lr 1e-6 lives in OptimConfig)."""
+    """SPEC.md section 3 reference values (lr 1e-6 and its linear decay live in OptimConfig).
+    Sampling stops at either end token of the tokenizer (`tokenizer.end_token_ids`)."""
 
     group_size: int = 4
     beta: float = 0.01
@@ -51,7 +55,7 @@ class GRPOConfig:
     kl: str = "k3"
     aggregation: str = "sequence_mean"
     temperature: float = 1.0
-    top_k: int = 0
+    top_k: int = 50  # the generation default of the reference's transformers (0 turns the filter off)
     top_p: float = 1.0
     max_new_tokens: int = 1024
     updates_per_batch: int = 1
@@ -93,6 +97,7 @@ class GRPOStep(CompiledStep):
     cfg: GRPOConfig = GRPOConfig()
     batch_mode: ClassVar[str] = "prompt"
     host_keys: ClassVar[tuple] = ("answers", "question_types")
+    metrics_group: ClassVar[str] = "grpo"  # TensorBoard / W&B group of its own metrics (rewards, KL, ...)
 
     @property
     def micro_batches(self) -> int:
@@ -116,34 +121,54 @@ class GRPOStep(CompiledStep):
                 + (1 + (c.updates_per_batch > 1)) * scored + c.updates_per_batch * 3 * scored)
 
 
-def rollout_shardings(mesh) -> grpo_rollout.Rollout:
-    rows = lambda ndim: batch_sharding(mesh, ndim)
+def rows_sharding(mesh, rows: int | None, ndim: int) -> NamedSharding:
+    """Leading dimension of `rows` rows over data x fsdp (`batch_sharding`, also for rows=None),
+    or replicated when the rows do not divide over them: the reference's one prompt per update
+    runs on any mesh, every device (and process) working on the whole batch."""
+    if rows is None or not replicated_rows(mesh, rows):
+        return batch_sharding(mesh, ndim)
+    return NamedSharding(mesh, PartitionSpec(*([None] * ndim)))
+
+
+def replicated_rows(mesh, rows: int) -> bool:
+    """True when `rows` do not divide over the mesh's data axes (of more than one device)."""
+    return mesh.shape["data"] * mesh.shape["fsdp"] > 1 and spec_for((rows,), ("batch",), mesh)[0] is None
+
+
+def rollout_shardings(mesh, prompts: int | None = None, group_size: int = 1) -> grpo_rollout.Rollout:
+    rows = lambda ndim: rows_sharding(mesh, None if prompts is None else prompts * group_size, ndim)
     return grpo_rollout.Rollout(rows(2), rows(2), rows(1), rows(2), rows(2))
 
 
-def _global(x, mesh):
-    """This process's rows (host NumPy) as a global batch-sharded array. Only for arrays of fixed
-    widths (the encoded answers), so the processes' shapes agree without an exchange."""
-    x = np.asarray(x)
-    return jax.make_array_from_process_local_data(batch_sharding(mesh, x.ndim), x)
+def _global(x, sharding):
+    """This process's rows (host NumPy) as a global array on `sharding` (all rows when it is
+    replicated). Only for arrays of fixed widths (the encoded answers), so the processes' shapes
+    agree without an exchange."""
+    return jax.make_array_from_process_local_data(sharding, np.asarray(x))
 
 
-def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mesh, grpo_cfg: GRPOConfig,
-                   tokenizer, compiler_options: dict | None = None) -> GRPOStep:
-    """The GRPO step on `mesh`. `state` may be abstract (it fixes shardings); `ref_state` is the
-    frozen reference policy, copied onto the policy's shardings (passing the initial state is safe). `compiler_options` go to XLA for the
-    scoring and update jits (the sampler compiles with the defaults)."""
-    cfg, ids = grpo_cfg, {"eos": tokenizer.eos_token_id, "pad": tokenizer.pad_token_id}
+@dataclasses.dataclass(frozen=True)
+class GRPOJits:
+    """The update's pieces besides the sampler: shardings, the scoring and update jits (what
+    `make_grpo_step` runs and `ladder_jax.plan` compiles abstractly)."""
+
+    tx: optax.GradientTransformation
+    state: object  # shardings of the policy (and the reference)
+    opt: object
+    batch: dict
+    rollout: grpo_rollout.Rollout
+    logps: Callable
+    update: Callable
+
+
+def grpo_jits(graphdef, state, optim_cfg: optim.OptimConfig, mesh, cfg: GRPOConfig, compiler_options: dict | None = None,
+              prompts: int | None = None) -> GRPOJits:
     tx = optim.make_optimizer(optim_cfg, state)
     s_sh = state_shardings(state, mesh)
     o_sh = optim.opt_state_shardings(jax.eval_shape(tx.init, state), mesh)
-    b_sh = {k: batch_sharding(mesh, ndim) for k, ndim in MODEL_KEYS.items()}
-    r_sh = rollout_shardings(mesh)
-    # A copy: the step donates the policy's buffers, and the reference is often the initial policy.
-    ref_state = jax.jit(lambda t: jax.tree.map(jnp.copy, t), out_shardings=s_sh)(ref_state)
-    host_table = byte_table(tokenizer)
-    table, max_bytes = jax.device_put(host_table, replicated(mesh)), grpo_rollout.max_bytes(host_table, cfg.max_new_tokens)
-    weights, rows1, rows2 = cfg.reward_weights, batch_sharding(mesh, 1), batch_sharding(mesh, 2)
+    b_sh = {k: rows_sharding(mesh, prompts, ndim) for k, ndim in MODEL_KEYS.items()}
+    r_sh = rollout_shardings(mesh, prompts, cfg.group_size)
+    rows2 = r_sh.completions
     logps = jax.jit(under_mesh(functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=cfg.group_size,
                                                  old_logp=cfg.updates_per_batch > 1), mesh),
                     in_shardings=(s_sh, s_sh, b_sh, rows2, rows2), out_shardings=(rows2, rows2),
@@ -151,6 +176,25 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
     update = jax.jit(under_mesh(update_fn(graphdef, tx, optim.trainable_mask(state, optim_cfg), cfg, mesh), mesh),
                      in_shardings=(s_sh, o_sh, b_sh, r_sh), out_shardings=(s_sh, o_sh, replicated(mesh)),
                      donate_argnums=(0, 1), compiler_options=compiler_options)
+    return GRPOJits(tx, s_sh, o_sh, b_sh, r_sh, logps, update)
+
+
+def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mesh, grpo_cfg: GRPOConfig,
+                   tokenizer, compiler_options: dict | None = None, prompts: int | None = None) -> GRPOStep:
+    """The GRPO step on `mesh`. `state` may be abstract (it fixes shardings); `ref_state` is the
+    frozen reference policy, copied onto the policy's shardings (passing the initial state is
+    safe). `compiler_options` go to XLA for the scoring and update jits (the sampler compiles with
+    the defaults). `prompts`, the global batch's prompt count, decides the batch shardings
+    (`rows_sharding`: replicated when they do not divide over data x fsdp); None shards the rows."""
+    cfg, ids = grpo_cfg, {"eos": end_token_ids(tokenizer), "pad": tokenizer.pad_token_id}
+    jits = grpo_jits(graphdef, state, optim_cfg, mesh, cfg, compiler_options, prompts)
+    tx, s_sh, o_sh, logps, update = jits.tx, jits.state, jits.opt, jits.logps, jits.update
+    answer_sharding = functools.partial(rows_sharding, mesh, prompts)
+    # A copy: the step donates the policy's buffers, and the reference is often the initial policy.
+    ref_state = jax.jit(lambda t: jax.tree.map(jnp.copy, t), out_shardings=s_sh)(ref_state)
+    host_table = byte_table(tokenizer)
+    table, max_bytes = jax.device_put(host_table, replicated(mesh)), grpo_rollout.max_bytes(host_table, cfg.max_new_tokens)
+    weights, rows1, rows2 = cfg.reward_weights, jits.rollout.advantages, jits.rollout.completions
 
     def step(state, opt_state, batch, rng):
         start = time.perf_counter()
@@ -161,7 +205,7 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
         out = jax.block_until_ready(out)
         sampled = time.perf_counter() - start
         answers = grpo_rollout.fixed_width_answers(batch["answers"], batch["question_types"])
-        answers = jax.tree.map(lambda a: _global(a, mesh), answers)
+        answers = jax.tree.map(lambda a: _global(a, answer_sharding(np.ndim(a))), answers)
         _, advantages, metrics = grpo_rollout.rewards(table, out.tokens, out.lengths, answers, group_size=cfg.group_size,
                                                       weights=weights, max_bytes=max_bytes)
         # The sampler and the reward jit leave their outputs on GSPMD's choice; the jits below take
@@ -179,4 +223,4 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
                   "sample_time_share": np.float64(sampled / max(elapsed, 1e-9))}
         return state, opt_state, metrics | timing
 
-    return GRPOStep(step, tx, s_sh, o_sh, b_sh, mesh, cfg)
+    return GRPOStep(step, tx, s_sh, o_sh, jits.batch, mesh, cfg)

@@ -30,12 +30,21 @@ def policy_loss(graphdef, state, micro: dict, cfg):
     old = jax.lax.stop_gradient(logp) if cfg.updates_per_batch == 1 else _flat(micro["old_logp"])
     tokens, kl, clipped = per_token_loss(logp, old, _flat(micro["ref_logp"]), _flat(micro["advantages"]),
                                          clip_eps=cfg.clip_eps, beta=cfg.beta, kl=cfg.kl)
-    total, count = aggregate(tokens, mask, cfg.aggregation, cfg.max_new_tokens)
+    # Collective order (parallel/distributed.py): across CPU processes two reductions in one jit must
+    # depend on each other. Every sum is taken per row, stacked and reduced at once (one all-reduce);
+    # the max's input depends on those sums, and the differentiated loss on the max, so that every
+    # gradient reduction waits for both. 0 * x keeps the values exact (x is finite; a non-finite
+    # loss is skipped anyway).
+    row_total, row_count = jax.vmap(lambda t, k: aggregate(t[None], k[None], cfg.aggregation, cfg.max_new_tokens))(
+        tokens, mask)
     m = mask.astype(jnp.float32)
-    deviation = jnp.max(jnp.where(mask, jnp.abs(jnp.exp(logp - old) - 1.0), 0.0))
-    stats = {"kl": jnp.sum(kl * m), "clipped": jnp.sum(clipped * m), "tokens": jnp.sum(m),
-             "ratio_max_dev": jax.lax.stop_gradient(deviation)}
-    return total, (count, stats)
+    sums = jnp.sum(jnp.stack([row_total, row_count, jnp.sum(kl * m, 1), jnp.sum(clipped * m, 1), jnp.sum(m, 1)], 1), 0)
+    total, count, kl_sum, clipped_sum, token_sum = (sums[i] for i in range(5))
+    after_sums = 0.0 * jax.lax.stop_gradient(jnp.minimum(count, 1.0))
+    deviation = jax.lax.stop_gradient(jnp.max(jnp.where(mask, jnp.abs(jnp.exp(logp - old) - 1.0), 0.0) + after_sums))
+    tied = total * (1.0 + 0.0 * jnp.minimum(deviation, 1.0))
+    stats = {"kl": kl_sum, "clipped": clipped_sum, "tokens": token_sum, "ratio_max_dev": deviation}
+    return tied, (count, stats)
 
 
 def grouped(prompts: dict, rollout: Rollout, group_size: int) -> dict:

@@ -3,7 +3,8 @@
 Started again with the same work directory, a run restores the latest checkpoint (params,
 optimizer state, rng, counters, data-iterator position) and continues with the very next batch,
 so its per-step losses are those of a run that was never interrupted. SIGTERM (a preemption
-notice) saves at the next step boundary and returns with `preempted=True`.
+notice) saves at the next step boundary and returns with `preempted=True`; with several processes
+they agree after every step whether any got one, so all stop after the same step.
 
 Per step the loop waits for the step's metrics (a few scalars): non-finite steps are counted
 exactly, and the data-wait time it reports is the time spent in `next(data)`.
@@ -12,6 +13,7 @@ exactly, and the data-wait time it reports is the time spent in `next(data)`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -21,11 +23,14 @@ import numpy as np
 
 from ladder_jax.data.collate import padded_shapes, repad
 from ladder_jax.models.qwen25_vl.config import ModelConfig
-from ladder_jax.parallel.distributed import agreed_shapes, global_batch
+from ladder_jax.parallel.distributed import agreed_shapes, any_process, global_batch
 from ladder_jax.parallel.mesh import batch_split_error
 from ladder_jax.train import telemetry
 from ladder_jax.train.checkpoint import Checkpointer, StopSignal
 from ladder_jax.train.compiled_step import CompiledStep
+from ladder_jax.paths import as_path
+
+log = logging.getLogger(__name__)
 
 # Host-side keys a pipeline batch may carry beside its arrays (tuples of per-row strings). A step
 # receives those named in its `host_keys` (GRPO: answers, question types); the rest are dropped.
@@ -53,6 +58,7 @@ class LoopConfig:
     seed: int = 0
     tensorboard: bool = True
     progress: bool = True
+    wandb_project: str = ""  # "": no Weights & Biases run (the curriculum sets config.logging.wandb_project)
 
     def __post_init__(self):
         if self.total_steps < 1 or self.batch_size < 1:
@@ -142,16 +148,30 @@ class _Window:
 def _start(train_step: CompiledStep, state, ckpt: Checkpointer, cfg: LoopConfig, set_data_state):
     """(step, state, opt_state, rng, meta): the latest checkpoint's, or a fresh start."""
     rng = jax.random.key(cfg.seed)
-    step = ckpt.latest_step()
-    if step is None:
+    steps = ckpt.steps()
+    if not steps:
         return 0, state, train_step.init_opt_state(state), rng, {"skipped_total": 0, "nonfinite_run": 0}
     abstract_opt = jax.eval_shape(train_step.tx.init, state)
-    r = ckpt.restore(step, state, abstract_opt, rng, train_step.state_shardings, train_step.opt_shardings)
-    if r.data_state is not None:
-        if set_data_state is None:
-            raise TrainConfigError("the checkpoint holds a data-iterator state but the data has no set_state")
-        set_data_state(r.data_state)
-    return step, r.state, r.opt_state, r.rng, r.meta
+    problems = []
+    for step in steps:  # newest first: a corrupt checkpoint falls back to the one before it
+        try:
+            r = ckpt.restore(step, state, abstract_opt, rng, train_step.state_shardings, train_step.opt_shardings)
+            if r.data_state is not None:
+                if set_data_state is None:
+                    raise TrainConfigError("the checkpoint holds a data-iterator state but the data has no set_state")
+                set_data_state(r.data_state)
+        except TrainConfigError:
+            raise
+        except Exception as e:  # noqa: BLE001 — orbax, JSON and iterator-state errors all mean "unreadable"
+            why = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            problems.append(f"step {step}: {why}")
+            moved = ckpt.quarantine(step)
+            log.warning("checkpoint of step %d in %s is unreadable (%s); moved it to %s and trying the one before",
+                        step, cfg.workdir, why, moved)
+            continue
+        return step, r.state, r.opt_state, r.rng, r.meta
+    raise TrainConfigError(f"every checkpoint in {Path(cfg.workdir) / 'checkpoints'} is unreadable (moved to its corrupt/ "
+                           f"folder): {'; '.join(problems)}. Delete the workdir's checkpoints to start over.")
 
 
 def train(train_step: CompiledStep, state, data: Iterator[dict], cfg: LoopConfig, model_cfg: ModelConfig, *,
@@ -171,9 +191,11 @@ def train(train_step: CompiledStep, state, data: Iterator[dict], cfg: LoopConfig
         raise TrainConfigError("no pad id: the model config has no pad_token_id; pass the tokenizer's as pad_id")
     get_data_state = get_data_state or getattr(data, "get_state", None)
     set_data_state = set_data_state or getattr(data, "set_state", None)
-    ckpt = checkpointer or Checkpointer(Path(cfg.workdir) / "checkpoints", keep=cfg.keep_checkpoints)
+    ckpt = checkpointer or Checkpointer(as_path(cfg.workdir) / "checkpoints", keep=cfg.keep_checkpoints)
     step, state, opt_state, rng, meta = _start(train_step, state, ckpt, cfg, set_data_state)
-    writer = telemetry.MetricsWriter(cfg.workdir, resume_step=step, tensorboard=cfg.tensorboard)
+    writer = telemetry.MetricsWriter(cfg.workdir, resume_step=step, tensorboard=cfg.tensorboard,
+                                     wandb_project=cfg.wandb_project, group=getattr(train_step, "metrics_group", "train"),
+                                     config=dataclasses.asdict(cfg))
     progress = telemetry.Progress(cfg.total_steps, step, cfg.progress)
     run = _Run(train_step, cfg, model_cfg, ckpt, writer, progress, get_data_state, eval_fn, meta, pad_id)
     try:
@@ -223,11 +245,21 @@ class _Run:
             if saved:
                 self._save(step, state, opt_state, rng)
             self._evaluate(step, state)
-            if stop.requested or self.ckpt.reached_preemption(step):
+            if any_process(stop.requested) or self.ckpt.reached_preemption(step):
                 if not saved:
                     self._save(step, state, opt_state, rng, force=True)
                 return TrainResult(step, state, opt_state, True, last)
+        self._check_finished(step, state)
         return TrainResult(step, state, opt_state, False, last)
+
+    def _check_finished(self, step: int, state) -> None:
+        """A run is trained only if its last step updated the model (skipped steps leave the weights as they were)."""
+        if self.nonfinite_run:
+            raise NonFiniteLossError(
+                f"the run reached its last step ({step}) but the last {self.nonfinite_run} step(s) had a non-finite loss "
+                f"or gradient and were skipped, so it is not taken as trained (the weights are those of step "
+                f"{step - self.nonfinite_run}). Check the data at the end of the epoch for empty/corrupt samples or lower "
+                f"the learning rate, then train again from an earlier checkpoint.")
 
     def _count_nonfinite(self, step: int, m: dict) -> None:
         self.skipped_total += m["skipped"]

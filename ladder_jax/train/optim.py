@@ -1,4 +1,4 @@
-"""AdamW with linear warmup + cosine decay, global-norm clipping, a weight-decay mask and optional
+"""AdamW with linear warmup + cosine or linear decay, global-norm clipping, a weight-decay mask and optional
 frozen vision tower / merger; the optimizer state is sharded like the parameters it mirrors.
 
 Parameters are the model's nnx State: each Param carries logical `axes`, so optimizer moments
@@ -19,15 +19,18 @@ from jax.sharding import NamedSharding
 from ladder_jax.parallel.sharding import replicated, spec_for
 
 FROZEN, DECAY, NO_DECAY = "frozen", "decay", "no_decay"
+DECAYS = ("cosine", "linear")
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
-    """SFT reference values (SPEC.md section 3): lr 1e-5, cosine, warmup ratio 0.1."""
+    """SFT reference values (SPEC.md section 3): lr 1e-5, cosine, warmup ratio 0.1. GRPO's
+    reference is lr 1e-6, `decay="linear"`, no warmup (`stages.GRPO_OPTIM`)."""
 
     learning_rate: float = 1e-5
     total_steps: int = 1000
     warmup_ratio: float = 0.1
+    decay: str = "cosine"  # after the warmup: "cosine" | "linear" (transformers' lr_scheduler_type)
     end_lr_ratio: float = 0.0
     b1: float = 0.9
     b2: float = 0.999
@@ -47,6 +50,7 @@ class OptimConfig:
                                      f"got {self.max_grad_norm}"),
             (0 <= self.b1 < 1 and 0 <= self.b2 < 1 and self.eps > 0, "need 0 <= b1, b2 < 1 and eps > 0"),
             (self.total_steps >= 0, f"total_steps must be >= 0, got {self.total_steps}"),
+            (self.decay in DECAYS, f"decay must be one of {DECAYS}, got {self.decay!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -58,9 +62,19 @@ class OptimConfig:
 
 
 def schedule(cfg: OptimConfig) -> optax.Schedule:
-    """lr(s) = peak·s/w for s < w; then end + (peak − end)·½(1 + cos(π·(s − w)/(T − w))), T = total_steps.
+    """lr(s) = peak·s/w for s < w; then, T = total_steps,
+        cosine: end + (peak − end)·½(1 + cos(π·(s − w)/(T − w)))
+        linear: peak + (end − peak)·(s − w)/(T − w)    (constant `end` from T on)
 
-    The transformers `cosine` schedule with warmup (end = 0), so step 0 trains at lr 0."""
+    transformers' `cosine` and `linear` schedules with warmup (end = 0): with a warmup, step 0
+    trains at lr 0; without one (GRPO's reference), step 0 trains at the peak."""
+    if cfg.decay == "linear":
+        decay = optax.linear_schedule(cfg.learning_rate, cfg.learning_rate * cfg.end_lr_ratio,
+                                      max(cfg.total_steps - cfg.warmup_steps, 1))
+        if not cfg.warmup_steps:
+            return decay
+        warmup = optax.linear_schedule(0.0, cfg.learning_rate, cfg.warmup_steps)
+        return optax.join_schedules([warmup, decay], [cfg.warmup_steps])
     return optax.warmup_cosine_decay_schedule(
         init_value=0.0, peak_value=cfg.learning_rate, warmup_steps=cfg.warmup_steps,
         decay_steps=max(cfg.total_steps, cfg.warmup_steps + 1), end_value=cfg.learning_rate * cfg.end_lr_ratio)

@@ -1,8 +1,16 @@
 """The SFT loss and the jitted, sharded training step.
 
-token_loss returns (sum, count) over label tokens; the step counts the whole global batch's label
-tokens first and differentiates Σ_microbatches sum / count, so micro-batches, data-parallel shards
-and hosts add up to the loss of one big batch.
+token_loss returns (sum, count) over label tokens; the step takes the whole global batch's
+denominator first and differentiates Σ_microbatches sum / denominator, so micro-batches,
+data-parallel shards and hosts add up to the loss of one big batch. Two averages
+(`StepConfig.loss_average`):
+
+  "token"   loss = Σ_b Σ_t l_bt / Σ_b n_b          (every label token of the batch weighs the same)
+  "sample"  loss = (1/B') Σ_b (1/n_b) Σ_t l_bt      (each row's token mean, then the mean over the
+            B' rows that have a label: the reference's per-device batch of 1 averaged over
+            devices and accumulation steps)
+
+where n_b is row b's label-token count.
 Mixed precision and rematerialisation come from the model config: `dtype="bfloat16",
 param_dtype="float32"` computes in bf16 against fp32 master weights (grads and Adam moments are
 fp32); `remat="full" | "dots"` checkpoints each scanned layer.
@@ -21,19 +29,25 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX, TRAIN_KEYS
-from ladder_jax.parallel.sharding import batch_sharding, replicated, state_shardings
+from ladder_jax.parallel.sharding import batch_sharding, replicated, spec_for, state_shardings
 from ladder_jax.train import optim
 from ladder_jax.train.compiled_step import CompiledStep
+
+
+LOSS_AVERAGES = ("token", "sample")
 
 
 @dataclasses.dataclass(frozen=True)
 class StepConfig:
     micro_batches: int = 1  # gradient accumulation: the global batch is split into this many
     loss_chunk: int = 0  # sequence positions per logits chunk (0: all at once); bounds the (B, L, V) logits
+    loss_average: str = "token"  # "token" | "sample" (the reference's): see the module doc
 
     def __post_init__(self):
         if self.micro_batches < 1 or self.loss_chunk < 0:
             raise ValueError(f"micro_batches must be >= 1 and loss_chunk >= 0, got {self.micro_batches}, {self.loss_chunk}")
+        if self.loss_average not in LOSS_AVERAGES:
+            raise ValueError(f"loss_average must be one of {LOSS_AVERAGES}, got {self.loss_average!r}")
 
 
 def shifted_targets(labels):
@@ -41,53 +55,70 @@ def shifted_targets(labels):
     return jnp.concatenate([labels[:, 1:], jnp.full_like(labels[:, :1], IGNORE_INDEX)], axis=1)
 
 
-def token_loss(logits, targets):
-    """(Σ_t −log softmax(logits_t)[y_t], #{t: y_t ≠ −100}) over positions with a target; float32."""
+def token_weights(targets, loss_average: str = "token"):
+    """(B, L) float32 weight of each position's loss: 1 on a target ("token"), 1/n_b on row b's
+    n_b targets ("sample"); 0 where there is no target."""
+    valid = (targets != IGNORE_INDEX).astype(jnp.float32)
+    if loss_average == "token":
+        return valid
+    return valid / jnp.maximum(jnp.sum(valid, axis=1, keepdims=True), 1.0)
+
+
+def token_loss(logits, targets, weights=None):
+    """(Σ_t w_t·(−log softmax(logits_t)[y_t]), #{t: y_t ≠ −100}) over positions with a target;
+    float32. `weights` (B, L) default to 1 on every target."""
     valid = targets != IGNORE_INDEX
+    weights = valid.astype(jnp.float32) if weights is None else weights
     logz = jax.nn.logsumexp(logits, axis=-1)
     gold = jnp.take_along_axis(logits, jnp.where(valid, targets, 0)[..., None], axis=-1)[..., 0]
-    return jnp.sum(jnp.where(valid, logz - gold, 0.0)), jnp.sum(valid).astype(jnp.float32)
+    return jnp.sum(jnp.where(valid, (logz - gold) * weights, 0.0)), jnp.sum(valid).astype(jnp.float32)
 
 
-def chunked_loss(model, hidden, targets, chunk: int):
+def chunked_loss(model, hidden, targets, chunk: int, weights=None):
     """token_loss over sequence chunks of `chunk` positions, each chunk's logits recomputed in the
     backward pass, so at most (B, chunk, V) logits are alive at once."""
     b, length, d = hidden.shape
     pad = -length % chunk
+    weights = (targets != IGNORE_INDEX).astype(jnp.float32) if weights is None else weights
     hidden = jnp.pad(hidden, ((0, 0), (0, pad), (0, 0)))
     targets = jnp.pad(targets, ((0, 0), (0, pad)), constant_values=IGNORE_INDEX)
+    weights = jnp.pad(weights, ((0, 0), (0, pad)))
     n = (length + pad) // chunk
     hs = jnp.moveaxis(hidden.reshape(b, n, chunk, d), 1, 0)
     ts = jnp.moveaxis(targets.reshape(b, n, chunk), 1, 0)
+    ws = jnp.moveaxis(weights.reshape(b, n, chunk), 1, 0)
 
     @jax.checkpoint
-    def one(h, t):
-        return token_loss(model.logits(h), t)
+    def one(h, t, w):
+        return token_loss(model.logits(h), t, w)
 
     def body(acc, xs):
         s, c = one(*xs)
         return (acc[0] + s, acc[1] + c), None
 
-    (total, count), _ = jax.lax.scan(body, (jnp.zeros(()), jnp.zeros(())), (hs, ts))
+    (total, count), _ = jax.lax.scan(body, (jnp.zeros(()), jnp.zeros(())), (hs, ts, ws))
     return total, count
 
 
-def batch_loss(graphdef, state, batch, loss_chunk: int = 0):
-    """(sum, count) of next-token cross-entropy on `batch` (the agreed training batch)."""
+def batch_loss(graphdef, state, batch, loss_chunk: int = 0, loss_average: str = "token"):
+    """(weighted sum, label count) of next-token cross-entropy on `batch` (the agreed training
+    batch), positions weighted by `token_weights`."""
     model = nnx.merge(graphdef, state)
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     targets = shifted_targets(batch["labels"])
+    weights = token_weights(targets, loss_average)
     if loss_chunk:
-        return chunked_loss(model, model(**inputs, return_hidden=True), targets, loss_chunk)
-    return token_loss(model(**inputs), targets)
+        return chunked_loss(model, model(**inputs, return_hidden=True), targets, loss_chunk, weights)
+    return token_loss(model(**inputs), targets, weights)
 
 
 def split_micro(batch, micro_batches: int, mesh):
     """(B, ...) -> (M, B/M, ...) with micro-batch m = rows m, m+M, m+2M, ...: every device keeps
-    its own rows (a data shard holds a contiguous block, so strided rows split it evenly)."""
+    its own rows (a data shard holds a contiguous block, so strided rows split it evenly). B/M rows
+    that do not divide over the data axes stay replicated (a GRPO batch of one prompt)."""
     def one(x):
         x = jnp.swapaxes(x.reshape(x.shape[0] // micro_batches, micro_batches, *x.shape[1:]), 0, 1)
-        spec = PartitionSpec(None, ("data", "fsdp"), *([None] * (x.ndim - 2)))
+        spec = PartitionSpec(None, spec_for(x.shape[1:2], ("batch",), mesh)[0], *([None] * (x.ndim - 2)))
         return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
     return jax.tree.map(one, batch)
 
@@ -97,17 +128,27 @@ def label_count(labels):
     return jnp.sum(shifted_targets(labels) != IGNORE_INDEX).astype(jnp.float32)
 
 
+def loss_denominator(labels, loss_average: str = "token"):
+    """What the weighted sums divide by, float32: the label tokens of the batch ("token") or its
+    rows with at least one label token ("sample")."""
+    if loss_average == "token":
+        return label_count(labels)
+    return jnp.sum(jnp.any(shifted_targets(labels) != IGNORE_INDEX, axis=1)).astype(jnp.float32)
+
+
 def accumulate_grads(graphdef, state, batch, step_cfg: StepConfig, mesh):
-    """(grads, loss, count): loss = Σ sum / max(count, 1) and its gradient, summed over
-    micro-batches (lax.scan); the count of label tokens is taken from the whole batch first.
+    """(grads, loss, count): loss = Σ sum / max(denominator, 1) and its gradient, summed over
+    micro-batches (lax.scan); the denominator (`loss_denominator`) and the count of label tokens
+    are taken from the whole batch first.
 
     The loss divides by the count inside the differentiated function, so every gradient collective
     waits for the count's all-reduce. XLA:CPU orders collectives only by when they start; two that
     do not depend on each other can interleave across processes (gloo), which then abort on
     mismatched messages."""
     count = label_count(batch["labels"])
-    denom = jnp.maximum(count, 1.0)
-    grad_fn = jax.value_and_grad(lambda s, b: batch_loss(graphdef, s, b, step_cfg.loss_chunk)[0] / denom)
+    denom = jnp.maximum(loss_denominator(batch["labels"], step_cfg.loss_average), 1.0)
+    grad_fn = jax.value_and_grad(
+        lambda s, b: batch_loss(graphdef, s, b, step_cfg.loss_chunk, step_cfg.loss_average)[0] / denom)
 
     def body(acc, micro):
         loss, grads = grad_fn(state, micro)
@@ -127,9 +168,10 @@ def _global_norm(grads, trainable):
 def train_step_fn(graphdef, tx, trainable, step_cfg: StepConfig, mesh) -> Callable:
     """The pure step (state, opt_state, batch, rng) -> (state, opt_state, metrics).
 
-    loss = Σ sum / max(Σ count, 1); grads likewise. A non-finite loss or grad norm skips the
-    update (state and optimizer state come back unchanged) and reports skipped = 1. `rng` is the
-    per-step key; Qwen2.5-VL trains without dropout, so this loss does not draw from it."""
+    loss = Σ sum / max(denominator, 1) (`accumulate_grads`); grads likewise. A non-finite loss or
+    grad norm skips the update (state and optimizer state come back unchanged) and reports
+    skipped = 1; `tokens` is the batch's label-token count in both averages. `rng` is the per-step
+    key; Qwen2.5-VL trains without dropout, so this loss does not draw from it."""
     def step(state, opt_state, batch, rng):
         del rng
         grads, loss, count = accumulate_grads(graphdef, state, batch, step_cfg, mesh)

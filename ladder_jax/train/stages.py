@@ -10,6 +10,7 @@ A curriculum config is a ConfigDict:
     tokenizer:  source ("model": the files beside model.path | "train": a demo BPE on the data), vocab_size
     data:       root (a release-layout folder: SpatialLadder-26k or toy world), image_root ("" = root/images)
     compiler_options: XLA options for the train step (e.g. a fast CPU compile for demos)
+    logging:    wandb_project ("" = none; else each stage logs to a Weights & Biases run, extra [wandb])
     stages:     stage1, stage2, cold_start (sft_stage()) and stage3 (grpo_stage())
     demo:       (optional) what `ladder-jax demo` alone reads: see configs/toy_demo.py
 
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from pathlib import Path
 
 import ml_collections
 
@@ -36,6 +36,7 @@ from ladder_jax.config_files import build, fields_of
 from ladder_jax.data.examples import STAGE_KINDS
 from ladder_jax.data.pipeline import PipelineConfig
 from ladder_jax.models.qwen25_vl.config import ConfigError, check_execution, preset
+from ladder_jax.paths import as_path
 from ladder_jax.parallel.mesh import MeshError, batch_split_error, resolve_sizes
 from ladder_jax.train.grpo import GRPOConfig
 from ladder_jax.train.loop import LoopConfig
@@ -49,11 +50,11 @@ RUNTIME = {
     OptimConfig: frozenset({"total_steps"}),
     PipelineConfig: frozenset({"stage", "global_batch_size", "mode", "seed", "shuffle", "num_epochs", "drop_remainder"}),
     StepConfig: frozenset(),
-    LoopConfig: frozenset({"workdir", "total_steps", "batch_size", "seed", "eval_every"}),
+    LoopConfig: frozenset({"workdir", "total_steps", "batch_size", "seed", "eval_every", "wandb_project"}),
 }
 STAGE_OWN = dict(steps=0, init="previous", batch_size=16)  # batch_size: global rows per step (SPEC: 16)
 OTHER_VERBS = ("demo",)  # top-level subtrees that another verb reads and the curriculum ignores
-GRPO_OPTIM = dict(learning_rate=1e-6, warmup_ratio=0.0)  # SPEC section 3: GRPO's constant-then-linear schedule
+GRPO_OPTIM = dict(learning_rate=1e-6, warmup_ratio=0.0, decay="linear")  # SPEC section 3: linear decay, no warmup
 
 
 class CurriculumConfigError(ValueError):
@@ -116,6 +117,7 @@ def base_config(workdir: str) -> ml_collections.ConfigDict:
         tokenizer=dict(source="model", vocab_size=1024),
         data=dict(root="", image_root=""),
         compiler_options={},
+        logging=dict(wandb_project=""),
         stages=dict(stage1=sft_stage(), stage2=sft_stage(), cold_start=sft_stage(), stage3=grpo_stage())))
 
 
@@ -203,8 +205,8 @@ def _stage_plan(cfg, name: str) -> StagePlan:
         pipeline=_built(where, PipelineConfig, s, stage=name, global_batch_size=s.batch_size, seed=cfg.seed,
                         num_epochs=None),
         step=_built(where, StepConfig, s),
-        loop=_built(where, LoopConfig, s, workdir=str(Path(cfg.workdir) / name), total_steps=s.steps,
-                    batch_size=s.batch_size, seed=cfg.seed),
+        loop=_built(where, LoopConfig, s, workdir=str(as_path(cfg.workdir) / name), total_steps=s.steps,
+                    batch_size=s.batch_size, seed=cfg.seed, wandb_project=cfg.logging.wandb_project),
         grpo=grpo)
 
 
@@ -216,14 +218,21 @@ def _built(where: str, cls, node, **runtime):
 
 
 def check_devices(cfg, device_count: int, process_count: int) -> tuple[int, int, int]:
-    """The mesh sizes (data, fsdp, tensor) with -1 resolved; every batch must divide over data x fsdp."""
+    """The mesh sizes (data, fsdp, tensor) with -1 resolved; every batch must divide over data x fsdp,
+    except a GRPO batch of fewer prompts than that (the reference's one prompt per update), which
+    every device works on whole (`grpo.rows_sharding`)."""
     try:
         sizes = resolve_sizes((cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor), device_count)
     except MeshError as e:
         raise CurriculumConfigError(f"config.mesh: {e}") from None
     for name in enabled(cfg):
         s = cfg.stages[name]
-        error = batch_split_error(s.batch_size, s.micro_batches, sizes, process_count)
+        micro = s.grpo.micro_batches if name == "stage3" else s.micro_batches
+        if name == "stage3" and s.batch_size < sizes[0] * sizes[1]:
+            if s.batch_size % micro:
+                _fail(f"config.stages.{name}.grpo.micro_batches={micro} must divide batch_size={s.batch_size}")
+            continue
+        error = batch_split_error(s.batch_size, micro, sizes, process_count)
         if error:
             _fail(f"config.stages.{name}.{error}")
     return sizes

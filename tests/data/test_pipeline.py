@@ -16,7 +16,7 @@ from ladder_jax.data.buckets import Buckets
 from ladder_jax.data.collate import model_inputs
 from ladder_jax.data.pipeline import TRAIN_MAX_PIXELS, TRAIN_MIN_PIXELS, Pipeline, PipelineConfig
 from ladder_jax.data.processor import Processor
-from ladder_jax.data.shards import ShardSource, encode_example
+from ladder_jax.data.shards import ShardSource
 from ladder_jax.data.spld import read_release
 from ladder_jax.models.qwen25_vl.inputs import IGNORE_INDEX, MODEL_KEYS
 from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
@@ -270,20 +270,48 @@ def test_restored_iterator_continues_with_exactly_the_next_batch(world, processo
     assert report.counts()["images: corrupt image"] == 2
 
 
-def _write_shards(world, path, records):
-    writer = ArrayRecordWriter(str(path), "group_size:1")
-    for record in records:
-        payloads = [(world.root / p).read_bytes() for p in record.images]
-        writer.write(encode_example(record, payloads))
-    writer.write(b"not a shard record")
-    writer.close()
+def test_prepared_shards_give_the_same_batches_as_the_release(processor, tmp_path):
+    """data.root may be a `prepare` output: every stage's batches, on each of two processes,
+    equal those read from the JSONL release (other kinds are left out alike)."""
+    from ladder_jax.data.prepare import prepare
+
+    tiny = make_release(tmp_path / "release")
+    records, _ = read_release(tiny.root)
+    records = [r for r in records if r.id not in tiny.corrupt]  # prepare finds these corrupt
+    prepare(tiny.root, tmp_path / "prepared", num_shards=3, workers=1)
+    shards = ShardSource.from_dir(tmp_path / "prepared")
+    for stage, batch in (("stage1", 2), ("stage2", 2), ("cold_start", 1), ("stage3", 2)):
+        for index in range(2):
+            cfg = config(stage, global_batch_size=batch * 2, num_epochs=2, seed=5, min_pixels=16 * 28 * 28,
+                         max_pixels=16 * 28 * 28, video_min_pixels=8 * 28 * 28, video_max_pixels=8 * 28 * 28)
+            want, _ = run(Pipeline(records, processor, cfg, data_root=tiny.root / "images", shard_index=index,
+                                   shard_count=2))
+            pipe = Pipeline(shards, processor, cfg, shard_index=index, shard_count=2)
+            got, report = run(pipe)
+            assert len(got) == len(want) and (len(got) > 0 or stage == "cold_start"), stage
+            assert pipe.left_out == Pipeline(records, processor, cfg, data_root=tiny.root).left_out
+            for a, b in zip(want, got):
+                assert a.keys() == b.keys()
+                for key in a:
+                    np.testing.assert_array_equal(a[key], b[key])
 
 
-def test_shards_give_the_same_batches_as_records(world, processor, tmp_path):
+def test_a_damaged_shard_entry_is_skipped_and_counted(world, processor, tmp_path):
+    from ladder_jax.data.shards import encode_record
+
     spatial = [r for r in world.records if r.kind == "spatial"]
-    _write_shards(world, tmp_path / "a.array_record", spatial)
+    frames, writer = {}, ArrayRecordWriter(str(tmp_path / "frames.array_record"), "group_size:1")
+    records = ArrayRecordWriter(str(tmp_path / "records.array_record"), "group_size:1")
+    for record in spatial:
+        for p in record.images:
+            if p not in frames:
+                frames[p] = len(frames)
+                writer.write((world.root / p).read_bytes())
+        records.write(encode_record(record, [frames[p] for p in record.images]))
+    records.write(b"not a shard record")
+    writer.close(), records.close()
     from_records, _ = run(pipeline(world, processor, source=spatial, shuffle=False, global_batch_size=3))
-    pipe = Pipeline(ShardSource([tmp_path / "a.array_record"]), processor,
+    pipe = Pipeline(ShardSource([tmp_path / "records.array_record"], [tmp_path / "frames.array_record"]), processor,
                     config(shuffle=False, global_batch_size=3), shard_index=0, shard_count=1)
     from_shards, report = run(pipe)
     assert len(from_shards) == len(from_records) == 4

@@ -12,7 +12,7 @@ import pytest
 from ladder_jax.atomic_output import OutputError
 from ladder_jax.data.prepare import configure, main, prepare
 from ladder_jax.data.report import Report
-from ladder_jax.data.shards import ShardSource, decode_example, encode_example
+from ladder_jax.data.shards import ShardSource, decode_record, encode_record
 from ladder_jax.data.spld import read_release
 from tests.data.spld_fixture import make_release
 
@@ -83,16 +83,47 @@ def test_shards_are_readable_from_another_place_without_images(prepared, tmp_pat
 
 
 def test_record_format_rejects_damage(prepared):
-    _, out, _, _ = prepared
-    example = ShardSource.from_dir(out)[0]
-    data = encode_example(example.record, example.images)
-    assert decode_example(data) == example
+    _, out, info, _ = prepared
+    record = ShardSource.from_dir(out)[0].record
+    data = encode_record(record, [3] * len(record.images))
+    assert decode_record(data, info["num_frames"]) == (record, (3,) * len(record.images))
     with pytest.raises(ValueError, match="not a ladder_jax shard record"):
-        decode_example(b"PK\x03\x04" + data[4:])
-    with pytest.raises(ValueError, match="bytes after its last image"):
-        decode_example(data + b"x")
-    with pytest.raises(ValueError, match="2 image payloads for 1 paths"):
-        encode_example(example.record, example.images * 2)
+        decode_record(b"PK\x03\x04" + data[4:])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        decode_record(data + b"x")
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        decode_record(data[:-1])
+    with pytest.raises(ValueError, match="not ids of this set's 3 frames"):
+        decode_record(data, 3)
+    with pytest.raises(ValueError, match="2 frame ids for 1 paths"):
+        encode_record(record, [0, 1])
+    for header in (b"[]", b'{"record": {}}', b"{", b'{"record": 1, "frames": [-1]}'):
+        with pytest.raises(ValueError):
+            decode_record(b"LJR2" + len(header).to_bytes(4, "little") + header)
+
+
+def test_each_distinct_frame_is_stored_once(prepared):
+    tiny, out, info, _ = prepared
+    records = [e.record for e in ShardSource.from_dir(out).__getitems__(range(info["num_records"]))]
+    distinct = {p for r in records for p in r.images}
+    assert info["num_frames"] == len(distinct) < info["image_uses"] == sum(len(r.images) for r in records)
+    frames = grain.sources.ArrayRecordDataSource([str(out / s["file"]) for s in info["frame_shards"]])
+    stored = sorted(bytes(frames[i]) for i in range(len(frames)))
+    assert stored == sorted((tiny.root / "images" / p).read_bytes() for p in distinct)
+    assert all((out / s["file"]).stat().st_size == s["bytes"] for s in info["frame_shards"])
+    assert sorted(p.name for p in out.glob("frames-*")) == [s["file"] for s in info["frame_shards"]]
+
+
+def test_a_subset_reads_the_chosen_items_and_records_lists_them_all(prepared):
+    _, out, info, _ = prepared
+    source = ShardSource.from_dir(out)
+    every = [source[i] for i in range(len(source))]
+    assert source.records() == [e.record for e in every]
+    part = source.subset([4, 1, 1])
+    assert len(part) == 3 and [part[i] for i in range(3)] == [every[4], every[1], every[1]]
+    assert part.subset([2])[0] == every[1] and part[-1] == every[1]
+    with pytest.raises(IndexError):
+        part[3]
 
 
 def test_refuses_to_mix_with_old_shards_then_overwrites(prepared, tmp_path):
@@ -102,7 +133,8 @@ def test_refuses_to_mix_with_old_shards_then_overwrites(prepared, tmp_path):
     with pytest.raises(OutputError, match="--overwrite"):
         prepare(tiny.root, out, num_shards=1, files=["spld_grounding_data.jsonl"])
     info, _ = prepare(tiny.root, out, num_shards=1, files=["spld_grounding_data.jsonl"], overwrite=True)
-    assert sorted(p.name for p in out.glob("*.array_record")) == ["records-00000-of-00001.array_record"]
+    assert sorted(p.name for p in out.glob("*.array_record")) == ["frames-00000-of-00001.array_record",
+                                                                  "records-00000-of-00001.array_record"]
     assert info["num_records"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # nothing left beside it
 

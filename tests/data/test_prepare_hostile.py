@@ -63,13 +63,13 @@ def test_a_failure_mid_write_leaves_the_previous_good_set(tmp_path, monkeypatch)
     before = snapshot(out)
     calls = []
 
-    def fail_on_third(record, images):
+    def fail_on_third(record, frames):
         calls.append(record.id)
         if len(calls) == 3:
             raise RuntimeError("disk full")
         return b"x"
 
-    monkeypatch.setattr(prepare_module, "encode_example", fail_on_third)
+    monkeypatch.setattr(prepare_module, "encode_record", fail_on_third)
     with pytest.raises(RuntimeError, match="disk full"):
         prepare(release, out, num_shards=2, workers=1, overwrite=True)
     assert snapshot(out) == before

@@ -158,6 +158,18 @@ def test_encode_record_reference_labels_mask_only_pads(processor):
     assert "pixel_values" not in out and out["video_grid_thw"].tolist() == [[2, 8, 8]]
 
 
+def test_reference_labels_keep_video_pads_on_request(processor):
+    record = spatial_record("video", n=4)
+    frames = [image(64, 64, s) for s in range(4)]
+    out = processor.encode_record(record, frames, "stage2", answer_only_loss=False, label_video_pads=True)
+    ids, labels = out["input_ids"], out["labels"]
+    video = ids == processor.ids["video"]
+    # 4 frames of 112x112: (2, 8, 8) patches, 2·8·8 / 4 = 32 video pads, every one labelled
+    assert video.sum() == 32 and np.array_equal(labels[video], ids[video])
+    assert np.all(labels[np.isin(ids, [processor.ids["pad"], processor.ids["image"]])] == IGNORE_INDEX)
+    assert np.sum(labels == IGNORE_INDEX) == 0  # no pad or image pad in this sequence: all labelled
+
+
 def test_encode_record_stage1_rescales_boxes_to_the_resized_image(processor):
     record = Record(id="g", kind="grounding", question="Find the sofa.", images=("0.jpg",), data_type="single_image",
                     boxes=(Box((648.0, 484.0, 1296.0, 968.0), "sofa"),))

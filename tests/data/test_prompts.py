@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -117,6 +118,47 @@ def test_cold_start_uses_the_stage3_prompt_and_the_solution():
     assert [m["role"] for m in messages] == ["system", "user"]
     assert user_text(messages) == user_text(build_messages(record, "stage3")[0])
     assert target == solution
+
+
+def test_stage3_strips_image_tags_from_the_question_only():
+    record = dataclasses.replace(spatial(), question="<image>\nWhich<image> is closest?",
+                                 options=("A. <image>", "B. table"))
+    assert user_text(build_messages(record, "stage3")[0]).startswith(
+        "Question: \nWhich is closest?\nOptions:\nA. <image>\nB. table \nPlease Think")
+    # Stage 2 keeps the question as released (the reference strips only in stage 3)
+    assert user_text(build_messages(record, "stage2")[0]).startswith("Question: <image>\nWhich<image> is closest?Options:")
+
+
+def test_stage3_puts_a_video_after_the_text_and_images_before_it():
+    video = spatial("object count", options=None, answer="4", data_type="video")
+    messages, _ = build_messages(video, "stage3")
+    assert [c["type"] for c in messages[0]["content"]] == ["text", "video"]
+    for stage in ("stage2", "cold_start"):
+        record = dataclasses.replace(video, kind="cold_start", solution="<think>a</think><answer>4</answer>")
+        assert [c["type"] for c in build_messages(record, stage)[0][-1]["content"]] == ["video", "text"]
+    assert [c["type"] for c in build_messages(spatial(), "stage3")[0][0]["content"]] == ["image", "image", "text"]
+
+
+def test_release_cold_start_rows_use_prompt_and_solution_verbatim():
+    solution = "<think>The table is nearer.</think><answer>B</answer>"
+    prompt = "Question: Which is closest? Think, then answer in <answer> tags."
+    row = Record(id="c1", kind="cold_start", question=prompt, images=("s/0.jpg",), data_type="single_image",
+                 solution=solution, prompt=prompt)  # no question_type: the release's rows have none
+    messages, target = build_messages(row, "cold_start")
+    assert user_text(messages) == prompt and target == solution
+    assert messages[0]["content"][0]["text"] == "You are a helpful assistant"
+    with pytest.raises(ValueError, match="'c1'.*stage3.*question_type"):  # stage 3 must know how to score it
+        build_messages(row, "stage3")
+    scored = dataclasses.replace(row, question_type="relative distance", options=OPTIONS, answer="B")
+    assert build_messages(scored, "stage3") == ([{"role": "user", "content": [
+        {"type": "image"}, {"type": "text", "text": prompt}]}], "B")
+
+
+def test_a_cold_start_row_with_question_type_and_prompt_is_not_wrapped_twice():
+    built = user_text(build_messages(spatial(), "stage3")[0])
+    row = spatial(kind="cold_start", solution="<think>a</think><answer>B</answer>", prompt=built)
+    text = user_text(build_messages(row, "cold_start")[0])
+    assert text == built and text.count("Question:") == 1
 
 
 def test_unusable_records_are_rejected_with_their_id():

@@ -65,7 +65,7 @@ def test_cold_start_and_own_schema(release):
     _, by_id, _, _ = release
     cold = by_id["cold_start/line-1"]
     assert (cold.kind, cold.question, cold.answer) == ("cold_start", "Which is closer?", "B")
-    assert cold.solution.startswith("<think>") and cold.question_type is None
+    assert cold.solution.startswith("<think>") and cold.question_type is None and cold.prompt == "Which is closer?"
     toy = by_id["toy/0001"]
     assert toy.meta == {"scene": 3, "seed": [1, 2]} and toy.data_type == "multi_view"
 
@@ -148,3 +148,17 @@ def test_hostile_lines_are_rejected_by_line_and_field(tmp_path):
     assert got == [(i, reason) for i, (_, reason) in enumerate(hostile, start=2)]
     assert report.rejections[2].detail == "nested too deeply"
     assert report.rejections[4].record_id == "spatial/\udfff"
+
+
+def test_a_cold_start_row_with_question_fields_is_asked_its_prompt_once():
+    from ladder_jax.data.prompts import build_messages, reasoning_prompt
+    from ladder_jax.data.spld import row_to_record
+
+    prompt = reasoning_prompt("How far is the lamp?", None, False)
+    row = {"question_id": 4, "prompt": prompt, "solution": "<think>x</think><answer>2.5</answer>",
+           "image": ["a.jpg"], "data_type": "single_image", "question_type": "absolute distance",
+           "question": "How far is the lamp?", "options": None, "answer": "2.5"}
+    record = row_to_record(row, "cold_start.jsonl", 1)
+    assert (record.question, record.prompt, record.answer) == ("How far is the lamp?", prompt, "2.5")
+    text = build_messages(record, "cold_start")[0][-1]["content"][-1]["text"]
+    assert text == prompt and not text.startswith("Question: Question:")

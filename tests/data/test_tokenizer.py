@@ -79,9 +79,34 @@ def test_vocab_too_small_is_refused():
         train_tokenizer(["abc"], vocab_size=100)
 
 
+def test_end_tokens_are_im_end_and_endoftext():
+    from ladder_jax.data.tokenizer import end_token_ids, train_tokenizer  # noqa: PLC0415
+
+    tok = train_tokenizer(["a tiny corpus"], 300)
+    vocab = tok.get_vocab()
+    # Qwen's generation_config.json: eos_token_id [151645 (<|im_end|>), 151643 (<|endoftext|>)]
+    assert end_token_ids(tok) == (vocab["<|im_end|>"], vocab["<|endoftext|>"])
+    assert tok.eos_token == "<|im_end|>" and len(set(end_token_ids(tok))) == 2
+
+
 def test_special_token_ids_names_missing_tokens():
     bare = Tokenizer(models.BPE())
     bare.pre_tokenizer = pre_tokenizers.ByteLevel()
     plain = transformers.PreTrainedTokenizerFast(tokenizer_object=bare, eos_token="</s>", pad_token="<pad>")
     with pytest.raises(ValueError, match="image='<\\|image_pad\\|>'"):
         special_token_ids(plain)
+
+
+def test_one_megabyte_word_trains_fast_and_still_round_trips():
+    import time
+
+    from ladder_jax.data.tokenizer import _bounded_words
+
+    corpus = default_corpus()
+    assert [_bounded_words(t) for t in corpus] == corpus  # ordinary text trains exactly as before
+    assert _bounded_words("a " + "x" * 130 + " b") == "a " + "x" * 64 + " " + "x" * 64 + " xx b"
+    word = "ab3" * 350_000
+    start = time.perf_counter()
+    tok = train_tokenizer(corpus + [f"Question: {word}?"], 512)
+    assert time.perf_counter() - start < 20  # before the bound: hours (100 KB alone took 12 s)
+    assert tok.decode(tok(word)["input_ids"]) == word

@@ -102,17 +102,38 @@ def test_video_temporal_slots_hold_consecutive_frames():
     assert np.abs(ours[:, :, 1] - ref_b[:, :, 0]).max() <= 1e-5
 
 
-def test_frame_sampling_is_uniform_and_matches_transformers_indices():
-    # transformers: torch.arange(0, total, total / n).int()
-    np.testing.assert_array_equal(sample_frame_indices(10, 4), [0, 2, 5, 7])
-    np.testing.assert_array_equal(sample_frame_indices(32, 8), np.arange(0, 32, 4))
+def test_frame_sampling_keeps_every_frame_or_takes_floor_linspace():
+    np.testing.assert_array_equal(sample_frame_indices(7, 0), np.arange(7))  # the reference: every frame
     np.testing.assert_array_equal(sample_frame_indices(3, 8), [0, 1, 2])
+    # ⌊linspace(0, 9, 4)⌋ = ⌊0, 3, 6, 9⌋: the first and the last frame are taken
+    np.testing.assert_array_equal(sample_frame_indices(10, 4), [0, 3, 6, 9])
+    # linspace(0, 31, 8) = 0, 4.43, 8.86, 13.29, 17.71, 22.14, 26.57, 31
+    np.testing.assert_array_equal(sample_frame_indices(32, 8), [0, 4, 8, 13, 17, 22, 26, 31])
+    for total in range(1, 40):
+        for n in range(0, 42, 2):
+            got = sample_frame_indices(total, n)
+            want = list(range(total)) if n == 0 or n >= total else [int(i * (total - 1) / (n - 1)) for i in range(n)]
+            assert got.tolist() == want or np.allclose(got, want, atol=1), (total, n)
+            assert got[0] == 0 and got[-1] == total - 1 and np.all(np.diff(got) > 0)
+
+
+def test_every_listed_frame_is_kept_padded_to_even_at_two_fps():
+    frames = [random_image(56, 56, seed=s) for s in range(7)]
+    out = preprocess_video(frames, video_config(num_frames=0, frame_rate=2.0))
+    # 7 frames → padded to 8 with the last frame → 4 temporal patches; 56² grows ×2 to 112² → 8 × 8
+    # patches; 2 fps → 1 s per temporal grid
+    assert out["video_grid_thw"].tolist() == [[4, 8, 8]]
+    np.testing.assert_allclose(out["second_per_grid_ts"], [1.0])
+    slots = out["pixel_values_videos"].reshape(4, 64, 3, 2, 14, 14)  # (grid t, patches, c, temporal slot, p, p)
+    np.testing.assert_array_equal(slots[3, :, :, 0], slots[3, :, :, 1])  # the pad repeats frame 7
+    assert np.abs(slots[2, :, :, 0] - slots[2, :, :, 1]).max() > 0.1  # frames 5 and 6 differ
+    assert PreprocessConfig().num_frames == 0
 
 
 def test_video_sampling_grid_and_seconds_per_grid():
     frames = [random_image(100, 100, seed=s) for s in range(8)]
     out = preprocess_video(frames, video_config(num_frames=4, frame_rate=2.0))
-    # 4 of 8 frames taken at 2 fps → 1 sampled frame per second → 2 s per temporal patch of 2
+    # 4 of 8 frames (0, 2, 4, 7) taken at 2 fps → 1 sampled frame per second → 2 s per temporal patch of 2
     assert out["video_grid_thw"][0, 0] == 2
     np.testing.assert_allclose(out["second_per_grid_ts"], [2.0])
     odd = preprocess_video(frames[:3], video_config(num_frames=4))
@@ -137,5 +158,7 @@ def test_several_videos_concatenate():
 def test_config_rejects_bad_settings():
     with pytest.raises(ValueError, match="num_frames"):
         PreprocessConfig(num_frames=3)
+    with pytest.raises(ValueError, match="num_frames"):
+        PreprocessConfig(num_frames=-2)
     with pytest.raises(ValueError, match="min_pixels"):
         PreprocessConfig(min_pixels=10_000, max_pixels=5_000)

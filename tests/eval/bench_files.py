@@ -62,15 +62,27 @@ def _vsi_rows() -> list[dict]:
         ("7", "scannet", "scene0001", "object_rel_distance", "No options?", None, "A"),
         ("8", "scannet", "scene0001", "object_counting", "Not a number?", None, "many"),
         ("1", "scannet", "scene0001", "object_counting", "Duplicate id?", None, "3"),
+        ("9", "scannet", "scene0001", "object_rel_distance", "Truth not an option?", ["A. bed", "B. sofa"], "C"),
+        ("10", "scannet", "scene0001", "object_color", "Unknown type?", None, "2"),
+        ("11", "scannet", "scene0001", "object_counting", "Negative truth?", None, "-3"),
+        ("12", "..", "escape", "object_counting", "Media outside the folder?", None, "2"),  # ../escape.mp4 exists
     ]
     keys = ("id", "dataset", "scene_name", "question_type", "question", "options", "ground_truth")
     return [dict(zip(keys, row)) for row in good + bad]
 
 
-VSI_GOOD, VSI_BAD = 4, 5
+VSI_GOOD, VSI_BAD = 4, 9
+VSI_REASONS = {"scene_name: media file not found": 1, "question: missing, empty or not text": 1,
+               "options: missing or not a list of strings for a multiple-choice question": 1,
+               "ground_truth: not a finite number for a numeric question": 1, "id: duplicate id": 1,
+               "ground_truth: multiple-choice truth not among the option letters": 1,
+               "question_type: unknown question type": 1,
+               "ground_truth: negative numeric truth (a size, distance or count is >= 0)": 1,
+               "scene_name: media path outside the data folder": 1}
 
 
 def write_vsi(root: Path, frames: int = 20) -> Path:
+    write_mp4(root.parent / "escape.mp4", 2)
     write_mp4(root / "scannet" / "scene0001.mp4", frames)
     write_mp4(root / "arkitscenes" / "41069025.mp4", frames // 2)
     return _parquet(root / "test-00000-of-00001.parquet", _vsi_rows())
@@ -102,10 +114,10 @@ def write_spbench(root: Path, views: int) -> Path:
     return _parquet(root / f"SPBench-{'SI' if views == 1 else 'MV'}.parquet", rows)
 
 
-CVBENCH_GOOD, CVBENCH_BAD = 4, 1  # as read: the non-image bytes fail later, at decoding
+CVBENCH_GOOD, CVBENCH_BAD = 4, 2  # as read: the non-image bytes fail later, at decoding
 
 
-def write_cvbench(root: Path) -> Path:
+def write_cvbench(root: Path, name: str = "test.parquet", first_idx: int = 0) -> Path:
     """Three good rows (one per source) and two bad: no image bytes, and bytes that are not an image
     (caught only when decoded, by the runner)."""
     question = "Which object is closer to the camera? Select from the following choices.\n(A) {}\n(B) {}"
@@ -121,8 +133,12 @@ def write_cvbench(root: Path) -> Path:
          "task": "Distance", "source": "Omni3D"},
         {"idx": 4, "prompt": prompt, "image": {"bytes": b"not an image"}, "answer": "(B)", "type": "3D",
          "task": "Distance", "source": "Omni3D"},
+        {"idx": 5, "prompt": prompt, "image": {"bytes": png_bytes(5)}, "answer": "(Z)", "type": "2D",
+         "task": "Count", "source": "COCO"},  # not among the choices
     ]
-    return _parquet(root / "test.parquet", rows)
+    for row in rows:
+        row["idx"] += first_idx
+    return _parquet(root / name, rows)
 
 
 def write_toyworld(root: Path) -> Path:

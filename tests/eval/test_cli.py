@@ -1,10 +1,13 @@
 """`ladder-jax eval` refuses bad input in one line on stderr (exit 2) before loading anything: a
 --model that is not on disk is never looked up on a hub, and an existing --out needs --overwrite."""
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import transformers
 
 from ladder_jax.cli import main
+from tests.eval import bench_files as bf
 
 
 @pytest.fixture(autouse=True)
@@ -42,11 +45,29 @@ def test_a_bad_model_folder_is_refused_by_name(files, needle, tmp_path, capsys):
     (tmp_path / "model").mkdir()
     for name, text in files.items():
         (tmp_path / "model" / name).write_text(text)
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "spld_spatial_data.jsonl").write_text("")
-    assert _eval(tmp_path, tmp_path / "model") == 2
+    bf.write_vsi(tmp_path / "data")
+    assert main(["eval", "--model", str(tmp_path / "model"), "--benchmark", "vsi", "--data", str(tmp_path / "data"),
+                 "--out", str(tmp_path / "out")]) == 2
     _refused(capsys, f"--model {tmp_path / 'model'}", needle)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("rows", [0, 3])
+def test_an_empty_or_fully_refused_set_exits_non_zero_naming_why(rows, tmp_path, capsys):
+    """Nothing to score: exit 2 before any model is loaded, with the count and the reasons."""
+    (tmp_path / "model").mkdir()
+    bad = [{"id": str(i), "dataset": "scannet", "scene_name": "s", "question_type": "object_counting",
+            "question": "How many?", "options": None, "ground_truth": "-1"} for i in range(rows)]
+    columns = ("id", "dataset", "scene_name", "question_type", "question", "options", "ground_truth")
+    (tmp_path / "data").mkdir()
+    table = pa.Table.from_pylist(bad) if bad else pa.table({c: pa.array([], pa.string()) for c in columns})
+    pq.write_table(table, tmp_path / "data" / "test-00000-of-00001.parquet")
+    assert main(["eval", "--model", str(tmp_path / "model"), "--benchmark", "vsi", "--data", str(tmp_path / "data"),
+                 "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "no question to score" in err and not (tmp_path / "out").exists()
+    if rows:
+        assert "(3 skipped; 3 ground_truth: negative numeric truth" in err
 
 
 def test_an_existing_out_needs_overwrite(tmp_path, capsys):
@@ -58,7 +79,9 @@ def test_an_existing_out_needs_overwrite(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, needle", [(["--num-frames", "3"], "--num-frames must be even"),
-                                           (["--batch-size", "0"], "--batch-size and --limit must be >= 1")])
+                                           (["--batch-size", "0"], "--batch-size and --limit must be >= 1"),
+                                           (["--min-pixels", "9000", "--max-pixels", "8000"], "--min-pixels"),
+                                           (["--benchmark", "cvbench", "--protocol", "official"], "CV-Bench has only")])
 def test_bad_settings_are_refused(extra, needle, tmp_path, capsys):
     assert _eval(tmp_path, tmp_path, *extra) == 2
     _refused(capsys, needle)

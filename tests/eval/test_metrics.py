@@ -6,13 +6,13 @@ from ladder_jax.eval.metrics import (
     MRA_THRESHOLDS,
     aggregate_cvbench,
     aggregate_vsi,
-    extract_answer,
-    first_number,
+    answer_block,
     markdown_table,
     mean_relative_accuracy,
-    option_letter,
     score_item,
     task_table,
+    vsi_choice,
+    vsi_number,
 )
 
 
@@ -27,39 +27,39 @@ def test_thresholds_are_vsi_benchs():
         ("<think>x</think><answer> B </answer><answer>C</answer>", "B"),  # the first block
         ("no tags, B", "no tags, B"),
         ("<answer>\n3.5\n</answer>", "3.5"),
-        ("<answer>unclosed", "<answer>unclosed"),
+        ("<answer>unclosed", "None"),
     ],
 )
-def test_extract_answer(text, expected):
-    assert extract_answer(text) == expected
+def test_answer_block(text, expected):
+    assert answer_block(text) == expected
 
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("B", "b"), ("B.", "b"), ("Answer: C", "c"), ("(A)", "a"), ("D. lamp", "d"), ("E", "e"), ("b", "b"),
-     ("The answer is B", "the answer is b"), ("", "")],
+    [("B", "B"), ("B.", "B"), ("Answer: C", "C"), ("(A)", "(A)"), ("D. lamp", "D"), ("E", "E"), ("b", "b"),
+     ("The answer is B", "The answer is B"), ("", ""), ("\nA", "A"), (" A", "A")],
 )
-def test_option_letter(text, expected):
-    assert option_letter(text) == expected
+def test_vsi_choice(text, expected):
+    assert vsi_choice(text) == expected
 
 
 @pytest.mark.parametrize(
     "text, expected",
     [("about 3.5 meters", 3.5), ("12 chairs, not 13", 12.0), ("three chairs", 3.0), ("Twenty", 20.0),
-     ("none", None), ("2.", 2.0), (".5", 5.0), ("someone", None), ("-4", 4.0)],
+     ("none", None), ("2.", 2.0), (".5", 5.0), ("someone", None), ("-4", 4.0), ("a chair", 1.0), ("ninety", 90.0)],
 )
-def test_first_number(text, expected):
-    assert first_number(text) == expected
+def test_vsi_number(text, expected):
+    assert vsi_number(text) == expected
 
 
 @pytest.mark.parametrize(
     "prediction, truth, question_type, expected",
     [
         ("<answer>B</answer>", "B", "object_rel_distance", 1.0),
-        ("<answer>Answer: B.</answer>", "B", "route_planning", 1.0),  # route planning is MC
+        ("<answer>Answer: B.</answer>", "B", "route_planning", 0.0),  # " B." splits to "" first: "b." != "b"
+        ("<answer>Answer:B.</answer>", "B", "route_planning", 1.0),  # route planning is MC
         ("<answer>b.</answer>", "B", "route_planning", 0.0),  # "b." is no option token; "b." != "b"
         ("<answer>A</answer>", "B", "obj_appearance_order", 0.0),
-        ("(C) the sofa", "(C)", "Relation", 1.0),  # CV-Bench style on both sides
         ("<answer>2 meters</answer>", "2.0", "object_abs_distance", 1.0),
         ("<answer>3</answer>", "2", "object_counting", 0.1),  # e = 0.5
         ("<answer>7.5</answer>", "10", "room_size_estimation", 0.6),  # e = 0.25 ≤ 0.25 … 0.5
@@ -69,7 +69,7 @@ def test_first_number(text, expected):
     ],
 )
 def test_score_item(prediction, truth, question_type, expected):
-    assert score_item(prediction, truth, question_type) == expected
+    assert score_item(prediction, truth, question_type, think=True) == expected
 
 
 def test_mra_edges():
@@ -94,8 +94,10 @@ def test_aggregate_vsi():
     assert summary["object_counting"] == 0.75 and summary["room_size_estimation"] == 0.2
     assert summary["object_rel_direction"] == 0.5 and summary["object_rel_direction_hard"] == 0.5
     assert summary["overall"] == pytest.approx((0.75 + 0.2 + 0.5 + 0.0) / 4)  # 0.3625
-    assert summary["NQ"] == pytest.approx((1.0 + 0.5 + 0.2) / 3)  # numeric items
-    assert summary["MCQ"] == pytest.approx(3.0 / 6)  # six multiple-choice items, three right
+    assert summary["NQ"] == pytest.approx((0.75 + 0.2) / 2)  # numeric tasks
+    assert summary["MCQ"] == pytest.approx((0.5 + 0.0) / 2)  # multiple-choice tasks
+    assert summary["NQ_items"] == pytest.approx((1.0 + 0.5 + 0.2) / 3)  # numeric items
+    assert summary["MCQ_items"] == pytest.approx(3.0 / 6)  # six multiple-choice items, three right
 
 
 def test_aggregate_cvbench():
@@ -105,6 +107,8 @@ def test_aggregate_cvbench():
     summary = aggregate_cvbench(items)
     assert summary["2D"] == pytest.approx(0.625) and summary["3D"] == pytest.approx(0.6)
     assert summary["avg"] == pytest.approx(0.6125) and summary["COCO"] == 0.5
+    only_2d = aggregate_cvbench([i for i in items if i["source"] != "Omni3D"])
+    assert only_2d["avg"] == pytest.approx(0.625) and math.isnan(only_2d["3D"])  # eval_spld: mean of those present
 
 
 def test_markdown_table_in_the_papers_layout():

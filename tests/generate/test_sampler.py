@@ -1,6 +1,7 @@
 """The sampler: greedy parity with transformers' generate, EOS stopping, teacher-forced log-probs,
 sampling statistics, top-k / top-p against a plain-Python reference, shared prefill, sharding."""
 
+import functools
 import math
 
 import jax
@@ -77,10 +78,10 @@ def prompts(cfg, singles):
     return _left_pad_batch(singles, cfg.pad_token_id)
 
 
-def _hf_generate(model, inputs, eos_id, pad_id, steps=STEPS):
+def _hf_generate(model, inputs, eos_id, pad_id, steps=STEPS, **settings):
     with torch.no_grad():
         out = model.generate(**{k: torch.from_numpy(np.asarray(v)) for k, v in inputs.items()}, do_sample=False,
-                             max_new_tokens=steps, eos_token_id=eos_id, pad_token_id=pad_id)
+                             max_new_tokens=steps, eos_token_id=eos_id, pad_token_id=pad_id, **settings)
     new = out[:, inputs["input_ids"].shape[1]:].numpy()
     return np.pad(new, ((0, 0), (0, steps - new.shape[1])), constant_values=pad_id)
 
@@ -126,6 +127,97 @@ def test_eos_stops_each_row(greedy, single, hf_sharp, prompts, cfg):
     np.testing.assert_array_equal(np.asarray(out.mask)[::GROUP], np.arange(STEPS) < lengths[:, None])
     assert (np.asarray(out.model_logprobs)[~np.asarray(out.mask)] == 0).all()
     np.testing.assert_array_equal(want, _hf_generate(hf_sharp, prompts, eos, pad))
+
+
+def test_repetition_penalty_and_end_set_equal_transformers(greedy, single, hf_sharp, singles, prompts, cfg):
+    """Greedy with transformers' repetition penalty and two end tokens, token for token; the end
+    tokens come from the penalised paths, so rows stop on either one at different steps."""
+    layout = {k: np.asarray(v) for k, v in model_inputs(cfg, prompts).items()}
+    pad, steps = cfg.pad_token_id, 16
+    plain = np.asarray(sampler.sample(single.graphdef, single.state, layout, jax.random.key(0), max_new_tokens=steps,
+                                      temperature=0.0, eos_id=-1, pad_id=pad).tokens)
+    changed = 0
+    for penalty in (1.05, 1.5):
+        free = np.asarray(sampler.sample(single.graphdef, single.state, layout, jax.random.key(0),
+                                         max_new_tokens=steps, temperature=0.0, eos_id=-1, pad_id=pad,
+                                         repetition_penalty=penalty).tokens)
+        changed += int((free != plain).any(axis=1).sum())
+        ends = [int(free[0, 5]), int(free[1, 2])]  # both emitted on a penalised path
+        out = sampler.sample(single.graphdef, single.state, layout, jax.random.key(0), max_new_tokens=steps,
+                             temperature=0.0, eos_id=ends, pad_id=pad, repetition_penalty=penalty)
+        tokens, lengths, done = (np.asarray(x) for x in (out.tokens, out.lengths, out.done))
+        assert lengths[0] <= 6 and lengths[1] <= 3, (ends, lengths)
+        for b, one in enumerate(singles):
+            want = _hf_generate(hf_sharp, one, ends, pad, steps, repetition_penalty=penalty)[0]
+            np.testing.assert_array_equal(tokens[b], want, err_msg=f"penalty {penalty}, prompt {b}")
+            n = int(lengths[b])
+            assert done[b] == (tokens[b, n - 1] in ends) and not np.isin(tokens[b, :n - 1], ends).any()
+    assert changed >= 2  # the penalty really changes paths, so the comparison has the power to fail
+
+
+def test_end_set_and_penalty_values_do_not_recompile(single, prompts, cfg):
+    layout = {k: np.asarray(v) for k, v in model_inputs(cfg, prompts).items()}
+    run = functools.partial(sampler.sample, single.graphdef, single.state, layout, jax.random.key(0),
+                            max_new_tokens=3, temperature=0.0, pad_id=cfg.pad_token_id)
+    run(eos_id=[1, 2], repetition_penalty=1.05)
+    before = sampler._decode._cache_size()
+    run(eos_id=(7, 9), repetition_penalty=1.3)
+    run(eos_id=np.array([3, 4]).tolist(), repetition_penalty=0.9)
+    assert sampler._decode._cache_size() == before
+
+
+@pytest.mark.parametrize("bad", ["504", [], [1.0], [True], None, 2 ** 40, [1, "2"]])
+def test_end_tokens_refuses_non_ids(bad):
+    with pytest.raises(ValueError, match="eos_id"):
+        sampler.end_tokens(bad)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.05, float("nan"), float("inf")])
+def test_sample_refuses_bad_penalty(single, prompts, cfg, bad):
+    layout = {k: np.asarray(v) for k, v in model_inputs(cfg, prompts).items()}
+    with pytest.raises(ValueError, match="repetition_penalty"):
+        sampler.sample(single.graphdef, single.state, layout, jax.random.key(0), max_new_tokens=2,
+                       eos_id=1, pad_id=0, repetition_penalty=bad)
+
+
+def _reference_penalty(logits, ids, penalty):
+    """Plain Python of transformers' rule: each distinct id present -> x * p if x < 0 else x / p."""
+    out = [float(x) for x in logits]
+    p = np.float32(penalty)
+    for i in set(ids):
+        x = np.float32(logits[i])
+        out[i] = float(x * p if x < 0 else x / p)
+    return np.array(out, np.float32)
+
+
+def test_repetition_penalty_matches_reference_on_random_inputs():
+    rng = np.random.default_rng(11)
+    rows, vocab = 600, 24
+    logits = (rng.integers(-12, 12, size=(rows, vocab)) / rng.choice([1, 3, 7], size=(rows, 1))).astype(np.float32)
+    logits[rng.random((rows, vocab)) < 0.05] = 0.0
+    logits[rng.random((rows, vocab)) < 0.03] = -np.inf
+    logits[rng.random((rows, vocab)) < 0.01] = np.inf
+    length = 9
+    ids = rng.integers(0, vocab, size=(rows, length))
+    mask = (rng.random((rows, length)) < 0.7).astype(np.int32)  # 0: padding, never penalised
+    penalties = rng.choice([1.05, 1.5, 0.8, 3.0, 1.0], size=rows)
+    seen = jax.jit(sampler.prompt_presence, static_argnums=2)(ids, mask, vocab)
+    got = np.asarray(jax.jit(sampler.apply_repetition_penalty)(logits, seen, penalties[:, None].astype(np.float32)))
+    for r in range(rows):
+        want = _reference_penalty(logits[r], [int(i) for i, m in zip(ids[r], mask[r]) if m], penalties[r])
+        np.testing.assert_array_equal(got[r], want, err_msg=f"row {r}")
+    assert (got != logits).any(axis=1).mean() > 0.5
+
+
+def test_prompt_presence_repeats_rows_per_sample():
+    ids = np.array([[5, 5, 1, 0], [2, 3, 3, 3]], np.int32)
+    mask = np.array([[0, 1, 1, 1], [1, 1, 0, 1]], np.int32)
+    with jax.set_mesh(make_mesh(devices=jax.devices()[:1])):
+        seen = np.asarray(sampler._prompt_presence(ids, mask, vocab=6, num_samples=3))
+    want = np.zeros((6, 6), bool)
+    want[0:3, [5, 1, 0]] = True
+    want[3:6, [2, 3]] = True
+    np.testing.assert_array_equal(seen, want)
 
 
 @pytest.fixture(scope="module")

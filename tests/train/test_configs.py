@@ -11,7 +11,7 @@ from ladder_jax.train import cli, curriculum, stages
 from ladder_jax.train.stages import CurriculumConfigError, grpo_stage, sft_stage
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-VARIANTS = ("gpu-8xh100", "tpu-v5e-16", "tpu-v5p-32")
+VARIANTS = ("gpu-8xh100", "tpu-v5e-16", "tpu-v5p-32", "gpu-8xh100-grpo16", "tpu-v5p-32-grpo16")
 # The reference configs enable stage 3; without GRPO they are checked with it switched off.
 
 
@@ -24,13 +24,19 @@ def toy(*overrides):
 def test_reference_configs_check_on_their_hardware(size, variant):
     cfg = config_files.load(f"{CONFIGS}/qwen25vl_{size}_spatialladder.py:{variant}")
     stages.check_static(cfg)
-    devices = {"gpu-8xh100": 8, "tpu-v5p-32": 16, "tpu-v5e-16": 16}[variant]
+    devices = {"gpu-8xh100": 8, "tpu-v5p-32": 16, "tpu-v5e-16": 16}[variant.removesuffix("-grpo16")]
     data, fsdp, tensor = stages.check_devices(cfg, devices, 1 if variant.startswith("gpu") else 4)
     assert data * fsdp * tensor == devices
     s = cfg.stages
     assert (s.stage1.learning_rate, s.stage1.warmup_ratio, s.stage1.batch_size) == (1e-5, 0.1, 16)
     assert (s.stage3.learning_rate, s.stage3.grpo.group_size, s.stage3.grpo.beta, s.stage3.grpo.clip_eps,
             s.stage3.grpo.temperature, s.stage3.grpo.max_new_tokens) == (1e-6, 4, 0.01, 0.2, 1.0, 1024)
+    # The reference's GRPO: 1 prompt x G 4 per update (16 with -grpo16), 2,600 updates, linear decay
+    # without warmup, top-k 50; its SFT loss: whole sequence, each sample's mean, then the batch mean
+    assert (s.stage3.batch_size, s.stage3.steps) == (16 if variant.endswith("-grpo16") else 1, 2600)
+    assert (s.stage3.decay, s.stage3.warmup_ratio, s.stage3.grpo.top_k) == ("linear", 0.0, 50)
+    for name in ("stage1", "stage2", "cold_start"):
+        assert (s[name].answer_only_loss, s[name].loss_average, s[name].label_video_pads) == (False, "sample", False)
     assert (cfg.model.dtype, cfg.model.remat, cfg.model.preset) == ("bfloat16", "full", "tiny")
     assert cfg.model.init == "params" and size in cfg.model.path
 
@@ -56,7 +62,20 @@ def test_stage_defaults_are_the_components_defaults():
     p = {x.name: x for x in stages.plan(reference)}
     assert p["stage2"].optim == OptimConfig(learning_rate=1e-5, total_steps=p["stage2"].steps, warmup_ratio=0.1)
     assert p["stage3"].grpo == GRPOConfig() and p["stage3"].optim.learning_rate == 1e-6
-    assert p["stage2"].pipeline == PipelineConfig(stage="stage2", global_batch_size=16, num_epochs=None)
+    assert p["stage2"].pipeline == PipelineConfig(stage="stage2", global_batch_size=16, num_epochs=None,
+                                                  answer_only_loss=False)
+    assert p["stage2"].step.loss_average == "sample"
+
+
+def test_a_grpo_batch_smaller_than_the_data_axes_is_accepted_whole():
+    one = ("--config.stages.stage3.batch_size=1", "--config.stages.stage3.steps=2")
+    assert stages.check_devices(toy(*one), 8, 1) == (8, 1, 1)
+    assert stages.check_devices(toy(*one, "--config.mesh.data=1", "--config.mesh.fsdp=8"), 8, 4) == (1, 8, 1)
+    with pytest.raises(CurriculumConfigError, match="grpo.micro_batches=2 must divide batch_size=3"):
+        stages.check_devices(toy("--config.stages.stage3.batch_size=3", "--config.stages.stage3.steps=2",
+                                 "--config.stages.stage3.grpo.micro_batches=2"), 8, 1)
+    with pytest.raises(CurriculumConfigError, match="stage3.batch_size=12"):  # more than the axes: must divide
+        stages.check_devices(toy("--config.stages.stage3.batch_size=12", "--config.stages.stage3.steps=2"), 8, 1)
 
 
 def test_overrides_of_a_linked_field_reach_every_stage():

@@ -127,6 +127,18 @@ def test_lost_final_is_rebuilt_from_the_stage_checkpoint(world):
     assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(before), jax.tree.leaves(after)))
 
 
+@pytest.mark.parametrize("damage", ["model_config.json", "params/_METADATA"])
+def test_damaged_final_is_set_aside_and_rebuilt(world, damage):
+    cfg, _, workdir, _, _ = world
+    before = _params(cfg, workdir / "stage1" / "final")
+    (workdir / "stage1" / "final" / damage).write_text("{truncated")
+    outcomes = curriculum.run(cfg)
+    assert [o.status for o in outcomes[:3]] == ["trained", "skipped: finished", "skipped: finished"]
+    assert (workdir / "stage1" / ("final.damaged" if damage == "model_config.json" else "final.damaged-1") / damage).read_text() == "{truncated"
+    after = _params(cfg, workdir / "stage1" / "final")
+    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(before), jax.tree.leaves(after)))
+
+
 def test_two_local_processes_match_one(world):
     _, _, workdir, _, (returncode, log, local_dir) = world
     assert returncode == 0, log

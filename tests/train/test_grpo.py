@@ -266,3 +266,33 @@ def test_interrupted_run_resumes_exactly(setup, grpo_step, tmp_path):
     assert [r["step"] for r in resumed] == [1, 2, 3, 4, 5]
     assert [[r[k] for k in keys] for r in resumed] == [[r[k] for k in keys] for r in whole]
     assert len({r["loss"] for r in whole}) == 5  # the policy moves: every step differs
+
+
+def test_one_prompt_per_update_runs_replicated_on_eight_devices_as_on_one(setup):
+    """The reference's batch (1 prompt x G 4) does not divide over 8 devices: it is replicated, and
+    the step gives what one device gives (same completions, loss, rewards and parameters)."""
+    tok, cfg, _, graphdef, state, ref = setup
+    assert jax.device_count() == 8
+    one_prompt = {k: v[:1] for k, v in prompt_batch(cfg, 3).items()}
+    grpo_cfg = GRPOConfig(group_size=G, max_new_tokens=T, beta=0.1, micro_batches=1)
+    results = []
+    for mesh in (make_mesh(devices=jax.devices()[:1]), make_mesh(2, 4, 1)):
+        s_sh = jax.tree.map(lambda x: x.sharding, jax.device_put(state, replicated(mesh)))
+        start = jax.device_put(jax.device_get(state), s_sh)
+        step = make_grpo_step(graphdef, start, jax.device_put(jax.device_get(ref), s_sh),
+                              OptimConfig(learning_rate=3e-3, total_steps=8, warmup_ratio=0.0, decay="linear",
+                                          eps=1e-3),
+                              mesh, grpo_cfg, tok, FAST_COMPILE, prompts=1)
+        assert step.batch_shardings["input_ids"].spec == jax.sharding.PartitionSpec(None, None) or mesh.size == 1
+        start = jax.device_put(jax.device_get(state), step.state_shardings)
+        batch = step_batch(one_prompt, step, cfg.pad_token_id, step.host_keys)
+        new, _, m = step.step(start, step.init_opt_state(start), batch, jax.random.key(5))
+        results.append((jax.device_get(m), jax.device_get(new)))
+    (m1, s1), (m8, s8) = results
+    for key in ("loss", "grad_norm", "reward_total", "completion_length", "kl"):
+        np.testing.assert_allclose(m8[key], m1[key], rtol=2e-4, atol=1e-6, err_msg=key)
+    assert float(m1["lr"]) == pytest.approx(3e-3)  # linear decay, no warmup: the first update at the peak
+    # Adam's first step is lr·g/(|g| + eps): with the default eps a near-zero gradient summed in
+    # another order can flip its whole step; eps = 1e-3 keeps the update smooth in g
+    for a, b in zip(jax.tree.leaves(s8), jax.tree.leaves(s1)):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)

@@ -95,6 +95,14 @@ def test_nonfinite_steps_are_skipped_counted_then_stop(tmp_path):
         train(ts, fresh_state(ts), _Poisoned({2, 3}), _loop_cfg(tmp_path / "b", 5, max_nonfinite=2), CFG)
 
 
+def test_a_run_whose_last_step_is_nonfinite_does_not_end_trained(tmp_path):
+    ts = tiny_step()[1]
+    with pytest.raises(NonFiniteLossError, match="last 1 step\\(s\\).*weights are those of step 2"):
+        train(ts, fresh_state(ts), _Poisoned({3}), _loop_cfg(tmp_path, 3, max_nonfinite=5), CFG)
+    with pytest.raises(NonFiniteLossError, match="not taken as trained"):  # resuming the finished run says so again
+        train(ts, fresh_state(ts), _Poisoned(set()), _loop_cfg(tmp_path, 3, max_nonfinite=5), CFG)
+
+
 def test_bad_config_fails_before_any_compute(tmp_path):
     ts = tiny_step(2, 2, 2, micro=2)[1]  # built, never compiled: validation comes first
     with pytest.raises(TrainConfigError, match="multiple of 8"):

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 from flax import nnx
 from jax.sharding import PartitionSpec as P
 
@@ -28,6 +29,37 @@ def test_schedule_is_linear_warmup_then_cosine():
     for s in (0, 3, 10, 37, 80, 100):
         want = 2e-5 * (s / 10 if s < 10 else 0.5 * (1 + math.cos(math.pi * (s - 10) / 90)))
         assert abs(float(lr(s)) - want) <= 1e-6 * 2e-5, s  # float32 schedule
+
+
+def test_grpo_schedule_decays_linearly_from_the_peak_without_warmup():
+    cfg = optim.OptimConfig(learning_rate=1e-6, total_steps=2600, warmup_ratio=0.0, decay="linear")
+    lr = optim.schedule(cfg)
+    # (2600 - s) / 2600 of the peak: the first update at 1e-6, the middle at half, the last at 1/2600
+    for s, want in ((0, 1e-6), (1300, 5e-7), (1950, 2.5e-7), (2599, 1e-6 / 2600), (2600, 0.0), (3000, 0.0)):
+        assert abs(float(lr(s)) - want) <= 1e-6 * 1e-6, s
+    warm = optim.schedule(optim.OptimConfig(learning_rate=2e-5, total_steps=100, warmup_ratio=0.1, decay="linear"))
+    for s, want in ((0, 0.0), (5, 1e-5), (10, 2e-5), (55, 1e-5), (100, 0.0)):  # 55: (100 - 55) / 90 = ½
+        assert abs(float(warm(s)) - want) <= 1e-6 * 2e-5, s
+
+
+def test_schedules_match_transformers_lr_lambdas():
+    from transformers import optimization as hf  # noqa: PLC0415
+
+    for total, ratio in ((1, 0.0), (7, 0.0), (100, 0.1), (2600, 0.0), (37, 0.5), (10, 1.0)):
+        for decay, fn in (("linear", hf._get_linear_schedule_with_warmup_lr_lambda),
+                          ("cosine", hf._get_cosine_schedule_with_warmup_lr_lambda)):
+            cfg = optim.OptimConfig(learning_rate=1e-6, total_steps=total, warmup_ratio=ratio, decay=decay)
+            kw = dict(num_warmup_steps=cfg.warmup_steps, num_training_steps=total)
+            kw |= {"num_cycles": 0.5} if decay == "cosine" else {}
+            lr = optim.schedule(cfg)
+            for s in sorted({0, 1, cfg.warmup_steps, total // 2, max(total - 1, 0)}):
+                if s < total:
+                    assert abs(float(lr(s)) - 1e-6 * fn(s, **kw)) <= 1e-6 * 1e-6, (decay, total, ratio, s)
+
+
+def test_unknown_decay_is_refused():
+    with pytest.raises(ValueError, match="decay must be one of"):
+        optim.OptimConfig(decay="constant")
 
 
 def test_labels_decay_matrices_and_freeze_towers():

@@ -38,6 +38,71 @@ def test_token_loss_is_shifted_sum_and_count():
     np.testing.assert_allclose(total, np.sum(want), rtol=1e-6)
 
 
+def test_sample_average_weights_each_row_by_its_label_count():
+    labels = jnp.asarray([[-100, 3, 1, -100, 6], [-100, -100, -100, 1, 0], [-100] * 5])
+    targets = sft.shifted_targets(labels)  # row 0: 3 targets, row 1: 2, row 2: none
+    np.testing.assert_allclose(sft.token_weights(targets, "sample"),
+                               [[1 / 3, 1 / 3, 0, 1 / 3, 0], [0, 0, 1 / 2, 1 / 2, 0], [0] * 5])
+    np.testing.assert_array_equal(sft.token_weights(targets, "token"), targets != -100)
+    assert float(sft.loss_denominator(labels, "token")) == 5 and float(sft.loss_denominator(labels, "sample")) == 2
+    # Two classes. Logits (log 3, 0): target 0 costs log(4/3), target 1 costs log 4; (0, 0): log 2.
+    l3, l2, l4 = np.log(4 / 3), np.log(2), np.log(4)
+    logits = np.zeros((3, 5, 2), np.float32)
+    logits[0, [0, 1, 3], 0] = np.log(3)  # row 0 targets 3, 1, 6 → classes taken mod 2 below
+    logits[1, 3, 0] = np.log(3)
+    two_class = jnp.where(targets == -100, -100, targets % 2)  # row 0: 1, 1, 0; row 1: 1, 0
+    row0 = [l4, l4, l3]  # positions 0, 1 (class 1 under (log 3, 0)), 3 (class 0 under (log 3, 0))
+    row1 = [l2, l3]  # position 2 under (0, 0); position 3 (class 0 under (log 3, 0))
+    total, count = sft.token_loss(jnp.asarray(logits), two_class, sft.token_weights(two_class, "sample"))
+    np.testing.assert_allclose(total / 2, (np.mean(row0) + np.mean(row1)) / 2, rtol=1e-6)
+    total, count = sft.token_loss(jnp.asarray(logits), two_class)
+    np.testing.assert_allclose(total / count, np.mean(row0 + row1), rtol=1e-6)
+    assert count == 5
+
+
+def _reference_losses(logits, labels):
+    """Plain Python: (token mean, mean of row token means over rows with a label) of the shifted loss."""
+    per_row = []
+    for row_logits, row_labels in zip(logits, labels):
+        losses = []
+        for t in range(len(row_labels) - 1):
+            y = row_labels[t + 1]
+            if y != -100:
+                z = row_logits[t].astype(np.float64)
+                losses.append(np.log(np.sum(np.exp(z - z.max()))) + z.max() - z[y])
+        per_row.append(losses)
+    flat = [x for r in per_row for x in r]
+    means = [np.mean(r) for r in per_row if r]
+    return (np.mean(flat) if flat else 0.0), (np.mean(means) if means else 0.0)
+
+
+def test_both_averages_match_plain_python_on_hostile_label_layouts():
+    rng = np.random.default_rng(7)
+    for case in range(60):
+        b, length, v = rng.integers(1, 5), rng.integers(1, 9), rng.integers(2, 6)
+        logits = (rng.standard_normal((b, length, v)) * rng.choice([0.1, 3.0, 30.0])).astype(np.float32)
+        labels = rng.integers(0, v, (b, length))
+        labels[rng.random((b, length)) < rng.choice([0.0, 0.5, 0.95, 1.0])] = -100
+        token_mean, sample_mean = _reference_losses(logits, labels)
+        targets = sft.shifted_targets(jnp.asarray(labels))
+        for average, want in (("token", token_mean), ("sample", sample_mean)):
+            total, _ = sft.token_loss(jnp.asarray(logits), targets, sft.token_weights(targets, average))
+            got = total / max(float(sft.loss_denominator(jnp.asarray(labels), average)), 1.0)
+            np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6, err_msg=f"case {case} {average}")
+
+
+def test_sample_average_micro_batches_equal_one_big_batch():
+    # Rows with 4..20 label tokens: the sample average differs from the token average.
+    whole, state_a = _losses(tiny_step(loss_average="sample")[1], 2)
+    micro, state_b = _losses(tiny_step(micro=2, loss_average="sample")[1], 2)
+    tokens, _ = _losses(tiny_step()[1], 1)
+    np.testing.assert_allclose([m["loss"] for m in micro], [m["loss"] for m in whole], atol=1e-5, rtol=0)
+    assert abs(float(whole[0]["loss"]) - float(tokens[0]["loss"])) > 1e-4
+    assert [m["tokens"] for m in micro] == [m["tokens"] for m in whole]
+    for a, b in zip(jax.tree.leaves(state_b), jax.tree.leaves(state_a)):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
 def test_chunked_loss_equals_full_logits_with_gradients():
     rng = np.random.default_rng(1)
     w = jnp.asarray(rng.standard_normal((8, 11)), jnp.float32)
@@ -49,6 +114,9 @@ def test_chunked_loss_equals_full_logits_with_gradients():
     np.testing.assert_allclose(chunked(w, hidden), full(w, hidden), rtol=1e-6)
     for a, b in zip(jax.grad(chunked, (0, 1))(w, hidden), jax.grad(full, (0, 1))(w, hidden)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    weights = sft.token_weights(targets, "sample")
+    np.testing.assert_allclose(sft.chunked_loss(model(w), hidden, targets, 4, weights)[0],
+                               sft.token_loss(model(w).logits(hidden), targets, weights)[0], rtol=1e-6)
 
 
 def test_sharded_222_run_equals_single_device_run():

@@ -135,7 +135,7 @@ class BatchIterator:
 
 
 @functools.lru_cache(maxsize=None)
-def tiny_step(data: int = 1, fsdp: int = 1, tensor: int = 1, micro: int = 1):
+def tiny_step(data: int = 1, fsdp: int = 1, tensor: int = 1, micro: int = 1, loss_average: str = "token"):
     """(graphdef, TrainStep) on the first data·fsdp·tensor devices; compiled once per process."""
     import jax  # noqa: PLC0415 (the script must initialise jax.distributed first)
 
@@ -147,7 +147,8 @@ def tiny_step(data: int = 1, fsdp: int = 1, tensor: int = 1, micro: int = 1):
     mesh = make_mesh(data, fsdp, tensor, devices=jax.devices()[:data * fsdp * tensor])
     graphdef, abstract = abstract_model(CFG)
     optim_cfg = OptimConfig(learning_rate=3e-3, total_steps=40, weight_decay=0.01)
-    return graphdef, make_train_step(graphdef, abstract, optim_cfg, mesh, StepConfig(micro_batches=micro), FAST_COMPILE)
+    return graphdef, make_train_step(graphdef, abstract, optim_cfg, mesh,
+                                     StepConfig(micro_batches=micro, loss_average=loss_average), FAST_COMPILE)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,4 +1,8 @@
-"""`ladder-jax toyworld --out DIR --scenes N --seed S`: write a toy-world data set."""
+"""`ladder-jax toyworld --out DIR --num-scenes N --seed S`: write a toy-world data set.
+
+`--num-scenes` is a count (synth's `--scenes` is a folder); the old `--scenes N` still works, with
+a deprecation warning.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from ladder_jax.data.toyworld.generate import SUMMARY_FILE, generate
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (release layout; eval scenes under OUT/eval)")
-    parser.add_argument("--scenes", type=int, required=True, help="number of rooms")
+    count = parser.add_mutually_exclusive_group(required=True)
+    count.add_argument("--num-scenes", type=int, dest="scenes", help="number of rooms (scenes)")
+    count.add_argument("--scenes", type=int, dest="deprecated_scenes", help=argparse.SUPPRESS)  # old spelling
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=224, help="frame width and height in pixels")
     parser.add_argument("--views", type=int, default=8, help="cameras per multi-view set")
@@ -25,6 +31,10 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
 
 
 def main(verb: str, args: argparse.Namespace) -> int:
+    if args.deprecated_scenes is not None:
+        print(f"ladder-jax {verb}: --scenes N is deprecated (synth's --scenes is a folder); use --num-scenes N",
+              file=sys.stderr)
+        args.scenes = args.deprecated_scenes
     try:
         with build_beside(args.out, overwrite=args.overwrite, marker=SUMMARY_FILE) as new:
             summary = generate(

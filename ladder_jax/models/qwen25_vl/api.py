@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 from pathlib import Path
 
 import jax
@@ -21,12 +20,14 @@ from flax import nnx
 from ladder_jax.models.qwen25_vl import config as config_lib
 from ladder_jax.models.qwen25_vl import params as params_lib
 from ladder_jax.models.qwen25_vl.batching import per_sample_inputs
+from ladder_jax.models.qwen25_vl.hf_export_config import exported_config
 from ladder_jax.models.qwen25_vl.inputs import MODEL_KEYS
 from ladder_jax.models.qwen25_vl.model import Qwen25VL
 from ladder_jax.models.qwen25_vl.text import KVCache
 from ladder_jax.models.safetensors_io import SafetensorsFolder, write_sharded
 from ladder_jax.parallel.mesh import make_mesh
 from ladder_jax.parallel.sharding import state_shardings
+from ladder_jax.paths import as_path, is_remote
 
 # Files of a HF folder that belong to the tokenizer / processor and travel with an export.
 SIDE_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json",
@@ -91,13 +92,27 @@ class VisionLanguageModel:
     @classmethod
     def from_pretrained(cls, path, mesh=None, dtype: str | None = None, param_dtype: str = "float32",
                         **overrides) -> "VisionLanguageModel":
-        """Loads a local HF Qwen2.5-VL folder; each tensor goes straight onto its sharding. Never
+        """Loads a local HF Qwen2.5-VL folder, or a ladder_jax parameters checkpoint (a stage's
+        `final/`, an `import-hf` output); each tensor goes straight onto its sharding. Never
         downloads: a hub name that is not a folder on disk is an error, not a fetch."""
-        path = Path(path)
-        if not path.is_dir():
+        from ladder_jax.models.qwen25_vl import checkpoint  # noqa: PLC0415 (checkpoint imports this module)
+
+        if is_remote(path) and checkpoint.is_params_checkpoint(path):  # gs://... (Orbax reads it through epath)
+            mesh = mesh or make_mesh()
+            cfg, graphdef, state = checkpoint.load_params(path, mesh, dtype=dtype or param_dtype,
+                                                          param_dtype=param_dtype, **overrides)
+            return cls(cfg, graphdef, state, mesh, source_dir=checkpoint.side_files_dir(path))
+        path = as_path(path)
+        if is_remote(path) or not path.is_dir():
             raise FileNotFoundError(f"{path} is not a folder on disk (from_pretrained reads a local Hugging Face "
-                                    "folder and never downloads; fetch it first, e.g. `hf download ORG/NAME "
-                                    "--local-dir DIR`)")
+                                    "folder, or a ladder_jax checkpoint anywhere, and never downloads; fetch it "
+                                    "first, e.g. `hf download ORG/NAME --local-dir DIR`)")
+        path = Path(path)
+        if checkpoint.is_params_checkpoint(path) and not (path / "config.json").is_file():
+            mesh = mesh or make_mesh()
+            cfg, graphdef, state = checkpoint.load_params(path, mesh, dtype=dtype or param_dtype,
+                                                          param_dtype=param_dtype, **overrides)
+            return cls(cfg, graphdef, state, mesh, source_dir=checkpoint.side_files_dir(path))
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} has no config.json (expected a Hugging Face model folder)")
         try:
@@ -148,15 +163,15 @@ class VisionLanguageModel:
             return out_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         write_sharded(tensors, out_dir, max_shard_bytes)
-        hf = config_lib.to_hf_dict(self.config)
-        hf["dtype"] = str(np.dtype(dtype or self.config.param_dtype))
+        hf = exported_config(self.config, str(np.dtype(dtype or self.config.param_dtype)))
         gen = {"bos_token_id": self.config.bos_token_id, "eos_token_id": self.config.eos_token_id,
                "pad_token_id": self.config.pad_token_id, "do_sample": False}
         for name, content in (("config.json", hf), ("generation_config.json", gen)):
             _atomic_write(out_dir / name, lambda tmp, content=content: tmp.write_text(json.dumps(content, indent=2)))
+        source = None if self.source_dir is None else as_path(self.source_dir)  # may be a URL
         for name in SIDE_FILES + ("generation_config.json",):
-            if self.source_dir is not None and (self.source_dir / name).exists():
-                _atomic_write(out_dir / name, lambda tmp, name=name: shutil.copy2(self.source_dir / name, tmp))
+            if source is not None and (source / name).exists():
+                _atomic_write(out_dir / name, lambda tmp, name=name: (source / name).copy(as_path(tmp)))
         return out_dir
 
 

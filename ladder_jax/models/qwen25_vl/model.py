@@ -36,8 +36,8 @@ class Qwen25VL(nnx.Module):
     def embed(self, input_ids, pixel_values=None, image_grid_thw=None, pixel_values_videos=None, video_grid_thw=None):
         """Token embeddings with each row's vision features gathered into its pad tokens.
 
-        Vision arrays are per sample: pixels (B, P, patch_dim), grids (B, K, 3); the tower runs per
-        row (vmap), so a batch shards over the data axes like the token arrays do."""
+        Vision arrays are per sample: pixels (B, P, patch_dim), grids (B, K, 3); the tower keeps
+        the batch axis, so a batch shards over the data axes like the token arrays do."""
         x = jnp.take(self.embed_tokens[...], input_ids, axis=0).astype(self.dtype)
         parts = [(p, g, tok) for p, g, tok in ((pixel_values, image_grid_thw, self.cfg.image_token_id),
                                                 (pixel_values_videos, video_grid_thw, self.cfg.video_token_id))
@@ -50,7 +50,7 @@ class Qwen25VL(nnx.Module):
         if len(parts) == 2:
             filler = jax.vmap(_filler_item, in_axes=(0, None))(grids[0], parts[0][0].shape[1])
             grids = [grids[0], filler[:, None], grids[1]]
-        feats = jax.vmap(self.visual)(pixels, jnp.concatenate(grids, axis=1)).astype(self.dtype)
+        feats = self.visual(pixels, jnp.concatenate(grids, axis=1)).astype(self.dtype)
         first_row = 0
         for p, _, token_id in parts:
             is_tok = input_ids == token_id

@@ -15,6 +15,7 @@ from flax import nnx
 
 from ladder_jax.models.qwen25_vl.config import ConfigError, ModelConfig
 from ladder_jax.models.safetensors_io import CheckpointFormatError, SafetensorsFolder
+from ladder_jax.progress import track
 
 _VISION_BLOCK = [
     ("norm1.weight", "norm1/weight", "copy"), ("norm2.weight", "norm2/weight", "copy"),
@@ -140,7 +141,7 @@ def load_state(folder: SafetensorsFolder, abstract_state, shardings, cfg: ModelC
         sharding = sharding.get_value() if isinstance(sharding, nnx.Variable) else sharding
         return var.replace(value=jax.make_array_from_callback(shape, sharding, slice_of))
 
-    flat = [(p, build(p, v)) for p, v in nnx.to_flat_state(abstract_state)]
+    flat = [(p, build(p, v)) for p, v in track(list(nnx.to_flat_state(abstract_state)), "read")]
     return nnx.from_flat_state(flat)
 
 
@@ -156,7 +157,7 @@ def export_tensors(state, cfg: ModelConfig, dtype=None) -> dict[str, np.ndarray]
     rows = _rows_by_path(cfg)
     v = cfg.vision
     out = {}
-    for flat_path, var in nnx.to_flat_state(state):
+    for flat_path, var in track(list(nnx.to_flat_state(state)), "export"):
         keys, kind, stacked = rows[_path(flat_path)]
         arr = _host(var.get_value())
         if not np.isfinite(arr).all():

@@ -109,7 +109,31 @@ def vision_cos_sin(hpos, wpos, head_dim: int, theta: float):
     """Axial 2-D rotary for the ViT: bands over head_dim/2, h angles then w angles, repeated twice."""
     spatial = head_dim // 2
     inv_freq = 1.0 / (theta ** (jnp.arange(0, spatial, 2, dtype=jnp.float32) / spatial))
-    fh = hpos.astype(jnp.float32)[:, None] * inv_freq
-    fw = wpos.astype(jnp.float32)[:, None] * inv_freq
+    fh = hpos.astype(jnp.float32)[..., None] * inv_freq
+    fw = wpos.astype(jnp.float32)[..., None] * inv_freq
     emb = jnp.concatenate([fh, fw, fh, fw], axis=-1)
     return jnp.cos(emb), jnp.sin(emb)
+
+
+def vision_window_order(grid_thw, num_patches: int, padded: int, merge: int, window_merged: int,
+                        window_chunk: int, frame_chunk: int):
+    """The tower's working order: patches sorted by (frame, window), padding last, `padded` slots.
+
+    Returns order (padded,) (slot -> patch index; indexes >= num_patches are extra padding slots),
+    hpos, wpos (padded,) in that order, and two segment-id arrays for `segment_attention`: one run
+    per window (windowed blocks) and one per frame (full blocks). Windows hold whole merge blocks,
+    so the sort keeps each block's patches together and in order. Padding gets negative ids, one per
+    chunk of its kind, so a padded tail never widens a chunk's key span.
+    """
+    hpos, wpos, frame, window = vision_patch_layout(grid_thw, num_patches, merge, window_merged)
+    extra = padded - num_patches
+    pad = lambda a, value: jnp.concatenate([a, jnp.full((extra,), value, a.dtype)])
+    hpos, wpos, frame, window = pad(hpos, 0), pad(wpos, 0), pad(frame, -1), pad(window, 0)
+    valid = frame >= 0
+    slot = jnp.arange(padded)
+    order = jnp.lexsort((slot, window, jnp.where(valid, frame, padded)))
+    frame, window, valid = frame[order], window[order], valid[order]
+    new_window = jnp.concatenate([jnp.ones((1,), bool), (frame[1:] != frame[:-1]) | (window[1:] != window[:-1])])
+    window_seg = jnp.where(valid, jnp.cumsum(new_window) - 1, -1 - slot // window_chunk)
+    frame_seg = jnp.where(valid, frame, -1 - slot // frame_chunk)
+    return order, hpos[order], wpos[order], window_seg.astype(jnp.int32), frame_seg.astype(jnp.int32)

@@ -61,8 +61,11 @@ class DecoderLayer(nnx.Module):
         if kv is not None:
             k = jax.lax.dynamic_update_slice_in_dim(kv[0], k.astype(kv[0].dtype), index, axis=1)
             v = jax.lax.dynamic_update_slice_in_dim(kv[1], v.astype(kv[1].dtype), index, axis=1)
-        out = attention(q, k.astype(q.dtype), v.astype(q.dtype), mask, implementation,
-                        segments=segments if kv is None else None, causal=True)
+        if kv is not None and t == 1:
+            out = written_prefix_attention(q, k.astype(q.dtype), v.astype(q.dtype), mask, index, implementation)
+        else:
+            out = attention(q, k.astype(q.dtype), v.astype(q.dtype), mask, implementation,
+                            segments=segments if kv is None else None, causal=True)
         x = x + self.o_proj(out.reshape(b, t, -1))
         x = x + self.mlp(self.post_attention_layernorm(x))
         return x, (k, v)
@@ -88,6 +91,27 @@ class TextDecoder(nnx.Module):
 
         x, (k, v) = scan_layers(self.layers, body, x, (cache.k, cache.v), remat=self.remat)
         return self.norm(x), (k, v)
+
+
+# A decode step attends over the smallest of these fractions of the cache that holds every written
+# slot, so early steps of a long completion do not read the empty rest of the cache.
+PREFIX_FRACTIONS = (8, 4, 2)
+
+
+def written_prefix_attention(q, k, v, mask, index, implementation):
+    """One query per row at slot `index`: attention over cache slots [0, L) only, L the smallest of
+    S / PREFIX_FRACTIONS (rounded up) and S that exceeds `index` (a `lax.switch`, static shapes).
+    Exact: slots >= L are after `index`, so the causal mask already hides them."""
+    size = k.shape[1]
+    lengths = sorted({-(-size // f) for f in PREFIX_FRACTIONS if -(-size // f) < size}) + [size]
+
+    def over(length):
+        return lambda q, k, v, mask: attention(q, k[:, :length], v[:, :length], mask[..., :length], implementation)
+
+    if len(lengths) == 1:
+        return over(size)(q, k, v, mask)
+    rung = jnp.sum(index >= jnp.asarray(lengths[:-1], jnp.int32))
+    return jax.lax.switch(rung, [over(n) for n in lengths], q, k, v, mask)
 
 
 def causal_mask(query_slots, key_valid):

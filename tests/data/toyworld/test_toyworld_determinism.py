@@ -6,6 +6,7 @@ import importlib
 import json
 
 import pytest
+from pathlib import Path
 
 from ladder_jax.data.toyworld import generate
 from ladder_jax.data.toyworld import cli
@@ -40,7 +41,7 @@ def test_cli_verb_writes_the_data_set(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     cli.configure("toyworld", parser)
     args = parser.parse_args(
-        ["--out", str(tmp_path), "--scenes", "2", "--seed", "3", "--size", "48", "--views", "2",
+        ["--out", str(tmp_path), "--num-scenes", "2", "--seed", "3", "--size", "48", "--views", "2",
          "--video-frames", "4", "--workers", "1"]
     )
     assert cli.main("toyworld", args) == 0
@@ -69,11 +70,11 @@ def snapshot(folder):
 def test_cli_replaces_an_earlier_world_only_with_overwrite_and_only_when_complete(tmp_path, capsys, monkeypatch):
     """Issue 16, item 9: the release JSONL is never truncated and no stale image survives."""
     out = tmp_path / "out"
-    assert run_cli("--out", out, "--scenes", "2", "--seed", "1") == 0
+    assert run_cli("--out", out, "--num-scenes", "2", "--seed", "1") == 0
     (out / "images" / "stale.jpg").write_bytes(b"old")
     before = snapshot(out)
     capsys.readouterr()
-    assert run_cli("--out", out, "--scenes", "1", "--seed", "2") == 2
+    assert run_cli("--out", out, "--num-scenes", "1", "--seed", "2") == 2
     assert capsys.readouterr().err.startswith("ladder-jax toyworld: the output ")
     generate_module = importlib.import_module("ladder_jax.data.toyworld.generate")  # the package exports the function
 
@@ -83,16 +84,16 @@ def test_cli_replaces_an_earlier_world_only_with_overwrite_and_only_when_complet
     with monkeypatch.context() as m:
         m.setattr(generate_module, "_build", crash)
         with pytest.raises(RuntimeError, match="out of disk"):
-            run_cli("--out", out, "--scenes", "1", "--seed", "2", "--overwrite")
+            run_cli("--out", out, "--num-scenes", "1", "--seed", "2", "--overwrite")
     assert snapshot(out) == before
-    assert run_cli("--out", out, "--scenes", "1", "--seed", "2", "--overwrite") == 0
+    assert run_cli("--out", out, "--num-scenes", "1", "--seed", "2", "--overwrite") == 0
     assert json.loads(capsys.readouterr().out)["out_dir"] == str(out)
     assert not (out / "images" / "stale.jpg").exists() and not (out / "images" / "scene_000001").exists()
     assert json.loads((out / "toyworld_summary.json").read_text())["seed"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-@pytest.mark.parametrize("argv", [["--scenes", "0"], ["--scenes", "1", "--size", "8"], ["--scenes", "1", "--foreign"]])
+@pytest.mark.parametrize("argv", [["--num-scenes", "0"], ["--num-scenes", "1", "--size", "8"], ["--num-scenes", "1", "--foreign"]])
 def test_cli_refusals_are_one_line_and_write_nothing(tmp_path, capsys, argv):
     foreign = tmp_path / "mine"
     foreign.mkdir()
@@ -103,3 +104,16 @@ def test_cli_refusals_are_one_line_and_write_nothing(tmp_path, capsys, argv):
     err = capsys.readouterr().err
     assert err.startswith("ladder-jax toyworld: ") and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"] and (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_the_old_scenes_spelling_still_counts_with_a_warning(tmp_path, capsys):
+    assert run_cli("--out", tmp_path / "old", "--scenes", "1", "--seed", "4") == 0
+    assert "--scenes N is deprecated" in capsys.readouterr().err
+    assert run_cli("--out", tmp_path / "new", "--num-scenes", "1", "--seed", "4") == 0
+    assert "deprecated" not in capsys.readouterr().err
+    old, new = snapshot(tmp_path / "old"), snapshot(tmp_path / "new")
+    timing = Path("toyworld_summary.json")  # its "seconds" differ
+    assert old.keys() == new.keys() and {k: v for k, v in old.items() if k != timing} == \
+        {k: v for k, v in new.items() if k != timing}
+    with pytest.raises(SystemExit):  # one of the two, not both
+        run_cli("--out", tmp_path / "both", "--scenes", "1", "--num-scenes", "1")

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ladder_jax.data.prompts import reasoning_prompt
 from ladder_jax.data.schema import DATA_TYPES, MULTIPLE_CHOICE_TYPES, NUMERIC_TYPES, QUESTION_TYPES
 
 GROUNDING_FIELDS = {"question_id", "question", "image", "data_type", "answer"}
@@ -103,9 +104,11 @@ def test_cold_start_solutions_are_well_formed_and_agree_with_the_spatial_answers
             answer = re.search(r"<answer>(.*?)</answer>", row["solution"]).group(1)
             source = spatial[row["question_id"]]
             assert answer == source["answer"] and row["image"] == source["image"]
-            assert row["prompt"].startswith(f"Question: {source['question']} \n")
-            if source["options"]:
-                assert "\nOptions:\n" + "\n".join(source["options"]) in row["prompt"]
+            # The stage-3 prompt, options inside the question as the reference's GRPO script builds it
+            mc = bool(source["options"])
+            options = "\nOptions:\n" + "\n".join(source["options"]) if mc else ""
+            assert row["prompt"].startswith(f"Question: {source['question']}{options} \nPlease Think about")
+            assert row["prompt"] == reasoning_prompt(source["question"], source["options"], mc)
 
 
 def test_eval_scenes_are_held_out(dataset):

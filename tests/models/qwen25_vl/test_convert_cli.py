@@ -52,6 +52,38 @@ def test_import_then_export_round_trip(src, ckpt, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder left behind
 
 
+def test_an_imported_checkpoint_is_self_contained(src, ckpt, tmp_path, rng):
+    """The tokenizer files sit beside model_config.json: the checkpoint alone loads as a model and
+    a processor (what eval and the next stage read); a checkpoint of the earlier layout (files in
+    hf_files/) reads and exports the same."""
+    from ladder_jax.data.preprocessor_config import save_preprocess_config
+    from ladder_jax.data.processor import Processor
+    from ladder_jax.data.vision_preprocess import PreprocessConfig
+    from ladder_jax.models.qwen25_vl.config import preset
+    from tests.models.qwen25_vl.reference import batch_inputs, build_sample
+
+    assert (ckpt / "tokenizer.json").read_bytes() == (src / "tokenizer.json").read_bytes()
+    assert not (ckpt / "hf_files").exists()
+    cfg = preset("tiny")
+    inputs = batch_inputs(cfg, [build_sample(cfg, rng, [("text", 3), ("image", (4, 6)), ("text", 5)])])
+    np.testing.assert_array_equal(VisionLanguageModel.from_pretrained(ckpt)(**inputs),
+                                  VisionLanguageModel.from_pretrained(src)(**inputs))
+    legacy = tmp_path / "legacy"
+    shutil.copytree(ckpt, legacy)
+    (legacy / "hf_files").mkdir()
+    for f in list(legacy.iterdir()):
+        if f.is_file() and f.name != "model_config.json":
+            f.rename(legacy / "hf_files" / f.name)
+    save_preprocess_config(PreprocessConfig(max_pixels=12345 * 4), str(legacy / "hf_files"))
+    processor = Processor.from_pretrained(str(legacy))
+    text = "<|im_start|>user\nWhere is the chair?<|im_end|>\n"
+    want = train_tokenizer(default_corpus()[:50], vocab_size=300)(text)["input_ids"]
+    assert processor.tokenizer(text)["input_ids"] == want and processor.vision.max_pixels == 12345 * 4
+    assert main(["export-hf", str(legacy), str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "tokenizer.json").read_bytes() == (src / "tokenizer.json").read_bytes()
+    assert Processor.from_pretrained(str(tmp_path / "out")).vision == processor.vision
+
+
 def test_export_over_an_earlier_export_needs_overwrite_and_leaves_no_stale_shard(src, ckpt, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["export-hf", str(ckpt), str(out), "--max-shard-gb", "0.0002"]) == 0

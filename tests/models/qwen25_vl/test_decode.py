@@ -12,9 +12,11 @@ LAYOUTS = {
 }
 
 
-@pytest.mark.parametrize("name", LAYOUTS)
-def test_decode_matches_full_forward(name, tiny_cfg, ours, rng):
-    steps = 5
+@pytest.mark.parametrize("name,spare", [(name, 3) for name in LAYOUTS] + [("image", 150)])
+def test_decode_matches_full_forward(name, spare, tiny_cfg, ours, rng):
+    """spare 150: a cache much longer than the steps, so the decode attends over short prefixes of
+    the cache (the written-prefix ladder's S/8 and S/4 rungs) as the index grows."""
+    steps = 5 if spare == 3 else 12  # the index crosses S/8 (rungs 0 and 1)
     lengths = [len(build_sample(tiny_cfg, np.random.default_rng(0), p)[0]) for p in LAYOUTS[name]]
     prompts = [build_sample(tiny_cfg, rng, p, pad_left=max(lengths) - n) for p, n in zip(LAYOUTS[name], lengths)]
     prompt = batch_inputs(tiny_cfg, prompts)
@@ -24,7 +26,7 @@ def test_decode_matches_full_forward(name, tiny_cfg, ours, rng):
                 attention_mask=np.concatenate([prompt["attention_mask"], np.ones_like(continuation)], axis=1))
     expected = ours(**full)[:, max(lengths) - 1:]  # logits at the last prompt token and each fed token
 
-    logits, cache = ours.prefill(prompt, cache_size=max(lengths) + steps + 3)
+    logits, cache = ours.prefill(prompt, cache_size=max(lengths) + steps + spare)
     got = [np.asarray(logits)]
     for i in range(steps):
         logits, cache = ours.decode_step(cache, continuation[:, i])

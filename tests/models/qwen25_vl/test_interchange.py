@@ -145,3 +145,21 @@ def test_an_export_of_poisoned_weights_is_refused(ours, tmp_path):
     with pytest.raises(CheckpointFormatError, match="holds NaN or inf: these weights are poisoned"):
         nan.save_pretrained(tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_export_config_carries_the_published_keys_beside_the_nested_ones(tiny_cfg, ours, tmp_path):
+    """transformers 4.5x reads the flat keys and text_config.rope_scaling (4.57: same logits as 5.x,
+    see the user-path note); 5.x the nested rope_parameters; our reader gets the same config back."""
+    from ladder_jax.models.qwen25_vl.config import from_hf_dict
+
+    hf = json.loads((ours.save_pretrained(tmp_path / "export", dtype="bfloat16") / "config.json").read_text())
+    t = tiny_cfg.text
+    mrope = {"type": "mrope", "rope_type": "default", "mrope_section": list(t.mrope_section)}
+    for where in (hf, hf["text_config"]):
+        assert where["rope_scaling"] == mrope and where["rope_theta"] == t.rope_theta
+        assert where["torch_dtype"] == where["dtype"] == "bfloat16"
+    assert hf["text_config"]["rope_parameters"]["mrope_section"] == list(t.mrope_section)
+    assert (hf["hidden_size"], hf["num_hidden_layers"], hf["num_key_value_heads"], hf["vocab_size"]) == (
+        t.hidden_size, t.num_hidden_layers, t.num_key_value_heads, t.vocab_size)
+    assert hf["vision_config"]["in_chans"] == 3 and hf["vision_config"]["spatial_patch_size"] == tiny_cfg.vision.patch_size
+    assert from_hf_dict(hf, dtype="float32", param_dtype="float32") == tiny_cfg

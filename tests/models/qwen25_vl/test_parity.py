@@ -11,6 +11,7 @@ CASES = {
     "images_of_different_sizes": [[("text", 3), ("image", (4, 6)), ("text", 2), ("image", (10, 4)), ("text", 4)]],
     "image_spanning_windows": [[("text", 3), ("image", (12, 20)), ("text", 4)]],
     "video": [[("text", 3), ("video", (3, 4, 4)), ("text", 4)]],
+    "video_many_windows_many_frames": [[("text", 3), ("video", (4, 12, 8)), ("text", 4)]],
     "image_and_video": [[("text", 3), ("image", (6, 4)), ("text", 2), ("video", (2, 4, 6)), ("text", 4)]],
 }
 
