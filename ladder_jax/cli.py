@@ -19,6 +19,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "prepare": ("ladder_jax.data.prepare", "validate the release and write ArrayRecord shards with embedded images"),
     "synth": ("ladder_jax.synth.cli", "metric spatial QA from RGB-D scene folders or photos"),
     "toyworld": ("ladder_jax.data.toyworld.cli", "write a procedural toy-world data set (release layout + RGB-D scene folders)"),
+    "plan": ("ladder_jax.plan.cli", "compile every stage of a config for its target hardware: memory, FLOPs, time, fit"),
     "train": ("ladder_jax.train.cli", "run the curriculum (stage 1 -> stage 2 -> cold start -> GRPO) of a config file"),
     "eval": ("ladder_jax.eval.cli", "score a Hugging Face Qwen2.5-VL folder on VSI-Bench, SPBench, CV-Bench or toy-world splits"),
     "smoke": ("ladder_jax.smoke", "build a tiny Qwen2.5-VL and answer a question about a random image"),

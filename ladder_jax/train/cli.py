@@ -23,23 +23,30 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coordinator", help="local multi-process run: the coordinator's HOST:PORT")
     parser.add_argument("--num-processes", type=int, help="local multi-process run: how many processes")
     parser.add_argument("--process-id", type=int, help="local multi-process run: this process's index")
-    parser.add_argument("--dry-run", action="store_true", help="load and check the config, print it, train nothing")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the config, print it and its plan (`ladder-jax plan`), train nothing")
+    from ladder_jax.plan.cli import add_plan_arguments  # noqa: PLC0415
+
+    add_plan_arguments(parser)
 
 
 def main(verb: str, args: argparse.Namespace) -> int:
     del verb
     from ladder_jax import config_files, log_setup  # noqa: PLC0415 (keeps `ladder-jax --help` fast)
+    from ladder_jax.plan.targets import TargetError  # noqa: PLC0415
     from ladder_jax.train import curriculum, stages  # noqa: PLC0415
 
     log_setup.setup()
     try:
         cfg = config_files.load(args.config, getattr(args, "overrides", []))
         if args.dry_run:
+            from ladder_jax.plan import cli as plan_cli  # noqa: PLC0415
+
             stages.check_static(cfg)
             print(cfg)
-            return 0
+            return plan_cli.run(cfg, args)
         outcomes = curriculum.run(cfg, args.coordinator, args.num_processes, args.process_id)
-    except (config_files.ConfigFileError, stages.CurriculumConfigError) as e:
+    except (config_files.ConfigFileError, stages.CurriculumConfigError, TargetError) as e:
         print(f"ladder-jax train: bad config: {e}", file=sys.stderr)
         return 2
     for o in outcomes:

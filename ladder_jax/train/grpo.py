@@ -22,11 +22,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
 from ladder_jax.data.tokenizer import end_token_ids
@@ -40,6 +41,7 @@ from ladder_jax.train.grpo_loss import AGGREGATIONS, KL_ESTIMATORS
 from ladder_jax.train.grpo_update import update_fn
 from ladder_jax.train.reward_tables import byte_table
 from ladder_jax.train.compiled_step import CompiledStep
+from ladder_jax.train.sft import under_mesh
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,6 +147,38 @@ def _global(x, sharding):
     return jax.make_array_from_process_local_data(sharding, np.asarray(x))
 
 
+@dataclasses.dataclass(frozen=True)
+class GRPOJits:
+    """The update's pieces besides the sampler: shardings, the scoring and update jits (what
+    `make_grpo_step` runs and `ladder_jax.plan` compiles abstractly)."""
+
+    tx: optax.GradientTransformation
+    state: object  # shardings of the policy (and the reference)
+    opt: object
+    batch: dict
+    rollout: grpo_rollout.Rollout
+    logps: Callable
+    update: Callable
+
+
+def grpo_jits(graphdef, state, optim_cfg: optim.OptimConfig, mesh, cfg: GRPOConfig, compiler_options: dict | None = None,
+              prompts: int | None = None) -> GRPOJits:
+    tx = optim.make_optimizer(optim_cfg, state)
+    s_sh = state_shardings(state, mesh)
+    o_sh = optim.opt_state_shardings(jax.eval_shape(tx.init, state), mesh)
+    b_sh = {k: rows_sharding(mesh, prompts, ndim) for k, ndim in MODEL_KEYS.items()}
+    r_sh = rollout_shardings(mesh, prompts, cfg.group_size)
+    rows2 = r_sh.completions
+    logps = jax.jit(under_mesh(functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=cfg.group_size,
+                                                 old_logp=cfg.updates_per_batch > 1), mesh),
+                    in_shardings=(s_sh, s_sh, b_sh, rows2, rows2), out_shardings=(rows2, rows2),
+                    compiler_options=compiler_options)
+    update = jax.jit(under_mesh(update_fn(graphdef, tx, optim.trainable_mask(state, optim_cfg), cfg, mesh), mesh),
+                     in_shardings=(s_sh, o_sh, b_sh, r_sh), out_shardings=(s_sh, o_sh, replicated(mesh)),
+                     donate_argnums=(0, 1), compiler_options=compiler_options)
+    return GRPOJits(tx, s_sh, o_sh, b_sh, r_sh, logps, update)
+
+
 def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mesh, grpo_cfg: GRPOConfig,
                    tokenizer, compiler_options: dict | None = None, prompts: int | None = None) -> GRPOStep:
     """The GRPO step on `mesh`. `state` may be abstract (it fixes shardings); `ref_state` is the
@@ -153,24 +187,14 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
     the defaults). `prompts`, the global batch's prompt count, decides the batch shardings
     (`rows_sharding`: replicated when they do not divide over data x fsdp); None shards the rows."""
     cfg, ids = grpo_cfg, {"eos": end_token_ids(tokenizer), "pad": tokenizer.pad_token_id}
-    tx = optim.make_optimizer(optim_cfg, state)
-    s_sh = state_shardings(state, mesh)
-    o_sh = optim.opt_state_shardings(jax.eval_shape(tx.init, state), mesh)
-    b_sh = {k: rows_sharding(mesh, prompts, ndim) for k, ndim in MODEL_KEYS.items()}
-    r_sh = rollout_shardings(mesh, prompts, cfg.group_size)
+    jits = grpo_jits(graphdef, state, optim_cfg, mesh, cfg, compiler_options, prompts)
+    tx, s_sh, o_sh, logps, update = jits.tx, jits.state, jits.opt, jits.logps, jits.update
     answer_sharding = functools.partial(rows_sharding, mesh, prompts)
     # A copy: the step donates the policy's buffers, and the reference is often the initial policy.
     ref_state = jax.jit(lambda t: jax.tree.map(jnp.copy, t), out_shardings=s_sh)(ref_state)
     host_table = byte_table(tokenizer)
     table, max_bytes = jax.device_put(host_table, replicated(mesh)), grpo_rollout.max_bytes(host_table, cfg.max_new_tokens)
-    weights, rows1, rows2 = cfg.reward_weights, r_sh.advantages, r_sh.completions
-    logps = jax.jit(functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=cfg.group_size,
-                                      old_logp=cfg.updates_per_batch > 1),
-                    in_shardings=(s_sh, s_sh, b_sh, rows2, rows2), out_shardings=(rows2, rows2),
-                    compiler_options=compiler_options)
-    update = jax.jit(update_fn(graphdef, tx, optim.trainable_mask(state, optim_cfg), cfg, mesh),
-                     in_shardings=(s_sh, o_sh, b_sh, r_sh), out_shardings=(s_sh, o_sh, replicated(mesh)),
-                     donate_argnums=(0, 1), compiler_options=compiler_options)
+    weights, rows1, rows2 = cfg.reward_weights, jits.rollout.advantages, jits.rollout.completions
 
     def step(state, opt_state, batch, rng):
         start = time.perf_counter()
@@ -199,4 +223,4 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
                   "sample_time_share": np.float64(sampled / max(elapsed, 1e-9))}
         return state, opt_state, metrics | timing
 
-    return GRPOStep(step, tx, s_sh, o_sh, b_sh, mesh, cfg)
+    return GRPOStep(step, tx, s_sh, o_sh, jits.batch, mesh, cfg)

@@ -203,6 +203,17 @@ def apply_grads(tx, trainable, state, opt_state, grads, loss):
     return keep(new_state, state), keep(new_opt, opt_state), metrics
 
 
+def under_mesh(fn: Callable, mesh) -> Callable:
+    """`fn` traced with `mesh` as the context mesh. Without it, code that reads the context mesh
+    (splash attention's shard_map) sees none and GSPMD replicates the kernel: every device then
+    gathers the whole batch's q, k, v (measured by `ladder-jax plan`: 3B stage 1 on v5e-16 at 2,048
+    tokens, 12.7 GiB of temporaries and ~10^5 GiB gathered per step instead of 3.6 and 30)."""
+    def run(*args):
+        with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+            return fn(*args)
+    return run
+
+
 def batch_shardings(mesh) -> dict:
     return {k: batch_sharding(mesh, ndim) for k, ndim in TRAIN_KEYS.items()}
 
@@ -236,7 +247,7 @@ def make_train_step(graphdef, state, optim_cfg: optim.OptimConfig, mesh, step_cf
     s_sh = state_shardings(state, mesh)
     o_sh = optim.opt_state_shardings(jax.eval_shape(tx.init, state), mesh)
     b_sh = batch_shardings(mesh)
-    fn = train_step_fn(graphdef, tx, optim.trainable_mask(state, optim_cfg), step_cfg, mesh)
+    fn = under_mesh(train_step_fn(graphdef, tx, optim.trainable_mask(state, optim_cfg), step_cfg, mesh), mesh)
     jitted = jax.jit(fn, in_shardings=(s_sh, o_sh, b_sh, replicated(mesh)),
                      out_shardings=(s_sh, o_sh, replicated(mesh)), donate_argnums=(0, 1),
                      compiler_options=compiler_options)

@@ -4,6 +4,7 @@ The values of a run live in configs/*.py; this module says what a config may hol
 A curriculum config is a ConfigDict:
 
     workdir, order (stage names, run in this order), seed, distributed ("none" | "auto")
+    target:     the hardware the config is sized for (ladder_jax/plan/targets.py; "" = this host)
     mesh:       data, fsdp, tensor              (one of them may be -1: the rest of the devices)
     model:      init ("preset" | "params" | "hf"), preset, path, dtype, param_dtype, remat, attention
     tokenizer:  source ("model": the files beside model.path | "train": a demo BPE on the data), vocab_size
@@ -109,7 +110,7 @@ def _update(node: ml_collections.ConfigDict, overrides: dict) -> ml_collections.
 def base_config(workdir: str) -> ml_collections.ConfigDict:
     """Every field a curriculum config has, with the stages at their reference values and 0 steps."""
     return ml_collections.ConfigDict(dict(
-        workdir=workdir, order=STAGES, seed=0, distributed="none",
+        workdir=workdir, order=STAGES, seed=0, distributed="none", target="",
         mesh=dict(data=-1, fsdp=1, tensor=1),
         model=dict(init="preset", preset="tiny", path="", dtype="float32", param_dtype="float32", remat="none",
                    attention="xla"),

@@ -220,7 +220,7 @@ def _parser():
 def test_cli_collects_overrides_and_process_flags(capsys):
     args = _parser().parse_args(["--config", str(CONFIGS / "toy_demo.py"), "--config.stages.stage1.steps=3",
                                  "--coordinator", "127.0.0.1:1234", "--num-processes", "2", "--process-id", "1",
-                                 "--dry-run"])
+                                 "--dry-run", "--skip-paths", "--no-compile"])  # the plan: tests/train/test_plan.py
     assert args.overrides == ["--config.stages.stage1.steps=3"]
     assert (args.coordinator, args.num_processes, args.process_id) == ("127.0.0.1:1234", 2, 1)
     assert cli.main("train", args) == 0

@@ -11,6 +11,7 @@ heads over tensor when they divide.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import jax
@@ -26,6 +27,18 @@ class SplashShapeError(ValueError):
     pass
 
 
+@contextlib.contextmanager
+def _host_context():
+    from jax._src import config as jax_config  # noqa: PLC0415
+    prev = jax_config.device_context.swap_local(None)
+    try:
+        with jax.sharding.use_abstract_mesh(jax.sharding.AbstractMesh((), ())), \
+                jax.default_device(jax.local_devices(backend="cpu")[0]):
+            yield
+    finally:
+        jax_config.device_context.set_local(prev)
+
+
 @functools.lru_cache(maxsize=None)
 def _kernel(group: int, length: int, causal: bool, interpret: bool):
     block = next((b for b in _BLOCKS if length % b == 0), None)
@@ -37,16 +50,24 @@ def _kernel(group: int, length: int, causal: bool, interpret: bool):
                  block_kv_dkv_compute=block, block_q_dq=block, block_kv_dq=block)
     # The kernel is cached across traces: its mask tables must be concrete, not tracers of the
     # trace that happened to build it first.
-    with jax.ensure_compile_time_eval():
+    # Built on this host's CPU, outside any mesh: the tables are constants, also when the program is
+    # compiled for devices this host cannot run (a TPU topology in `ladder-jax plan`).
+    with jax.ensure_compile_time_eval(), _host_context():
         return sk.make_splash_mqa(sm.MultiHeadMask([one] * group), head_shards=1, q_seq_shards=1,
                                   block_sizes=sk.BlockSizes(**sizes), interpret=interpret)
+
+
+def _platform() -> str:
+    """The platform compiled for: the mesh's (a TPU topology compiled on a CPU host) or the default backend's."""
+    device = getattr(jax.sharding.get_abstract_mesh(), "abstract_device", None)
+    return device.platform if device is not None else jax.default_backend()
 
 
 def _local(q, k, v, segments, causal: bool):
     """q (B, T, N, H), k/v (B, T, K, H), segments (B, T) -> (B, T, N, H), on one shard."""
     b, t, n, h = q.shape
     kv_heads = k.shape[2]
-    kernel = _kernel(n // kv_heads, t, causal, jax.default_backend() != "tpu")
+    kernel = _kernel(n // kv_heads, t, causal, _platform() != "tpu")
     qg = q.reshape(b, t, kv_heads, n // kv_heads, h).transpose(0, 2, 3, 1, 4) * (h ** -0.5)
     kg, vg = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)
 
