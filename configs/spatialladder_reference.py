@@ -39,7 +39,7 @@ def reference_config(size: str, variant: str):
     mesh, attention, distributed = VARIANTS[hardware]
     cfg = base_config(f"runs/qwen25vl_{size}_spatialladder")
     cfg.distributed = distributed
-    cfg.target = variant  # ladder_jax/plan/targets.py: `ladder-jax plan` compiles for it
+    cfg.target = hardware  # ladder_jax/plan/targets.py: `ladder-jax plan` compiles for it
     cfg.mesh.update(mesh)
     # Start from an imported checkpoint (`ladder-jax import-hf Qwen/Qwen2.5-VL-{3B,7B}-Instruct DIR`).
     cfg.model.update(init="params", path=f"checkpoints/qwen25vl_{size}_instruct", dtype="bfloat16",

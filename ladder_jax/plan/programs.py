@@ -128,9 +128,12 @@ def grpo_programs(model_cfg: ModelConfig, mesh, plan, shape: BatchShape, compile
                 graphdef, s, p, num_samples=cfg.group_size, max_new_tokens=cfg.max_new_tokens), state, prompts)
             logits, cache = _with_shardings(abstract_out, compiled.output_shardings)
             scalar = jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated(mesh))
+            end_ids = jax.ShapeDtypeStruct((2,), jnp.int32, sharding=replicated(mesh))  # GRPO stops at both end tokens
+            penalty = jax.ShapeDtypeStruct((), jnp.float32, sharding=replicated(mesh))  # off in GRPO: no `seen` table
             out.append(compile_program(
                 "grpo decode", lambda: sampler._decode.trace(
-                    graphdef, state, cache, logits, _rng(mesh), scalar, scalar, max_new_tokens=cfg.max_new_tokens,
+                    graphdef, state, cache, logits, _rng(mesh), end_ids, scalar, penalty, None,
+                    max_new_tokens=cfg.max_new_tokens,
                     temperature=float(cfg.temperature), top_k=int(cfg.top_k), top_p=float(cfg.top_p)),
                 resident=besides("state"), loop_trips=cfg.max_new_tokens - 1)[0])
         else:

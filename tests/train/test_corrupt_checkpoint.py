@@ -21,7 +21,8 @@ def _bad_meta(step_dir):
 
 
 @pytest.mark.parametrize("corrupt", [_truncate_data, _bad_meta])
-def test_corrupt_latest_checkpoint_falls_back_and_resumes_exactly(tmp_path, caplog, corrupt):
+def test_corrupt_latest_checkpoint_falls_back_and_resumes_exactly(tmp_path, caplog, monkeypatch, corrupt):
+    monkeypatch.setattr(logging.getLogger("ladder_jax"), "propagate", True)  # log_setup keeps ours off the root
     ts = tiny_step()[1]
     run(tmp_path, 4, ts, checkpoint_every=2)  # checkpoints at steps 2 and 4
     corrupt(tmp_path / "checkpoints" / "4")
