@@ -45,13 +45,9 @@ def main() -> None:
     p.add_argument("--workdir", required=True)
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--micro-batches", type=int, default=1)
-    p.add_argument("--coordinator")
-    p.add_argument("--num-processes", type=int)
-    p.add_argument("--process-id", type=int)
-    args = p.parse_args()
-    if args.num_processes:
-        from ladder_jax.parallel.distributed import initialize  # noqa: PLC0415
-        initialize(args.coordinator, args.num_processes, args.process_id)
+    from tests.train.tiny import parse_process_args  # noqa: PLC0415
+
+    args = parse_process_args(p)
     import jax  # noqa: PLC0415
     from jax.experimental import multihost_utils  # noqa: PLC0415
 

@@ -208,6 +208,19 @@ def reference_losses(steps: int = 6, data: str = "fixed") -> tuple[float, ...]:
     return tuple(r["loss"] for r in read_jsonl(os.path.join(workdir, "metrics.jsonl")))
 
 
+def parse_process_args(p: argparse.ArgumentParser):
+    """Adds --coordinator/--num-processes/--process-id, parses, and joins the distributed run when
+    asked (before jax is used: a test script is one process of a gloo run)."""
+    p.add_argument("--coordinator")
+    p.add_argument("--num-processes", type=int)
+    p.add_argument("--process-id", type=int)
+    args = p.parse_args()
+    if args.num_processes:
+        from ladder_jax.parallel.distributed import initialize  # noqa: PLC0415
+        initialize(args.coordinator, args.num_processes, args.process_id)
+    return args
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--workdir", required=True)
@@ -216,13 +229,7 @@ def main() -> None:
     p.add_argument("--term-at", type=int, default=0, help="SIGTERM itself after this step")
     p.add_argument("--devices", type=int, default=0, help="data-parallel devices (0: all)")
     p.add_argument("--data", choices=("fixed", "buckets"), default="fixed")
-    p.add_argument("--coordinator")
-    p.add_argument("--num-processes", type=int)
-    p.add_argument("--process-id", type=int)
-    args = p.parse_args()
-    if args.num_processes:
-        from ladder_jax.parallel.distributed import initialize  # noqa: PLC0415
-        initialize(args.coordinator, args.num_processes, args.process_id)
+    args = parse_process_args(p)
     import jax  # noqa: PLC0415
 
     from ladder_jax.train.checkpoint import Checkpointer  # noqa: PLC0415
