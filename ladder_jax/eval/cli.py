@@ -145,7 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         staging = Staging.open(args.out, _settings(args), overwrite=args.overwrite)
         result = evaluate(model, processor, items, benchmark=args.benchmark, batch_size=args.batch_size,
                           max_new_tokens=args.max_new_tokens, think=args.think, limit=args.limit, report=report,
-                          protocol=args.protocol, decoding=decoding, progress=lead, staging=staging)
+                          protocol=args.protocol, decoding=decoding, staging=staging)
     except (ResumeError, ScheduleError) as e:
         raise EvalInputError(str(e)) from None
     if not result.predictions:

@@ -41,7 +41,7 @@ def greedy_texts(model, processor, prompts: Sequence[dict], batch_size: int, max
     bucket, generate as one global batch, and each gets its own prompts' texts."""
     cfg = model.config
     eos = cfg.eos_token_id if eos_token_id is None else eos_token_id
-    own = list(prompts) or [{"input_ids": np.full((1, 1), pad_id(cfg)), "attention_mask": np.ones((1, 1), np.int64)}]
+    own = list(prompts) or [_placeholder(cfg)]
     sizes = Sizes(*agreed_shapes({"sizes": prompt_sizes(cfg, own, bucketed=True)})["sizes"])
     local = prompt_batch(cfg, own, rows=batch_size, sizes=sizes)
     mesh, rows = sampler.mesh_of(model.state), batch_size * jax.process_count()
@@ -52,3 +52,9 @@ def greedy_texts(model, processor, prompts: Sequence[dict], batch_size: int, max
     ends = set(np.asarray(sampler.end_tokens(eos)).tolist())
     return [processor.tokenizer.decode([t for t in tokens[r, :lengths[r]] if t not in ends], skip_special_tokens=True)
             for r in range(len(prompts))]
+
+
+def _placeholder(cfg) -> dict[str, np.ndarray]:
+    """A one-token prompt for a process with none left: its rows keep the global batch whole, and
+    their answers are dropped."""
+    return {"input_ids": np.full((1, 1), pad_id(cfg)), "attention_mask": np.ones((1, 1), np.int64)}
