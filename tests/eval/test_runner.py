@@ -10,7 +10,7 @@ from ladder_jax.eval.benchmarks import Item
 from ladder_jax.eval.media import Media
 from ladder_jax.generate import generate
 from tests.eval import bench_files as bf
-from tests.eval.results import assert_same_result, runner_result
+from tests.eval.results import assert_same_result, raw_outputs, runner_result
 
 NEW_TOKENS = 4
 
@@ -221,5 +221,4 @@ def test_sharded_over_the_mesh_equals_one_device(model, model_dir, data, tmp_pat
                         num_frames=4)
     assert len(model.mesh.devices.flat) == 1
     assert_same_result(tmp_path / "sharded", one)
-    outputs = [json.loads(line)["raw_output"] for line in (one / "predictions.jsonl").read_text().splitlines()]
-    assert len(set(outputs)) > 1  # the answers differ, so rows were not mixed up unnoticed
+    assert len(set(raw_outputs(one))) > 1  # the answers differ, so rows were not mixed up unnoticed
