@@ -36,10 +36,12 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
                              "subfolder if present)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the result files")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing non-empty --out (the old one is kept until the new one is complete)")
+                        help="replace an existing non-empty --out (the old one is kept until the new one is complete) "
+                             "and start an unfinished run over")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N questions in file order")
     parser.add_argument("--think", action="store_true", help="stage-3 reasoning prompt, 1024 new tokens")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="prompts generated together, over all processes (with several: a multiple of data x fsdp)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default 1024 with --think, else 128")
     parser.add_argument("--num-frames", type=int, default=VSI_FRAMES, help="frames sampled per VSI-Bench video")
     parser.add_argument("--min-pixels", type=int, default=EVAL_MIN_PIXELS,
