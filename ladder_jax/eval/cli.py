@@ -4,6 +4,11 @@ Writes summary.json / summary.md (the paper's NQ / MCQ / Avg layout and a per-ta
 predictions.jsonl (id, raw output, parsed answer, score per question) and skipped.json to --out,
 whole or not at all (an existing non-empty --out needs --overwrite). --model must be a folder on
 disk: nothing is ever downloaded.
+
+Parameters shard over --mesh (the training table) and each batch's prompts over its data axes.
+Several processes (--coordinator/--num-processes/--process-id, or --distributed auto on a pod or
+under slurm) each read and generate their share of the items. Finished items are kept in a staging
+folder beside --out (`resume`), so the same command run again continues an interrupted run.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from pathlib import Path
 
 from ladder_jax.atomic_output import OutputError, build_beside, check_output
 from ladder_jax.eval.benchmarks import BENCHMARKS, PROMPT_STYLES, VSI_FRAMES
-from ladder_jax.eval.decoding import DECODINGS
+from ladder_jax.eval.decoding import DECODINGS, MAX_NEW_TOKENS
 from ladder_jax.eval.media import EVAL_MAX_PIXELS, EVAL_MIN_PIXELS
 from ladder_jax.eval.metrics import PROTOCOLS
+from ladder_jax.parallel.mesh import mesh_arg
 
 
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
@@ -30,10 +36,12 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
                              "subfolder if present)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the result files")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing non-empty --out (the old one is kept until the new one is complete)")
+                        help="replace an existing non-empty --out (the old one is kept until the new one is complete) "
+                             "and start an unfinished run over")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N questions in file order")
     parser.add_argument("--think", action="store_true", help="stage-3 reasoning prompt, 1024 new tokens")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="prompts generated together, over all processes (with several: a multiple of data x fsdp)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="default 1024 with --think, else 128")
     parser.add_argument("--num-frames", type=int, default=VSI_FRAMES, help="frames sampled per VSI-Bench video")
     parser.add_argument("--min-pixels", type=int, default=EVAL_MIN_PIXELS,
@@ -51,9 +59,21 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
                              "greedy; greedy: plain greedy to the model config's end token")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                         help="parameters and compute dtype (bfloat16: half the memory, as the model was trained)")
+    parser.add_argument("--mesh", default="-1,1,1", type=mesh_arg,
+                        help="data,fsdp,tensor sizes (one may be -1: the rest of the devices); parameters shard as in "
+                             "training, each batch's prompts over data x fsdp")
+    parser.add_argument("--distributed", choices=("none", "auto"), default="none",
+                        help="auto: join the processes of a TPU pod or slurm job (found from the environment)")
+    parser.add_argument("--coordinator", help="local multi-process run: the coordinator's HOST:PORT")
+    parser.add_argument("--num-processes", type=int, help="local multi-process run: how many processes")
+    parser.add_argument("--process-id", type=int, help="local multi-process run: this process's index")
 
 
 MARKER = "summary.json"  # how eval knows its own earlier --out (--overwrite replaces only those)
+# What decides the answers besides the paths: an unfinished --out continues only with the same.
+# (--batch-size, --mesh and the process count may change between runs.)
+SETTINGS = ("benchmark", "limit", "think", "num_frames", "min_pixels", "max_pixels", "protocol", "prompt_style",
+            "decoding", "dtype")
 
 
 class EvalInputError(ValueError):
@@ -73,11 +93,17 @@ def main(verb: str, args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import jax
+
     from ladder_jax.data.processor import Processor
     from ladder_jax.eval.benchmarks import read_benchmark
     from ladder_jax.eval.decoding import decoding_for
+    from ladder_jax.eval.resume import ResumeError, Staging
     from ladder_jax.eval.runner import eval_processor, evaluate
+    from ladder_jax.eval.schedule import ScheduleError
     from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
+    from ladder_jax.parallel import distributed
+    from ladder_jax.parallel.mesh import MeshError, make_mesh
 
     if args.num_frames < 2 or args.num_frames % 2 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise EvalInputError("--num-frames must be even and >= 2; --batch-size and --limit must be >= 1")
@@ -97,27 +123,52 @@ def _run(args: argparse.Namespace) -> int:
                                        target_pixels=args.max_pixels)
     except (ValueError, OSError) as e:  # what the readers raise for a file they cannot use
         raise EvalInputError(f"--data {args.data}: {e}") from None
-    print(report.summary())
     if not items:
         raise NothingScored(f"--data {args.data}: no question to score ({report.num_rejected} skipped; "
                             f"{_reasons(report)})")
     try:
-        model = VisionLanguageModel.from_pretrained(args.model, dtype=args.dtype, param_dtype=args.dtype)
+        distributed.start(args.distributed, args.coordinator, args.num_processes, args.process_id)
+    except ValueError as e:
+        raise EvalInputError(f"--coordinator/--num-processes/--process-id: {e}") from None
+    try:
+        mesh = make_mesh(*args.mesh)
+    except MeshError as e:
+        raise EvalInputError(f"--mesh: {e}") from None
+    lead = jax.process_index() == 0  # prints and writes
+    if lead:
+        print(report.summary())
+    try:
+        model = VisionLanguageModel.from_pretrained(args.model, mesh=mesh, dtype=args.dtype, param_dtype=args.dtype)
         processor = eval_processor(Processor.from_pretrained(str(args.model)), args.min_pixels, args.max_pixels)
         decoding = decoding_for(args.model, model.config.eos_token_id, args.decoding)
     except (ValueError, OSError) as e:  # bad config, weights or tokenizer files (ConfigError etc. are ValueErrors)
         raise EvalInputError(f"--model {args.model}: {e}") from None
-    result = evaluate(model, processor, items, benchmark=args.benchmark, batch_size=args.batch_size,
-                      max_new_tokens=args.max_new_tokens, think=args.think, limit=args.limit, report=report,
-                      protocol=args.protocol, decoding=decoding)
+    try:
+        staging = Staging.open(args.out, _settings(args), overwrite=args.overwrite)
+        result = evaluate(model, processor, items, benchmark=args.benchmark, batch_size=args.batch_size,
+                          max_new_tokens=args.max_new_tokens, think=args.think, limit=args.limit, report=report,
+                          protocol=args.protocol, decoding=decoding, staging=staging)
+    except (ResumeError, ScheduleError) as e:
+        raise EvalInputError(str(e)) from None
     if not result.predictions:
+        staging.remove()
         raise NothingScored(f"every question was skipped ({result.summary['num_skipped']}; {_reasons(report)})")
-    with build_beside(args.out, overwrite=args.overwrite, marker=MARKER, inputs=inputs) as out:
-        result.write(out)
-    print((args.out / "summary.md").read_text())
-    print(f"{result.summary['num_scored']} scored, {result.summary['num_skipped']} skipped; "
-          f"files in {args.out}")
+    if lead:
+        with build_beside(args.out, overwrite=args.overwrite, marker=MARKER, inputs=inputs) as out:
+            result.write(out)
+        staging.remove()
+        print((args.out / "summary.md").read_text())
+        print(f"{result.summary['num_scored']} scored, {result.summary['num_skipped']} skipped; "
+              f"files in {args.out}")
     return 0
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    """The resume settings of this command (`resume`): its paths resolved, max_new_tokens as used."""
+    paths = {name: str(getattr(args, name).resolve()) if getattr(args, name) else None
+             for name in ("model", "data", "media_dir")}
+    return paths | {name: getattr(args, name) for name in SETTINGS} | {
+        "max_new_tokens": args.max_new_tokens or MAX_NEW_TOKENS[args.think]}
 
 
 def _reasons(report) -> str:

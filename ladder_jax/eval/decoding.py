@@ -16,6 +16,7 @@ import numbers
 from pathlib import Path
 
 DECODINGS = ("reference", "greedy")
+MAX_NEW_TOKENS = {True: 1024, False: 128}  # with / without thinking (SPEC.md section 4)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -87,7 +87,8 @@ def _open_image(source, index: int) -> Image.Image:
             return to_rgb(image)
     except Exception as e:  # PIL reports bad files with many exception types
         name = source if isinstance(source, str) else f"embedded image {index}"
-        raise MediaError(f"{name}: cannot decode image: {type(e).__name__}: {e}") from e
+        detail = str(e).replace(repr(source), "(embedded bytes)")  # a BytesIO's repr holds its address: not reproducible
+        raise MediaError(f"{name}: cannot decode image: {type(e).__name__}: {detail}") from e
 
 
 def toward_pixels(image: Image.Image, target_pixels: int) -> Image.Image:

@@ -1,9 +1,10 @@
 """Run a model over a benchmark: batched, jitted greedy generation, then scoring and result files.
 
-Items are visited grouped by their media (every question about one video back to back, so it is
-decoded once) and scored and written in file order. Each batch goes through the prompt batcher
-bucketed (`ladder_jax.generate.prompt_batch`), so that a whole benchmark compiles a handful of
-programs rather than one per batch.
+Items are visited in `schedule`'s order (grouped by media, so a video is decoded once; over
+several processes each takes its share) and scored and written in file order. Each batch goes
+through the prompt batcher bucketed (`ladder_jax.generate.prompt_batch`), so that a whole benchmark
+compiles a handful of programs rather than one per batch. With a `resume.Staging` each batch's
+rows are on disk before the next batch starts, and a rerun generates only what is missing.
 """
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 from tqdm import tqdm
 
 from ladder_jax.data.processor import Processor
 from ladder_jax.data.report import Report
 from ladder_jax.eval import media as media_lib
-from ladder_jax.eval import scoring
+from ladder_jax.eval import resume, schedule, scoring
 from ladder_jax.eval.benchmarks import Item
-from ladder_jax.eval.decoding import Decoding
-from ladder_jax.generate import greedy_texts
-
-MAX_NEW_TOKENS = {True: 1024, False: 128}  # with / without thinking (SPEC.md section 4)
+from ladder_jax.eval.decoding import MAX_NEW_TOKENS, Decoding
+from ladder_jax.eval.resume import Staging
+from ladder_jax.generate import greedy_texts, sampler
 
 
 @dataclasses.dataclass
@@ -62,7 +63,8 @@ def eval_processor(processor: Processor, min_pixels: int = media_lib.EVAL_MIN_PI
 def evaluate(model, processor: Processor, items: Sequence[Item], *, benchmark: str = "vsi", batch_size: int = 8,
              max_new_tokens: int | None = None, think: bool = False, limit: int | None = None,
              report: Report | None = None, progress: bool = True, model_name: str | None = None,
-             protocol: str = "spatialladder", decoding: Decoding | None = None) -> EvalResult:
+             protocol: str = "spatialladder", decoding: Decoding | None = None,
+             staging: Staging | None = None) -> EvalResult:
     """Greedy answers for `items` (all of them, or the first `limit` in file order), scored under
     `protocol` (`metrics.score_item`).
 
@@ -71,50 +73,69 @@ def evaluate(model, processor: Processor, items: Sequence[Item], *, benchmark: s
     config's end token, no penalty). Items whose media cannot be decoded are skipped and recorded
     in `report` (the reader's, when given, so one report covers the run). max_new_tokens defaults
     to 1024 with thinking, else 128.
+
+    `batch_size` prompts generate together, sharded over the data axes of the model's mesh where
+    they divide them. With `staging` every finished item is appended to it and the items it held
+    already are not generated again (`resume`). Over several processes, which need `staging` (their
+    shared record), each generates its share of the items and every process returns the whole result.
     """
     items = list(items) if limit is None else list(items)[:limit]
     max_new_tokens = max_new_tokens or MAX_NEW_TOKENS[think]
     decoding = decoding or Decoding((model.config.eos_token_id,))
     report = Report() if report is None else report
-    start, outputs = time.perf_counter(), {}
-    bar = tqdm(total=len(items), desc=f"eval {benchmark}", unit="item", disable=not progress)
-    for chunk in _batches(_media_order(items), batch_size):
-        encoded = {}
-        for i in chunk:
-            try:
-                encoded[items[i].id] = encode(processor, items[i], media_lib.load(items[i].media))
-            except (media_lib.MediaError, ValueError) as e:
-                _skip(report, items[i], "media: cannot decode or preprocess", str(e))
-        if encoded:
-            texts = greedy_texts(model, processor, list(encoded.values()), batch_size, max_new_tokens,
-                                 eos_token_id=list(decoding.eos_token_ids),
-                                 repetition_penalty=decoding.repetition_penalty)
-            outputs.update(zip(encoded, texts))
-        bar.update(len(chunk))
+    mesh, processes = sampler.mesh_of(model.state), jax.process_count()
+    rows = schedule.rows_per_process(batch_size, mesh.shape["data"] * mesh.shape["fsdp"], processes)
+    if staging is None and processes > 1:
+        raise ValueError("evaluation over several processes needs a staging folder on a filesystem they share")
+    order = schedule.media_order(items)
+    done = dict(staging.done) if staging else {}
+    todo = [i for i in order if items[i].id not in done]
+    start = time.perf_counter()
+    bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=f"eval {benchmark}", unit="item",
+               disable=not progress or jax.process_index() > 0)
+    for chunk in schedule.process_batches(todo, rows, processes, jax.process_index()):
+        finished = _generate(model, processor, [items[i] for i in chunk], rows, max_new_tokens, decoding,
+                             benchmark=benchmark, protocol=protocol)
+        if staging:
+            staging.append(finished)
+        done.update((row["id"], row) for row in finished)
+        bar.update(min(len(chunk) * processes, bar.total - bar.n))
     bar.close()
     seconds = time.perf_counter() - start
-    rows = scoring.predictions(items, outputs, benchmark=benchmark, protocol=protocol)
+    if staging:
+        done = staging.gather()
+    missing = [items[i].id for i in order if items[i].id not in done]
+    if missing:
+        raise resume.ResumeError(f"{len(missing)} items (e.g. {missing[0]!r}) have no result: another process's rows "
+                                 "never reached the staging folder (is it on a filesystem every process shares?)")
+    for i in order:  # skips in the order one process would have met them
+        if "skipped" in done[items[i].id]:
+            _skip(report, items[i], done[items[i].id]["skipped"], done[items[i].id]["detail"])
+    predictions = [done[item.id] for item in items if "skipped" not in done[item.id]]
     name = model_name or (model.source_dir.name if getattr(model, "source_dir", None) else "model")
     summary = scoring.summary_json(
-        benchmark, name, rows, think=think, protocol=protocol, decoding=decoding.to_json(),
+        benchmark, name, predictions, think=think, protocol=protocol, decoding=decoding.to_json(),
         max_new_tokens=max_new_tokens, num_items=len(items), num_skipped=report.num_rejected,
         skipped_by_reason=report.counts(), seconds=round(seconds, 2),
-        items_per_second=round(len(items) / seconds, 3) if seconds else None)
-    return EvalResult(summary, rows, report)
+        items_per_second=round(len(todo) / seconds, 3) if seconds else None)
+    return EvalResult(summary, predictions, report)
 
 
-def _media_order(items: Sequence[Item]) -> list[int]:
-    """Indices grouped by media (groups in order of first appearance), same-shaped media together."""
-    groups: dict[tuple, list[int]] = {}
-    for i, item in enumerate(items):
-        groups.setdefault(item.media.key, []).append(i)
-    shape = {key: (key[0], len(key[1]) or 1) for key in groups}
-    return [i for key in sorted(groups, key=lambda k: shape[k]) for i in groups[key]]
-
-
-def _batches(order: list[int], size: int):
-    for start in range(0, len(order), size):
-        yield order[start:start + size]
+def _generate(model, processor: Processor, items: Sequence[Item], rows: int, max_new_tokens: int,
+              decoding: Decoding, **scored_as) -> list[dict[str, Any]]:
+    """Rows for `items` (this process's batch, maybe none): predictions, or skips for media that
+    cannot be used. Every process calls it for each batch (generation is one global program)."""
+    encoded, skipped = {}, []
+    for item in items:
+        try:
+            encoded[item.id] = encode(processor, item, media_lib.load(item.media))
+        except (media_lib.MediaError, ValueError) as e:
+            skipped.append(resume.skip_row(item.id, "media: cannot decode or preprocess", str(e)))
+    if not encoded and jax.process_count() == 1:
+        return skipped
+    texts = greedy_texts(model, processor, list(encoded.values()), rows, max_new_tokens,
+                         eos_token_id=list(decoding.eos_token_ids), repetition_penalty=decoding.repetition_penalty)
+    return scoring.predictions(items, dict(zip(encoded, texts)), **scored_as) + skipped
 
 
 def _skip(report: Report, item: Item, reason: str, detail: str) -> None:

@@ -58,20 +58,35 @@ def split_prompts(cfg: ModelConfig, inputs: dict) -> list[Prompt]:
     return [Prompt(row[keep.astype(bool)], *vision) for row, keep, *vision in zip(ids, mask, images, videos)]
 
 
-def prompt_batch(cfg: ModelConfig, prompts: Sequence[dict], *, rows: int | None = None,
-                 bucketed: bool = False) -> dict[str, np.ndarray]:
-    """The sampler's batch (`inputs.MODEL_KEYS`) for processor outputs `prompts`, their rows in order.
+def prompt_sizes(cfg: ModelConfig, prompts: Sequence[dict], bucketed: bool = False) -> Sizes:
+    """What a batch of processor outputs `prompts` needs: the widest input's length, the most
+    patches and items of a row; `bucketed`, each rounded up by `bucket`."""
+    return _sizes(prompts, [p for inputs in prompts for p in split_prompts(cfg, inputs)], bucketed)
 
-    Sizes are the batch's own (the widest input's length, the most patches and items of a row) or,
-    `bucketed`, those rounded up by `bucket`; `rows` (default: the prompts' count) adds copies of
-    the first prompt."""
-    split = [p for inputs in prompts for p in split_prompts(cfg, inputs)]
-    rows = len(split) if rows is None else rows
-    if not 0 < len(split) <= rows:
-        raise ValueError(f"{len(split)} prompts do not fit a batch of {rows} rows")
+
+def _sizes(prompts: Sequence[dict], split: Sequence[Prompt], bucketed: bool) -> Sizes:
     need = Sizes(max(np.shape(p["input_ids"])[1] for p in prompts),
                  max(len(p.images.patches) for p in split), max(len(p.images.grids) for p in split),
                  max(len(p.videos.patches) for p in split), max(len(p.videos.grids) for p in split))
     if bucketed:  # a dimension no prompt uses stays 0: its arrays are empty and cost nothing
         need = Sizes(*(bucket(n, low) if n else 0 for n, low in zip(need, MINIMUM)))
+    return need
+
+
+def prompt_batch(cfg: ModelConfig, prompts: Sequence[dict], *, rows: int | None = None,
+                 bucketed: bool = False, sizes: Sizes | None = None) -> dict[str, np.ndarray]:
+    """The sampler's batch (`inputs.MODEL_KEYS`) for processor outputs `prompts`, their rows in order.
+
+    Sizes are the batch's own (`prompt_sizes`, `bucketed` or not), or `sizes` where given (what
+    several processes agreed on; each must hold the batch's own); `rows` (default: the prompts'
+    count) adds copies of the first prompt."""
+    split = [p for inputs in prompts for p in split_prompts(cfg, inputs)]
+    rows = len(split) if rows is None else rows
+    if not 0 < len(split) <= rows:
+        raise ValueError(f"{len(split)} prompts do not fit a batch of {rows} rows")
+    need = _sizes(prompts, split, bucketed)
+    if sizes is not None:
+        if any(n > s for n, s in zip(need, sizes)):
+            raise ValueError(f"prompts needing {need} do not fit the sizes {sizes}")
+        need = sizes
     return pad_batch(split + [split[0]] * (rows - len(split)), need, "prompt", pad_id(cfg), cfg.vision.patch_dim)

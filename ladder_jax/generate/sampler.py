@@ -82,9 +82,9 @@ def sample(graphdef, state, prompts: dict, rng, *, num_samples: int = 1, max_new
         raise ValueError(f"repetition_penalty must be a finite number > 0 (1.0: off); got {repetition_penalty!r}")
     eos_ids = end_tokens(eos_id)
     penalize = repetition_penalty != 1.0
-    mesh = jax.tree.leaves(state)[0].sharding.mesh
+    mesh = mesh_of(state)
     with jax.set_mesh(mesh):
-        prompts = {k: jax.device_put(v, _rows_sharding(mesh, jnp.shape(v))) for k, v in prompts.items()}
+        prompts = {k: jax.device_put(v, rows_sharding(mesh, jnp.shape(v))) for k, v in prompts.items()}
         logits, cache = _prefill(graphdef, state, prompts, num_samples=num_samples, max_new_tokens=max_new_tokens)
         seen = (_prompt_presence(prompts["input_ids"], prompts["attention_mask"], vocab=logits.shape[-1],
                                  num_samples=num_samples) if penalize else None)
@@ -130,7 +130,12 @@ def _prompt_presence(input_ids, attention_mask, *, vocab, num_samples):
     return _on_rows(jnp.repeat(prompt_presence(input_ids, attention_mask, vocab), num_samples, axis=0))
 
 
-def _rows_sharding(mesh, shape):
+def mesh_of(state):
+    """The mesh the (sharded) parameters live on."""
+    return jax.tree.leaves(state)[0].sharding.mesh
+
+
+def rows_sharding(mesh, shape):
     """Leading (row) dimension by the `batch` rule, replicated where the mesh does not divide it."""
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*_rows_spec(mesh, shape)))
 

@@ -57,6 +57,16 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
                                process_id=process_id, local_device_ids=local_device_ids)
 
 
+def start(mode: str = "none", coordinator_address: str | None = None, num_processes: int | None = None,
+          process_id: int | None = None) -> None:
+    """Joins a multi-process run as a verb's flags ask: explicit for a local run (`num_processes`
+    given), from the environment for `mode` "auto" (TPU pod, slurm); nothing for one process."""
+    if num_processes:
+        initialize(coordinator_address, num_processes, process_id)
+    elif mode == "auto":
+        initialize()
+
+
 def tasks_per_node(spec: str) -> list[int]:
     """Slurm's compressed per-node task counts ("2(x3),1" -> [2, 2, 2, 1])."""
     counts = []
@@ -124,6 +134,35 @@ def any_process(flag: bool) -> bool:
     if jax.process_count() == 1:
         return bool(flag)
     return bool(np.max(multihost_utils.process_allgather(np.int32(bool(flag)))))
+
+
+def first_problem(problem: str | None) -> str | None:
+    """`problem` where this process has one; where only another process has one, a line saying so;
+    None where no process has any. Every process calls it at the same point, so that a refusal on
+    one host stops all of them instead of leaving the others waiting in the next collective."""
+    if not any_process(problem is not None):
+        return None
+    return problem or "another process stopped here (its own message says why)"
+
+
+def same_everywhere(value: int) -> bool:
+    """True on every process when every process passed the same `value` (an int64)."""
+    if jax.process_count() == 1:
+        return True
+    return bool(np.all(multihost_utils.process_allgather(np.int64(value)) == value))
+
+
+def barrier(name: str) -> None:
+    """Every process waits here for the others (none with one process)."""
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)
+
+
+def local_rows(array: jax.Array) -> np.ndarray:
+    """This process's rows of a batch-leading global array: those it fed to `global_batch`, in
+    order (the whole array where the rows are replicated)."""
+    shards = {s.index[0].start or 0: s.data for s in array.addressable_shards}
+    return np.concatenate([np.asarray(shards[start]) for start in sorted(shards)])
 
 
 def process_rows(global_rows: int) -> slice:

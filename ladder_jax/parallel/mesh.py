@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import jax
@@ -46,3 +47,14 @@ def make_mesh(data: int = -1, fsdp: int = 1, tensor: int = 1, devices=None) -> M
     sizes = resolve_sizes((data, fsdp, tensor), len(devices))
     # Auto axes: with_sharding_constraint and GSPMD propagation (JAX 0.10 defaults to Explicit).
     return jax.make_mesh(sizes, MESH_AXES, axis_types=(AxisType.Auto,) * 3, devices=devices)
+
+
+def mesh_arg(text: str) -> tuple[int, int, int]:
+    """A `--mesh` value, "data,fsdp,tensor" sizes (one may be -1: the rest of the devices)."""
+    try:
+        sizes = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r} is not three comma-separated integers (data,fsdp,tensor)")
+    return sizes

@@ -43,20 +43,10 @@ class StageOutcome:
     seconds: float = 0.0  # spent training it in this call
 
 
-def initialize(cfg, coordinator: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None) -> None:
-    """jax.distributed: explicit for local multi-process runs, from the environment when
-    config.distributed == "auto" (TPU pod, slurm); nothing for a single process."""
-    if num_processes:
-        distributed.initialize(coordinator, num_processes, process_id)
-    elif cfg.distributed == "auto":
-        distributed.initialize()
-
-
 def run(cfg, coordinator: str | None = None, num_processes: int | None = None,
         process_id: int | None = None) -> list[StageOutcome]:
     plans = {p.name: p for p in stages.check_static(cfg)}
-    initialize(cfg, coordinator, num_processes, process_id)
+    distributed.start(cfg.distributed, coordinator, num_processes, process_id)  # before any device use
     sizes = stages.check_devices(cfg, jax.device_count(), jax.process_count())
     records, image_root, kinds = stage_inputs.read_records(cfg)
     stages.check_data(cfg, kinds)

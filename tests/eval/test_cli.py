@@ -94,3 +94,12 @@ def test_an_out_that_holds_an_input_is_refused_even_with_overwrite(tmp_path, cap
                  "--media-dir", str(tmp_path / "media"), "--out", str(tmp_path / "media"), "--overwrite"]) == 2
     _refused(capsys, "holds the input")
     assert (tmp_path / "media" / "frame.png").read_bytes() == b"keep"
+
+
+def test_a_mesh_that_does_not_fit_the_devices_is_refused(tmp_path, capsys):
+    (tmp_path / "model").mkdir()
+    bf.write_vsi(tmp_path / "data")
+    assert main(["eval", "--model", str(tmp_path / "model"), "--benchmark", "vsi", "--data", str(tmp_path / "data"),
+                 "--out", str(tmp_path / "out"), "--mesh", "3,1,1"]) == 2
+    _refused(capsys, "--mesh: (data, fsdp, tensor) = (3, 1, 1) does not divide the 8 devices")
+    assert not (tmp_path / "out").exists() and not (tmp_path / ".out.resume").exists()

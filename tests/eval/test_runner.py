@@ -1,67 +1,18 @@
-"""The runner end to end on a tiny random model saved as a HF folder, and the scoring path on
-hand-written outputs against hand-computed values."""
+"""The runner end to end on a tiny random model saved as a HF folder (tests/eval/conftest.py), and
+the scoring path on hand-written outputs against hand-computed values."""
 
 import json
 
-import jax
-import numpy as np
 import pytest
-import torch
 
-from ladder_jax.data.processor import Processor
-from ladder_jax.data.tokenizer import default_corpus, special_token_ids, train_tokenizer
-from ladder_jax.data.vision_preprocess import PreprocessConfig
 from ladder_jax.eval import benchmarks, runner, scoring
 from ladder_jax.eval.benchmarks import Item
 from ladder_jax.eval.media import Media
 from ladder_jax.generate import generate
-from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
-from ladder_jax.models.qwen25_vl.config import for_tokenizer, preset
-from ladder_jax.parallel.mesh import make_mesh
 from tests.eval import bench_files as bf
-from tests.models.qwen25_vl.reference import hf_model
+from tests.eval.results import assert_same_result, raw_outputs, runner_result
 
 NEW_TOKENS = 4
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """Tokenizer, weights and preprocessor config in one folder, as `ladder-jax eval --model` reads it.
-    Text weights are scaled up, attention logits most, so that greedy answers differ from prompt to
-    prompt (plain random init repeats one token), which makes the batching check below meaningful."""
-    folder = tmp_path_factory.mktemp("model")
-    tokenizer = train_tokenizer(default_corpus())
-    cfg = for_tokenizer(preset("tiny"), special_token_ids(tokenizer), len(tokenizer))
-    model = hf_model(cfg)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.ndim == 2 and "visual" not in name:
-                sharp = 50.0 if "q_proj" in name or "k_proj" in name else 10.0
-                p.mul_(5.0 if "embed" in name else sharp)
-    model.save_pretrained(folder)
-    small = PreprocessConfig(min_pixels=28 * 28, max_pixels=56 * 56, video_min_pixels=28 * 28,
-                         video_max_pixels=56 * 56, num_frames=4)
-    Processor(tokenizer, small).save_pretrained(str(folder))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def model(model_dir):
-    return VisionLanguageModel.from_pretrained(model_dir, mesh=make_mesh(devices=jax.devices()[:1]))
-
-
-@pytest.fixture(scope="module")
-def processor(model_dir):
-    return Processor.from_pretrained(str(model_dir))
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("benchmarks")
-    bf.write_vsi(root / "vsi")
-    return {"vsi": root / "vsi", "spbench-si": bf.write_spbench(root / "si", 1),
-            "spbench-mv": bf.write_spbench(root / "mv", 3), "cvbench": bf.write_cvbench(root / "cv"),
-            "toyworld": bf.write_toyworld(root / "toyworld")}
 
 
 @pytest.mark.parametrize("name", benchmarks.BENCHMARKS)
@@ -256,3 +207,18 @@ def test_cvbench_scoring_against_hand_computed_values():
     assert summary["avg"] == pytest.approx(0.625)
     assert "| m | 75.0 | 50.0 | 62.5 |" in scoring.markdown(scoring.summary_json("cvbench", "m", rows))
 
+
+
+def test_sharded_over_the_mesh_equals_one_device(model, model_dir, data, tmp_path):
+    """`eval --mesh 2,2,2` on 8 CPU devices (parameters over fsdp and tensor as the table says,
+    each batch of 4 prompts over data x fsdp) writes what one device writes."""
+    from ladder_jax.cli import main
+
+    assert main(["eval", "--model", str(model_dir), "--benchmark", "vsi", "--data", str(data["vsi"]),
+                 "--out", str(tmp_path / "sharded"), "--mesh", "2,2,2", "--batch-size", "4", "--max-new-tokens", "3",
+                 "--num-frames", "4", "--min-pixels", "784", "--max-pixels", "3136"]) == 0
+    one = runner_result(model, model_dir, "vsi", data["vsi"], tmp_path / "one", batch_size=4, max_new_tokens=3,
+                        num_frames=4)
+    assert len(model.mesh.devices.flat) == 1
+    assert_same_result(tmp_path / "sharded", one)
+    assert len(set(raw_outputs(one))) > 1  # the answers differ, so rows were not mixed up unnoticed

@@ -21,7 +21,7 @@ from ladder_jax.models.qwen25_vl.config import FLOAT_DTYPES, ConfigError
 from ladder_jax.models.safetensors_io import CheckpointFormatError
 from ladder_jax import progress
 from ladder_jax.atomic_output import OutputError, build_beside, check_output
-from ladder_jax.parallel.mesh import MeshError, make_mesh
+from ladder_jax.parallel.mesh import MeshError, make_mesh, mesh_arg
 
 # What a user can fix; anything else is a bug and keeps its traceback.
 _USER_ERRORS = (CheckpointFormatError, ConfigError, MeshError, OutputError, FileNotFoundError, NotADirectoryError)
@@ -35,21 +35,11 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dst", metavar=dst)
     parser.add_argument("--param-dtype", default="float32" if verb == "import-hf" else None, choices=FLOAT_DTYPES,
                         help="dtype of the stored parameters (import) / of the written tensors (export)")
-    parser.add_argument("--mesh", default="-1,1,1", type=_mesh_sizes, help="data,fsdp,tensor sizes (one may be -1)")
+    parser.add_argument("--mesh", default="-1,1,1", type=mesh_arg, help="data,fsdp,tensor sizes (one may be -1)")
     parser.add_argument("--overwrite", action="store_true",
                         help=f"replace an existing non-empty {dst} (the old one is kept until the new one is complete)")
     if verb == "export-hf":
         parser.add_argument("--max-shard-gb", type=float, default=5.0, help="safetensors shard size limit")
-
-
-def _mesh_sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        sizes = ()
-    if len(sizes) != 3:
-        raise argparse.ArgumentTypeError(f"{text!r} is not three comma-separated integers (data,fsdp,tensor)")
-    return sizes
 
 
 def main(verb: str, args) -> int:
