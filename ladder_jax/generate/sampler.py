@@ -260,6 +260,35 @@ def choose(logits, keys, *, temperature: float, top_k: int = 0, top_p: float = 1
         token = jnp.argmax(logits, axis=-1).astype(jnp.int32)
         return token, jnp.zeros(token.shape, jnp.float32)
     scaled = filter_logits(logits.astype(jnp.float32) / temperature, top_k, top_p)
-    token = jax.vmap(jax.random.categorical)(keys, scaled).astype(jnp.int32)
+    token = draw(scaled, keys)
     logprob = jnp.take_along_axis(jax.nn.log_softmax(scaled, axis=-1), token[:, None], axis=-1)[:, 0]
     return token, logprob
+
+
+def draw(logits, keys, block: int = 256):
+    """One token per row from softmax(logits), row r inverting the distribution's cumulative sum at
+    one uniform number from keys[r] (as torch.multinomial does), in two levels: the block of `block`
+    tokens the number falls in, then the token inside it. O(V) arithmetic and one random number per
+    row; Gumbel-max (`jax.random.categorical`) draws V of them, which on CPU cost more than the model's
+    whole decode step at a GRPO batch. Only a token of non-zero probability is ever returned, whatever
+    the rounding of the sums."""
+    rows, vocab = logits.shape
+    num_blocks = -(-vocab // block)
+    probs = jnp.pad(jax.nn.softmax(logits, axis=-1), ((0, 0), (0, num_blocks * block - vocab)))
+    blocks = probs.reshape(rows, num_blocks, block)
+    mass = blocks.sum(-1)
+    upto = jnp.cumsum(mass, axis=-1)
+    target = jax.vmap(lambda key: jax.random.uniform(key, (), jnp.float32))(keys) * upto[:, -1]
+    b = _first(upto > target[:, None], mass > 0)
+    inside = jnp.take_along_axis(blocks, b[:, None, None], axis=1)[:, 0]
+    rest = target - jnp.take_along_axis(upto - mass, b[:, None], axis=-1)[:, 0]
+    i = _first(jnp.cumsum(inside, axis=-1) > rest[:, None], inside > 0)
+    return jnp.minimum(b * block + i, vocab - 1).astype(jnp.int32)  # in range even for a row of NaNs
+
+
+def _first(reached, positive):
+    """Per row, the first index where `reached` holds among the `positive` ones; the last positive
+    one when rounding left the target past every sum."""
+    hit = reached & positive
+    last = positive.shape[-1] - 1 - jnp.argmax(positive[:, ::-1], axis=-1)
+    return jnp.where(jnp.any(hit, axis=-1), jnp.argmax(hit, axis=-1), last)

@@ -362,6 +362,71 @@ def test_filtered_frequencies_and_temperature():
     assert int(greedy[0]) == 0 and float(lp[0]) == 0.0
 
 
+
+def _reference_draw(logits, u):
+    """Plain Python: the first token whose cumulative probability exceeds u (in [0, 1)), skipping
+    tokens of probability 0; and how far u * total lies from the nearest cumulative sum."""
+    top = max(float(x) for x in logits)
+    weights = [math.exp(float(x) - top) if x != -math.inf else 0.0 for x in logits]
+    total, running, margin, choice = math.fsum(weights), 0.0, math.inf, None
+    for i, w in enumerate(weights):
+        running += w
+        margin = min(margin, abs(running - u * total) / total)
+        if choice is None and w > 0 and running > u * total:
+            choice = i
+    return choice, margin
+
+
+@pytest.mark.parametrize("vocab", [1, 5, 255, 256, 257, 700])
+def test_draw_inverts_the_cumulative_distribution_as_a_plain_reference(vocab):
+    rng = np.random.default_rng(vocab)
+    rows = 300
+    logits = rng.normal(0.0, 3.0, size=(rows, vocab)).astype(np.float32)
+    logits[rng.random((rows, vocab)) < 0.3] = -np.inf
+    logits[:, rng.integers(0, vocab, size=rows)] = 0.0  # at least one finite entry per row
+    logits[: rows // 4, : vocab - 1] = -np.inf  # only the last token left (in a partial last block)
+    logits[: rows // 4, -1] = 0.0
+    keys = jax.random.split(jax.random.key(vocab), rows)
+    tokens = np.asarray(jax.jit(sampler.draw)(logits, keys))
+    uniforms = np.asarray(jax.vmap(lambda k: jax.random.uniform(k, (), jnp.float32))(keys))
+    checked = 0
+    for row, u, token in zip(logits, uniforms, tokens):
+        assert np.isfinite(row[token]), (row, token)  # never a token of probability 0
+        want, margin = _reference_draw(row, float(u))
+        if margin > 1e-5:  # float32 sums may fall on the other side of a boundary this close
+            assert token == want, (row, u, token, want)
+            checked += 1
+    assert checked > 0.9 * rows
+
+
+@pytest.mark.parametrize("case", ["one finite", "ties", "huge", "tiny probabilities", "last of 151936"])
+def test_draw_on_hostile_logits_returns_only_possible_tokens(case):
+    vocab = 151936 if case == "last of 151936" else 1000
+    logits = np.full((64, vocab), -np.inf, np.float32)
+    if case == "one finite":
+        logits[:, 517] = -3e38
+    elif case == "ties":
+        logits[:, ::7] = 1.0
+    elif case == "huge":
+        logits[:, :10] = np.float32(3e38)
+        logits[:, 10:20] = -3e38
+    elif case == "tiny probabilities":
+        logits[:, :] = -200.0
+        logits[:, 999] = 0.0
+    else:
+        logits[:, -1] = 0.0
+    tokens = np.asarray(jax.jit(sampler.draw)(logits, jax.random.split(jax.random.key(0), 64)))
+    possible = np.asarray(jax.nn.softmax(logits, axis=-1)) > 0
+    assert possible[np.arange(64), tokens].all(), (case, tokens)
+
+
+def test_draw_stays_in_the_vocabulary_on_rows_with_no_probability():
+    logits = np.full((3, 300), np.nan, np.float32)  # what a poisoned model would give
+    logits[1] = -np.inf
+    tokens = np.asarray(sampler.draw(jnp.asarray(logits), jax.random.split(jax.random.key(0), 3)))
+    assert ((0 <= tokens) & (tokens < 300)).all(), tokens
+
+
 # ---- sharding -----------------------------------------------------------------------------------
 def test_sharded_mesh_gives_single_device_tokens(greedy, sharp_dir, prompts, monkeypatch):
     sharded = VisionLanguageModel.from_pretrained(sharp_dir, mesh=make_mesh(data=2, fsdp=2, tensor=2))
