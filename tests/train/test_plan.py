@@ -112,6 +112,8 @@ def test_shipped_variants_name_their_target_and_pass_the_checks(size, variant):
     assert plan.target.name == variant.removesuffix("-grpo16") and not plan.problems
     assert plan.model_note == f"preset '{size}' ({cfg.model.path} is not here)"
     assert all(r.flops > 0 and r.tokens > 0 for r in plan.stages)
+    assert [r.name for r in plan.stages] == ["stage1", "stage2", "stage3"] and plan.skipped == ["cold_start"]
+    assert "cold_start: not planned (steps=0" in report.render(plan)
 
 
 def test_train_dry_run_prints_the_plan(capsys):
