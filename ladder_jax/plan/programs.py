@@ -34,7 +34,7 @@ class Program:
     when the compiler refused it, e.g. for exceeding the device memory."""
 
     name: str
-    arguments: int = 0
+    arguments: int = 0  # every buffer passed in, also those the compiled program does not read (see compile_program)
     temporaries: int = 0
     outputs: int = 0  # outputs not aliased to (donated) arguments
     resident: int = 0  # live on the device during the program but not its argument
@@ -73,9 +73,15 @@ def _rng(mesh):
     return jax.ShapeDtypeStruct(key.shape, key.dtype, sharding=replicated(mesh))
 
 
-def compile_program(name: str, traced_fn, *, resident: int = 0, loop_trips: int = 1):
+def compile_program(name: str, traced_fn, *, inputs=(), resident: int = 0, loop_trips: int = 1):
     """(Program, compiled or None) for `traced_fn()` (a jax Traced); a compile that the target refuses
-    (out of memory) becomes a Program with its error."""
+    (out of memory) becomes a Program with its error.
+
+    `inputs`: the abstract arrays passed to the program. jit drops arguments its function does not
+    read from the executable (GRPO's scoring reads the reference but not the policy passed beside
+    it; decoding reads no vision weights), so XLA's argument size leaves them out, yet a run holds
+    them on the devices: the Program's arguments are the larger of XLA's figure (with its layout
+    padding) and the bytes of `inputs`."""
     start = time.perf_counter()
     try:
         compiled = traced_fn().lower().compile()
@@ -87,7 +93,8 @@ def compile_program(name: str, traced_fn, *, resident: int = 0, loop_trips: int 
     seconds = time.perf_counter() - start
     m = compiled.memory_analysis()
     outputs = max(m.output_size_in_bytes - m.alias_size_in_bytes, 0)
-    return Program(name, m.argument_size_in_bytes, m.temp_size_in_bytes, outputs, resident,
+    arguments = max(m.argument_size_in_bytes, per_device_bytes(inputs))
+    return Program(name, arguments, m.temp_size_in_bytes, outputs, resident,
                    hlo.collective_bytes(compiled.as_text(), unknown_trips=loop_trips), seconds), compiled
 
 
@@ -97,7 +104,8 @@ def sft_programs(model_cfg: ModelConfig, mesh, plan, shape: BatchShape, compiler
     ts = make_train_step(graphdef, state, plan.optim, mesh, plan.step, compiler_options)
     opt = abstract_opt_state(ts.tx, state, mesh)
     batch = abstract_batch(shape, model_cfg, ts.batch_shardings, labels=True)
-    program, _ = compile_program("sft step", lambda: ts.step.trace(state, opt, batch, _rng(mesh)))
+    program, _ = compile_program("sft step", lambda: ts.step.trace(state, opt, batch, _rng(mesh)),
+                                 inputs=(state, opt, batch))
     return [program]
 
 
@@ -121,7 +129,7 @@ def grpo_programs(model_cfg: ModelConfig, mesh, plan, shape: BatchShape, compile
         prefill, compiled = compile_program(
             "grpo prefill", lambda: sampler._prefill.trace(graphdef, state, prompts, num_samples=cfg.group_size,
                                                          max_new_tokens=cfg.max_new_tokens),
-            resident=besides("state", "prompts"))
+            inputs=(state, prompts), resident=besides("state", "prompts"))
         out.append(prefill)
         if compiled is not None:
             abstract_out = jax.eval_shape(lambda s, p: sampler._prefill(
@@ -135,16 +143,17 @@ def grpo_programs(model_cfg: ModelConfig, mesh, plan, shape: BatchShape, compile
                     graphdef, state, cache, logits, _rng(mesh), end_ids, scalar, penalty, None,
                     max_new_tokens=cfg.max_new_tokens,
                     temperature=float(cfg.temperature), top_k=int(cfg.top_k), top_p=float(cfg.top_p)),
-                resident=besides("state"), loop_trips=cfg.max_new_tokens - 1)[0])
+                inputs=(state, cache, logits), resident=besides("state"), loop_trips=cfg.max_new_tokens - 1)[0])
         else:
             out.append(Program("grpo decode", error="not compiled: the prefill does not fit"))
     completions = jax.ShapeDtypeStruct((rows, width), jnp.int32, sharding=rows2)
     mask = jax.ShapeDtypeStruct((rows, width), jnp.bool_, sharding=rows2)
     out.append(compile_program("grpo scoring", lambda: jits.logps.trace(state, ref_state, prompts, completions, mask),
+                               inputs=(state, ref_state, prompts, completions, mask),
                                resident=besides("state", "ref", "prompts"))[0])
     logp = jax.ShapeDtypeStruct((rows, width), jnp.float32, sharding=rows2)
     rollout = grpo_rollout.Rollout(completions, mask, jax.ShapeDtypeStruct((rows,), jnp.float32, sharding=rows1),
                                    logp, logp)
     out.append(compile_program("grpo update", lambda: jits.update.trace(state, opt, prompts, rollout),
-                               resident=besides("state", "opt", "prompts"))[0])
+                               inputs=(state, opt, prompts, rollout), resident=besides("state", "opt", "prompts"))[0])
     return out

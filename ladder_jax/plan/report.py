@@ -99,6 +99,8 @@ def render(plan: Plan) -> str:
                 out.append(f"    {p.name}: collectives GiB per device per run: {moved}  (compiled in {p.compile_s:.0f} s)")
             elif p.compile_s:
                 out.append(f"    {p.name}: no collectives  (compiled in {p.compile_s:.0f} s)")
+    for name in plan.skipped:
+        out.append(f"{name}: not planned (steps=0: it does not run; --config.stages.{name}.steps=N enables it)")
     if plan.note:
         out += ["", plan.note]
     fails = failing(plan)

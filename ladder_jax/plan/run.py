@@ -60,6 +60,7 @@ class Plan:
     note: str = ""
     min_headroom: float = 0.10
     remat: str = "full"
+    skipped: list = dataclasses.field(default_factory=list)  # stages of config.order with steps=0
 
 
 def tpu_compiler_available() -> bool:
@@ -154,7 +155,7 @@ def build(cfg, target_name: str = "", *, check_paths: bool = True, compile_progr
     for r, n in _steps_per_epoch(cfg, plans).items() if check_paths else ():
         next(x for x in reports if x.name == r).steps_per_epoch = n
     plan = Plan(target, count, sizes, model_note, found, reports, compiled=False, min_headroom=min_headroom,
-                remat=model.remat)
+                remat=model.remat, skipped=[n for n in cfg.order if n not in stages.enabled(cfg)])
     if not compile_programs:
         plan.note = "not compiled: --no-compile"
         return plan

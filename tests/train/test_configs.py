@@ -41,6 +41,38 @@ def test_reference_configs_check_on_their_hardware(size, variant):
     assert cfg.model.init == "params" and size in cfg.model.path
 
 
+def _reference_module():
+    import importlib.util  # noqa: PLC0415
+    spec = importlib.util.spec_from_file_location("spatialladder_reference_under_test", CONFIGS / "spatialladder_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("size", ["3b", "7b"])
+def test_every_variant_spans_its_target_and_splits_the_reference_batch(size):
+    """Every row of the variant table, with and without -grpo16: the mesh uses exactly the target's chips
+    (no -1 left to resolve), every enabled stage's batch splits over the data axes, micro-batches and
+    hosts, and the SFT stages keep the reference's 16 rows per step."""
+    from ladder_jax.plan import targets  # noqa: PLC0415
+
+    reference = _reference_module()
+    assert {s for s, _ in reference.FITS} <= {"3b", "7b"} and {v for _, v in reference.FITS} <= set(reference.VARIANTS)
+    for hardware in reference.VARIANTS:
+        for variant in (hardware, f"{hardware}-grpo16"):
+            cfg = config_files.load(f"{CONFIGS}/qwen25vl_{size}_spatialladder.py:{variant}")
+            target = targets.get(cfg.target)
+            assert target.name == hardware
+            mesh = (cfg.mesh.data, cfg.mesh.fsdp, cfg.mesh.tensor)
+            assert min(mesh) >= 1 and mesh[0] * mesh[1] * mesh[2] == target.chips, (variant, mesh)
+            assert stages.check_devices(cfg, target.chips, target.hosts) == mesh
+            assert all(cfg.stages[n].batch_size == 16 for n in ("stage1", "stage2", "cold_start"))
+            # cold_start (steps=0 until a cold-start file is given) is checked enabled too
+            enabled = config_files.load(f"{CONFIGS}/qwen25vl_{size}_spatialladder.py:{variant}",
+                                        ["--config.stages.cold_start.steps=10"])
+            stages.check_devices(enabled, target.chips, target.hosts)
+
+
 def test_unknown_variant_names_the_choices():
     with pytest.raises(ValueError, match="tpu-v5p-32"):
         config_files.load(f"{CONFIGS}/qwen25vl_3b_spatialladder.py:v4-8")

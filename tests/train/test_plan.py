@@ -85,6 +85,19 @@ def test_checks_without_compiling(tmp_path):
                                8, run.model_config(tiny("gpu-8xh100"))[0], check_paths=False)
 
 
+def test_an_argument_the_program_does_not_read_still_counts():
+    """jit drops unread arguments from the executable (GRPO scoring reads the reference, not the
+    policy passed beside it); the run still holds them, so the plan counts them."""
+    import jax  # noqa: PLC0415
+    from ladder_jax.plan import programs  # noqa: PLC0415
+
+    used, unused = jax.ShapeDtypeStruct((256, 256), "float32"), jax.ShapeDtypeStruct((1024, 1024), "float32")
+    program, compiled = programs.compile_program("f", lambda: jax.jit(lambda x, y: x * 2).trace(used, unused),
+                                                 inputs=(used, unused))
+    assert compiled.memory_analysis().argument_size_in_bytes < 4 * 1024 * 1024  # XLA's figure leaves y out
+    assert program.arguments == 4 * (256 * 256 + 1024 * 1024)
+
+
 def test_splash_needs_multiples_of_128():
     cfg = tiny("tpu-v5e-4", "--config.stages.stage3.grpo.max_new_tokens=100")
     found = checks.problems(cfg, stages.check_static(cfg), targets.get("tpu-v5e-4"), 4, run.model_config(cfg)[0], False)
@@ -99,6 +112,8 @@ def test_shipped_variants_name_their_target_and_pass_the_checks(size, variant):
     assert plan.target.name == variant.removesuffix("-grpo16") and not plan.problems
     assert plan.model_note == f"preset '{size}' ({cfg.model.path} is not here)"
     assert all(r.flops > 0 and r.tokens > 0 for r in plan.stages)
+    assert [r.name for r in plan.stages] == ["stage1", "stage2", "stage3"] and plan.skipped == ["cold_start"]
+    assert "cold_start: not planned (steps=0" in report.render(plan)
 
 
 def test_train_dry_run_prints_the_plan(capsys):

@@ -20,6 +20,12 @@ from ladder_jax.models.qwen25_vl.text import KVCache, TextDecoder, causal_mask
 from ladder_jax.models.qwen25_vl.vision import VisionTower
 
 
+# Completion positions whose (rows, chunk, vocab) float32 logits are alive at once when scoring
+# (`token_logp`): all 1,024 of a GRPO completion at once would be 2.3 GiB for 4 rows of the 152k
+# vocabulary, and as much again for their gradient.
+LOGP_CHUNK = 128
+
+
 class Qwen25VL(nnx.Module):
     def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
@@ -97,13 +103,32 @@ class Qwen25VL(nnx.Module):
         hidden, _ = self.decoder(x, cos, sin, mask, segments=segments)
         return hidden if return_hidden else self.logits(hidden)
 
-    def score_completions(self, prompt: dict, completions, completion_mask, group_size: int):
+    def token_logp(self, hidden, tokens, chunk: int = LOGP_CHUNK):
+        """log softmax(logits)[token] (rows, T) float32 from hidden states (rows, T, D), `chunk`
+        positions at a time, each chunk's logits recomputed in the backward pass: at most one
+        chunk's (rows, chunk, V) logits are alive. The same per-position arithmetic as one pass."""
+        def one(h, c):
+            return jnp.take_along_axis(jax.nn.log_softmax(self.logits(h), axis=-1), c[..., None], axis=-1)[..., 0]
+
+        rows, t, d = hidden.shape
+        if t <= chunk:
+            return one(hidden, tokens)
+        pad = -t % chunk
+        n = (t + pad) // chunk
+        hs = jnp.moveaxis(jnp.pad(hidden, ((0, 0), (0, pad), (0, 0))).reshape(rows, n, chunk, d), 1, 0)
+        cs = jnp.moveaxis(jnp.pad(tokens, ((0, 0), (0, pad))).reshape(rows, n, chunk), 1, 0)
+        _, out = jax.lax.scan(lambda carry, xs: (carry, jax.checkpoint(one)(*xs)), None, (hs, cs))
+        return jnp.moveaxis(out, 0, 1).reshape(rows, n * chunk)[:, :t]
+
+    def score_completions(self, prompt: dict, completions, completion_mask, group_size: int,
+                          chunk: int = LOGP_CHUNK):
         """Log-probabilities (rows, T) of sampled completion tokens, rows = prompts * group_size.
 
         The prompt (left-padded, per-sample vision inputs, B rows) is embedded once and repeated for
         its G completions (rows b*G .. b*G+G-1), so the vision tower runs once per prompt here as in
         the sampler's prefill. Completion positions continue from the prompt's next M-RoPE position,
-        as decoding does; completion_mask (rows, T) marks real tokens (0 after EOS)."""
+        as decoding does; completion_mask (rows, T) marks real tokens (0 after EOS). Logits are
+        taken `chunk` positions at a time (`token_logp`)."""
         ids, mask = prompt["input_ids"], prompt["attention_mask"]
         x = self.embed(ids, prompt.get("pixel_values"), prompt.get("image_grid_thw"),
                        prompt.get("pixel_values_videos"), prompt.get("video_grid_thw"))
@@ -121,9 +146,7 @@ class Qwen25VL(nnx.Module):
             attn_mask, segments = causal_mask(jnp.arange(valid.shape[1]), valid.astype(bool)), None
         hidden, _ = self.decoder(x, *self._cos_sin(positions), attn_mask, segments=segments)
         prompt_len = ids.shape[1]
-        logits = self.logits(hidden[:, prompt_len - 1: prompt_len - 1 + t])
-        logp = jax.nn.log_softmax(logits, axis=-1)
-        return jnp.take_along_axis(logp, completions[..., None], axis=-1)[..., 0]
+        return self.token_logp(hidden[:, prompt_len - 1: prompt_len - 1 + t], completions, chunk)
 
     def prefill(self, cache: KVCache, input_ids, attention_mask, pixel_values=None, image_grid_thw=None,
                 pixel_values_videos=None, video_grid_thw=None, second_per_grid_ts=None):

@@ -67,3 +67,30 @@ def test_score_completions_equals_full_forward(tiny_cfg, ours, rng):
         expected = logp[np.arange(steps), completions[row]]
         real = completion_mask[row].astype(bool)
         np.testing.assert_allclose(np.asarray(got)[row][real], expected[real], atol=1e-4)
+
+
+def test_scoring_in_chunks_equals_one_pass(tiny_cfg, ours, rng):
+    """Completion log-probs taken 3 positions at a time (7 = 3 + 3 + 1: a padded last chunk) equal one
+    pass over all 7, and so do their gradients (each chunk's logits are recomputed in the backward)."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+    from ladder_jax.models.qwen25_vl.api import model_inputs
+
+    group, steps = 2, 7
+    layouts = LAYOUTS["image"]
+    lengths = [len(build_sample(tiny_cfg, np.random.default_rng(0), p)[0]) for p in layouts]
+    prompt = batch_inputs(tiny_cfg, [build_sample(tiny_cfg, rng, p, pad_left=max(lengths) - n)
+                                     for p, n in zip(layouts, lengths)])
+    prompt = {k: jnp.asarray(v) for k, v in model_inputs(tiny_cfg, prompt).items()}
+    completions = jnp.asarray(rng.integers(0, 400, size=(len(layouts) * group, steps)))
+    mask = jnp.ones(completions.shape, jnp.int32)
+
+    def score(state, chunk):
+        return nnx.merge(ours.graphdef, state).score_completions(prompt, completions, mask, group, chunk=chunk)
+
+    whole, chunked = (jax.jit(score, static_argnums=1)(ours.state, c) for c in (steps, 3))
+    np.testing.assert_allclose(np.asarray(chunked), np.asarray(whole), atol=1e-6, rtol=0)
+    grad = lambda c: jax.jit(jax.grad(lambda s: jnp.sum(score(s, c))))(ours.state)
+    for a, b in zip(jax.tree.leaves(grad(3)), jax.tree.leaves(grad(steps))):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5, rtol=1e-4)
