@@ -83,6 +83,10 @@ def compile_program(name: str, traced_fn, *, inputs=(), resident: int = 0, loop_
     them on the devices: the Program's arguments are the larger of XLA's figure (with its layout
     padding) and the bytes of `inputs`."""
     start = time.perf_counter()
+    # The executable is never run here: keep it out of a persistent compilation cache (a TPU
+    # topology's could not be read back by this host's client, which warns and recompiles).
+    cache_was = jax.config.jax_enable_compilation_cache
+    jax.config.update("jax_enable_compilation_cache", False)
     try:
         compiled = traced_fn().lower().compile()
     except Exception as e:  # noqa: BLE001 (XlaRuntimeError and friends: the compiler's message is the point)
@@ -90,6 +94,8 @@ def compile_program(name: str, traced_fn, *, inputs=(), resident: int = 0, loop_
         if "RESOURCE_EXHAUSTED" not in message and "exceed" not in message.lower():
             raise
         return Program(name, resident=resident, compile_s=time.perf_counter() - start, error=message[:300]), None
+    finally:
+        jax.config.update("jax_enable_compilation_cache", cache_was)
     seconds = time.perf_counter() - start
     m = compiled.memory_analysis()
     outputs = max(m.output_size_in_bytes - m.alias_size_in_bytes, 0)
