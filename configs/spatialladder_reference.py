@@ -17,19 +17,27 @@ from ladder_jax.train.stages import base_config, grpo_stage, sft_stage
 # name -> (mesh sizes, attention kernel, jax.distributed from the environment?)
 VARIANTS = {
     "gpu-8xh100": (dict(data=1, fsdp=8, tensor=1), "cudnn", "none"),  # one node; slurm multi-node adds distributed=auto
-    "tpu-v5p-32": (dict(data=1, fsdp=16, tensor=1), "splash", "auto"),  # 16 chips, 4 hosts
-    "tpu-v5e-16": (dict(data=1, fsdp=16, tensor=1), "splash", "auto"),  # v5litepod-16: 16 chips of 16 GiB
+    "tpu-v5p-32": (dict(data=1, fsdp=16, tensor=1), "splash", "auto"),  # 16 chips of 95 GiB, 4 hosts
+    "tpu-v5e-16": (dict(data=1, fsdp=16, tensor=1), "splash", "auto"),  # v5litepod-16: 16 chips of 16 GiB, 4 hosts
+    "tpu-v5e-32": (dict(data=1, fsdp=16, tensor=2), "splash", "auto"),  # v5litepod-32: 32 chips of 16 GiB, 8 hosts
 }
-
-# What a model size needs on a variant beyond its mesh to fit with 10% of device memory free at the
-# longest batch its stages can produce (`ladder-jax plan`, docs/plan_table.md), as stage settings.
-# 7B on v5e-16 (16 GiB chips): SFT rows up to 2,048 tokens. At 4,096 its stage-2 step needs 14.98 of
-# 15.75 GiB (a tensor axis with micro-batches needs more: 16.2; logits in chunks saves 0.2); at
-# 2,048, 12.7 GiB. SpatialLadder-26k rows are ~1-1.3k tokens: the patch buckets hold at most 1,024
-# vision tokens a row (8 views, or 16 frames, at 128 tokens per image or frame pair), so only a row
-# with over ~1,000 text tokens is skipped (the pipeline counts it under "tokens").
-SFT_LENGTHS_2048 = dict(buckets=dict(lengths=(256, 512, 1024, 2048)))
-FITS = {("7b", "tpu-v5e-16"): dict(sft=SFT_LENGTHS_2048)}
+# The hardware each size ships on: every stage of each (and of its -grpo16) fits with 10% of device
+# memory free at the longest batch its buckets allow (`ladder-jax plan`; docs/plan_table.md).
+SIZES = {"3b": ("gpu-8xh100", "tpu-v5p-32", "tpu-v5e-16"), "7b": ("gpu-8xh100", "tpu-v5p-32", "tpu-v5e-32")}
+NOT_SHIPPED = {
+    ("7b", "tpu-v5e-16"): "7B does not fit 16 v5e chips: its GRPO update needs 16.3 GiB of a chip's 15.75 (14.8, 6% "
+                          "free, with prompts capped at 2,048 tokens; with 16 prompts per update it does not "
+                          "compile); use tpu-v5e-32",
+    ("3b", "tpu-v5e-32"): "3B fits 16 v5e chips: use tpu-v5e-16",
+}
+# Stage settings a variant needs to fit (keyed like NOT_SHIPPED, the variant with its suffix).
+# 16 GRPO prompts on v5e chips: prompts up to 2,048 tokens (at 4,096 the update needs 15.7 GiB of
+# 15.75 for 3B on v5e-16, 17.3 for 7B on v5e-32). Stage-3 prompts are ~1-1.3k tokens: the patch
+# buckets hold at most 1,024 vision tokens a row (8 views, or 16 frames, at 128 tokens per image or
+# frame pair) and the text is ~300 tokens, so only a prompt with over ~1,000 text tokens is skipped
+# (the pipeline counts it under "tokens").
+LENGTHS_2048 = dict(buckets=dict(lengths=(256, 512, 1024, 2048)))
+FITS = {("3b", "tpu-v5e-16-grpo16"): dict(grpo=LENGTHS_2048), ("7b", "tpu-v5e-32-grpo16"): dict(grpo=LENGTHS_2048)}
 
 # SpatialLadder-26k: 5,928 grounding rows, ~20,680 spatial rows; one epoch at batch 16 per SFT stage.
 STAGE1_STEPS, STAGE2_STEPS, GRPO_STEPS = 371, 1293, 2600
@@ -43,11 +51,13 @@ REFERENCE_SFT_LOSS = dict(answer_only_loss=False, loss_average="sample")
 def reference_config(size: str, variant: str):
     suffix = "-grpo16" if variant.endswith("-grpo16") else ""
     hardware = variant.removesuffix(suffix)
-    if hardware not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; use configs/<file>.py:<variant> with one of {sorted(VARIANTS)}"
+    if (size, hardware) in NOT_SHIPPED:
+        raise ValueError(f"variant {variant!r} of the {size.upper()} config: {NOT_SHIPPED[size, hardware]}")
+    if hardware not in SIZES[size]:
+        raise ValueError(f"unknown variant {variant!r}; use configs/<file>.py:<variant> with one of {list(SIZES[size])}"
                          f", optionally followed by -grpo16 (16 prompts per GRPO update)")
     mesh, attention, distributed = VARIANTS[hardware]
-    fit = FITS.get((size, hardware), {})
+    fit = FITS.get((size, variant), {})
     cfg = base_config(f"runs/qwen25vl_{size}_spatialladder")
     cfg.distributed = distributed
     cfg.target = hardware  # ladder_jax/plan/targets.py: `ladder-jax plan` compiles for it

@@ -31,6 +31,7 @@ TARGETS = {t.name: t for t in (
     Target("tpu-v5p-8", "tpu", 4, 95 * GIB, 459e12, topology="v5p:2x2x1", hosts=1),
     # v5e (v5litepod-16): 16 GiB per chip, of which XLA may use 15.75 GiB; 197 TFLOP/s bf16; 4 hosts.
     Target("tpu-v5e-16", "tpu", 16, int(15.75 * GIB), 197e12, topology="v5e:4x4", hosts=4),
+    Target("tpu-v5e-32", "tpu", 32, int(15.75 * GIB), 197e12, topology="v5e:4x8", hosts=8),
     Target("tpu-v5e-4", "tpu", 4, int(15.75 * GIB), 197e12, topology="v5e:2x2", hosts=1),
     # v6e (Trillium): 32 GiB, 918 TFLOP/s bf16.
     Target("tpu-v6e-16", "tpu", 16, 32 * GIB, 918e12, topology="v6e:4x4", hosts=4),

@@ -11,7 +11,9 @@ from ladder_jax.train import cli, curriculum, stages
 from ladder_jax.train.stages import CurriculumConfigError, grpo_stage, sft_stage
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-VARIANTS = ("gpu-8xh100", "tpu-v5e-16", "tpu-v5p-32", "gpu-8xh100-grpo16", "tpu-v5p-32-grpo16")
+# The hardware each size ships on (configs/spatialladder_reference.py SIZES): 7B needs 32 v5e chips.
+SHIPPED = {"3b": ("gpu-8xh100", "tpu-v5p-32", "tpu-v5e-16"), "7b": ("gpu-8xh100", "tpu-v5p-32", "tpu-v5e-32")}
+SIZE_VARIANTS = [(size, v) for size, hardware in SHIPPED.items() for h in hardware for v in (h, f"{h}-grpo16")]
 # The reference configs enable stage 3; without GRPO they are checked with it switched off.
 
 
@@ -19,13 +21,13 @@ def toy(*overrides):
     return config_files.load(CONFIGS / "toy_demo.py", list(overrides))
 
 
-@pytest.mark.parametrize("size", ["3b", "7b"])
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("size,variant", SIZE_VARIANTS)
 def test_reference_configs_check_on_their_hardware(size, variant):
     cfg = config_files.load(f"{CONFIGS}/qwen25vl_{size}_spatialladder.py:{variant}")
     stages.check_static(cfg)
-    devices = {"gpu-8xh100": 8, "tpu-v5p-32": 16, "tpu-v5e-16": 16}[variant.removesuffix("-grpo16")]
-    data, fsdp, tensor = stages.check_devices(cfg, devices, 1 if variant.startswith("gpu") else 4)
+    devices, hosts = {"gpu-8xh100": (8, 1), "tpu-v5p-32": (16, 4), "tpu-v5e-16": (16, 4),
+                      "tpu-v5e-32": (32, 8)}[variant.removesuffix("-grpo16")]
+    data, fsdp, tensor = stages.check_devices(cfg, devices, hosts)
     assert data * fsdp * tensor == devices
     s = cfg.stages
     assert (s.stage1.learning_rate, s.stage1.warmup_ratio, s.stage1.batch_size) == (1e-5, 0.1, 16)
@@ -51,14 +53,22 @@ def _reference_module():
 
 @pytest.mark.parametrize("size", ["3b", "7b"])
 def test_every_variant_spans_its_target_and_splits_the_reference_batch(size):
-    """Every row of the variant table, with and without -grpo16: the mesh uses exactly the target's chips
+    """Every variant a size ships, with and without -grpo16: the mesh uses exactly the target's chips
     (no -1 left to resolve), every enabled stage's batch splits over the data axes, micro-batches and
-    hosts, and the SFT stages keep the reference's 16 rows per step."""
+    hosts, and the SFT stages keep the reference's 16 rows per step. Hardware a size does not ship on
+    is refused with the reason."""
     from ladder_jax.plan import targets  # noqa: PLC0415
 
     reference = _reference_module()
-    assert {s for s, _ in reference.FITS} <= {"3b", "7b"} and {v for _, v in reference.FITS} <= set(reference.VARIANTS)
-    for hardware in reference.VARIANTS:
+    assert tuple(reference.SIZES[size]) == SHIPPED[size] and set(reference.SIZES[size]) <= set(reference.VARIANTS)
+    for s, variant in reference.FITS:
+        assert variant.removesuffix("-grpo16") in reference.SIZES[s]
+    for hardware in sorted(set(reference.VARIANTS) - set(reference.SIZES[size])):
+        for variant in (hardware, f"{hardware}-grpo16"):
+            with pytest.raises(ValueError) as refused:
+                config_files.load(f"{CONFIGS}/qwen25vl_{size}_spatialladder.py:{variant}")
+            assert reference.NOT_SHIPPED[size, hardware] in str(refused.value)
+    for hardware in reference.SIZES[size]:
         for variant in (hardware, f"{hardware}-grpo16"):
             cfg = config_files.load(f"{CONFIGS}/qwen25vl_{size}_spatialladder.py:{variant}")
             target = targets.get(cfg.target)
