@@ -22,7 +22,7 @@ VARIANTS = {
     "tpu-v5e-32": (dict(data=1, fsdp=16, tensor=2), "splash", "auto"),  # v5litepod-32: 32 chips of 16 GiB, 8 hosts
 }
 # The hardware each size ships on: every stage of each (and of its -grpo16) fits with 10% of device
-# memory free at the longest batch its buckets allow (`ladder-jax plan`; docs/plan_table.md).
+# memory free at the longest batch its buckets allow (`ladder-jax plan`).
 SIZES = {"3b": ("gpu-8xh100", "tpu-v5p-32", "tpu-v5e-16"), "7b": ("gpu-8xh100", "tpu-v5p-32", "tpu-v5e-32")}
 NOT_SHIPPED = {
     ("7b", "tpu-v5e-16"): "7B does not fit 16 v5e chips: its GRPO update needs 16.3 GiB of a chip's 15.75 (14.8, 6% "
