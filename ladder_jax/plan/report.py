@@ -91,6 +91,9 @@ def render(plan: Plan) -> str:
         per_epoch = f"{r.steps_per_epoch}" if r.steps_per_epoch is not None else "n/a (data.root not here)"
         out.append(f"    tokens/step {r.tokens:,}  FLOPs/step {r.flops:.3g}  est. step {_time(secs)} at {MFU:.0%} MFU  "
                    f"steps {r.steps} (per epoch {per_epoch})  stage wall time {_time(secs * r.steps if secs else None)}")
+        if r.same_as:
+            out.append(f"    runs the programs compiled for {r.same_as} (same shapes and settings)")
+            continue
         for p in r.programs:
             if p.error:
                 continue

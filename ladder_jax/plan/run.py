@@ -40,6 +40,7 @@ class StageReport:
     flops: float  # per step, flops.py's formula
     programs: list = dataclasses.field(default_factory=list)
     steps_per_epoch: int | None = None
+    same_as: str = ""  # an earlier stage whose compiled programs this one runs (same shapes and settings)
 
     def step_seconds(self, target: targets.Target, devices: int) -> float | None:
         return self.flops / (devices * target.peak_flops * MFU) if target.peak_flops else None
@@ -176,7 +177,8 @@ def build(cfg, target_name: str = "", *, check_paths: bool = True, compile_progr
         if key not in done:
             log(f"plan: compiling {p.name} for {target.name} ({'GRPO: prefill, decode, scoring, update' if p.grpo else 'SFT step'}) ...")
             build_programs = programs.grpo_programs if p.grpo else programs.sft_programs
-            done[key] = build_programs(model, mesh, p, r.shape, options if target.platform != "tpu" else None)
-        r.programs = done[key]
+            done[key] = p.name, build_programs(model, mesh, p, r.shape, options if target.platform != "tpu" else None)
+        first, r.programs = done[key]
+        r.same_as = "" if first == p.name else first
     plan.compiled = True
     return plan

@@ -53,6 +53,32 @@ def test_oversized_batch_is_refused_with_the_knobs(capsys):
     assert "compiled on 8 CPU devices" in out  # a GPU target's memory is an estimate
 
 
+def test_fsdp_steps_keep_each_device_on_its_own_rows_without_splash():
+    """With attention='xla' nothing but the decoder's batch constraint (`sharding.constrain_batch`)
+    pins the batch to the data axes; without it XLA:CPU replicated the batch and sharded the model
+    dimension instead, all-reducing activations (the 3B SFT step planned for gpu-8xh100 held 87 GiB
+    per device instead of 25, and all-reduced 586 GiB a step instead of 14). Here the step's only
+    all-reduce is its float32 gradients, once. Stage 2 and cold start with the same settings run one
+    compiled step, and the plan says so."""
+    import copy  # noqa: PLC0415
+    import math  # noqa: PLC0415
+
+    import jax  # noqa: PLC0415
+    from ladder_jax.models.qwen25_vl.api import abstract_model  # noqa: PLC0415
+
+    cfg = tiny("gpu-8xh100")
+    cfg.stages.stage2, cfg.stages.cold_start = copy.deepcopy(cfg.stages.stage1), copy.deepcopy(cfg.stages.stage1)
+    cfg.order = ("stage2", "cold_start")
+    plan = run.build(cfg, check_paths=False, log=lambda m: None)
+    stage2, cold_start = plan.stages
+    step = stage2.programs[0]
+    params = sum(math.prod(x.shape) for x in jax.tree.leaves(abstract_model(run.model_config(cfg)[0])[1]))
+    assert plan.mesh == (1, 8, 1) and not step.error
+    assert step.collectives["all-reduce"] <= 1.01 * 4 * params, (step.collectives, params)
+    assert cold_start.programs == [step] and (stage2.same_as, cold_start.same_as) == ("", "stage2")
+    assert "runs the programs compiled for stage2" in report.render(plan)
+
+
 def test_without_libtpu_it_says_how_to_install_and_still_checks():
     """libtpu hidden from the import system: no compile, the install line, and the mesh check still runs."""
     code = (

@@ -11,6 +11,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ladder_jax.parallel.sharding import constrain_batch
+
 
 def param(rngs: nnx.Rngs, shape, axes, dtype, init: str = "normal", scale: float = 0.02) -> nnx.Param:
     if init == "ones":
@@ -107,7 +109,7 @@ def scan_layers(stacked: nnx.Module, body, carry, xs, remat: str = "none"):
 
     def step(c, inp):
         layer_state, x = inp
-        return body(nnx.merge(graphdef, layer_state), c, x)
+        return body(nnx.merge(graphdef, layer_state), jax.tree.map(constrain_batch, c), x)
 
     if _REMAT[remat] is not None:
         step = jax.checkpoint(step, policy=_REMAT[remat], prevent_cse=False)
