@@ -170,7 +170,8 @@ def grpo_jits(graphdef, state, optim_cfg: optim.OptimConfig, mesh, cfg: GRPOConf
     r_sh = rollout_shardings(mesh, prompts, cfg.group_size)
     rows2 = r_sh.completions
     logps = jax.jit(under_mesh(functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=cfg.group_size,
-                                                 old_logp=cfg.updates_per_batch > 1), mesh),
+                                                 old_logp=cfg.updates_per_batch > 1,
+                                                 micro_batches=cfg.micro_batches, mesh=mesh), mesh),
                     in_shardings=(s_sh, s_sh, b_sh, rows2, rows2), out_shardings=(rows2, rows2),
                     compiler_options=compiler_options)
     update = jax.jit(under_mesh(update_fn(graphdef, tx, optim.trainable_mask(state, optim_cfg), cfg, mesh), mesh),

@@ -24,6 +24,7 @@ from ladder_jax.train import rewards as rewards_lib
 from ladder_jax.train.grpo_loss import group_advantages
 from ladder_jax.train.reward_kernels import score_tokens
 from ladder_jax.train.reward_tables import Answers, ByteTable
+from ladder_jax.train.sft import split_micro
 
 # Fixed widths of the encoded ground truths, so the scoring compiles once and every process's rows
 # have the same shape: 768 digits hold every float64 MRA bound (reward_tables.encode_cleaned_answers).
@@ -77,11 +78,31 @@ def rewards(table: ByteTable, completions, lengths, answers: Answers, *, group_s
     return named, group_advantages(total, group_size), reward_metrics(named, lengths, group_size)
 
 
-def fixed_logps(graphdef, state, ref_state, prompts: dict, completions, mask, *, group_size: int, old_logp: bool):
+def fixed_logps(graphdef, state, ref_state, prompts: dict, completions, mask, *, group_size: int, old_logp: bool,
+                micro_batches: int = 1, mesh=None):
     """(ref_logp, old_logp): the reference's log-probs and, if `old_logp`, the current policy's
-    (zeros otherwise), gradients stopped; pure, for the trainer to jit."""
-    ref = completion_logp(graphdef, ref_state, prompts, completions, mask, group_size)
-    old = completion_logp(graphdef, state, prompts, completions, mask, group_size) if old_logp else jnp.zeros_like(ref)
+    (zeros otherwise), gradients stopped; pure, for the trainer to jit. With `micro_batches` M > 1
+    the prompts are scored M groups of prompts at a time (`sft.split_micro`'s strided split, each
+    prompt with its G completions), so only 1/M of the batch's activations are live at once; the
+    values are the same."""
+    def score(s, p, c, m):
+        return completion_logp(graphdef, s, p, c, m, group_size)
+
+    def both(p, c, m):
+        ref = score(ref_state, p, c, m)
+        return ref, score(state, p, c, m) if old_logp else jnp.zeros_like(ref)
+
+    if micro_batches == 1:
+        ref, old = both(prompts, completions, mask)
+    else:
+        group = lambda x: x.reshape(-1, group_size, *x.shape[1:])
+        micro = split_micro({"p": prompts, "c": group(completions), "m": group(mask)}, micro_batches, mesh)
+        flat = lambda x: x.reshape(-1, *x.shape[2:])
+        ref, old = jax.lax.map(lambda b: both(b["p"], flat(b["c"]), flat(b["m"])), micro)
+        # (M, B/M * G, T) back to rows in the batch's order: micro-batch m holds prompts m, m+M, ...
+        unsplit = lambda x: jnp.swapaxes(x.reshape(micro_batches, -1, group_size, x.shape[-1]), 0, 1).reshape(
+            -1, x.shape[-1])
+        ref, old = unsplit(ref), unsplit(old)
     return jax.lax.stop_gradient(ref), jax.lax.stop_gradient(old)
 
 

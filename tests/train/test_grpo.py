@@ -104,8 +104,9 @@ def reference_loss(graphdef, state, prompts, rollout, first, beta, clip_eps=0.2)
 
 
 @functools.lru_cache(maxsize=None)
-def jitted_logps(graphdef, old_logp: bool):
-    fn = functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=G, old_logp=old_logp)
+def jitted_logps(graphdef, old_logp: bool, micro_batches: int = 1, mesh=None):
+    fn = functools.partial(grpo_rollout.fixed_logps, graphdef, group_size=G, old_logp=old_logp,
+                           micro_batches=micro_batches, mesh=mesh)
     return jax.jit(fn, compiler_options=FAST_COMPILE)
 
 
@@ -151,6 +152,21 @@ def test_micro_batches_add_up_exactly(setup):
     assert float(c1) == float(c2) == PROMPTS * G
     assert float(s2) == pytest.approx(float(s1), rel=1e-6)
     assert all(close(a, b, 1e-5) for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)))
+
+
+@pytest.mark.parametrize("micro", [2, 4])
+def test_scoring_in_micro_batches_gives_each_row_its_own_log_probs(setup, micro):
+    """Scoring M groups of prompts at a time (less memory live) returns the same log-probs, in the
+    batch's row order, as scoring the whole batch: prompts with different texts and lengths, so a
+    row given another prompt's log-probs would show."""
+    _, _, mesh, graphdef, state, ref = setup
+    prompts, rollout = fixed_rollout(setup, seed=5)
+    whole = jitted_logps(graphdef, True)(state, ref, prompts, rollout.completions, rollout.mask)
+    split = jitted_logps(graphdef, True, micro, mesh)(state, ref, prompts, rollout.completions, rollout.mask)
+    for a, b in zip(whole, split):
+        assert a.shape == b.shape == (PROMPTS * G, T)
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-5)
+    assert float(jnp.max(jnp.abs(whole[0] - whole[1]))) > 0  # policy and reference differ
 
 
 def test_video_pixels_reach_reference_and_policy_scoring(setup):
