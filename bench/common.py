@@ -3,12 +3,16 @@ both libraries from one config, and image prompts in the processor layout.
 
 Imports nothing from tests/, so `python bench/<script>.py` runs from a checkout with the package
 installed (no PYTHONPATH). Timings are medians of runs that alternate ours / theirs, so load from
-elsewhere hits both alike; a ratio is flagged UNRELIABLE when the 1-minute load average exceeds
-`BUSY` at either end of its measurement.
+elsewhere hits both alike. A ratio is flagged UNRELIABLE when other programs used more than
+`OTHERS_MAX` of a core on average while it was measured (the machine's busy CPU time from
+/proc/stat less this process's own, steal included): the 1-minute load average cannot say, since a
+benchmark that keeps both cores of a 2-core machine busy puts it near 2 by itself. The load average
+is still printed beside each row.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import tempfile
@@ -16,29 +20,60 @@ import time
 
 import numpy as np
 
-BUSY = 1.5
+OTHERS_MAX = 0.2  # cores used by other programs, on average, above which a ratio is not trusted
 
 
 def load() -> float:
     return os.getloadavg()[0]
 
 
-def interleaved(ours, theirs, repeats: int) -> tuple[float, float]:
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy ticks of the whole machine, ticks of this process and its reaped children)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in f.readline().split()[1:9])
+    with open("/proc/self/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    own = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return user + nice + system + irq + softirq + steal, own
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    ours: float  # median seconds
+    theirs: float
+    load: tuple[float, float]  # 1-minute load average before and after
+    others: float  # cores other programs used on average meanwhile
+
+    def quiet(self) -> dict:
+        """The fields a result row carries about the machine's quiet."""
+        return {"load": self.load, "others": self.others}
+
+
+def interleaved(ours, theirs, repeats: int) -> Timing:
     """Median seconds of `ours()` and `theirs()` over `repeats` alternating runs, after one warm-up
-    call of each (ours compiles there)."""
+    call of each (ours compiles there), and how busy other programs kept the machine meanwhile."""
+    load_before, start, (busy0, own0) = load(), time.perf_counter(), _cpu_ticks()
     ours()
     theirs()
     times = ([], [])
     for _ in range(repeats):
         for fn, out in zip((ours, theirs), times):
-            start = time.perf_counter()
+            t = time.perf_counter()
             fn()
-            out.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+            out.append(time.perf_counter() - t)
+    busy1, own1 = _cpu_ticks()
+    others = max(0.0, (busy1 - busy0) - (own1 - own0)) / os.sysconf("SC_CLK_TCK") / (time.perf_counter() - start)
+    return Timing(statistics.median(times[0]), statistics.median(times[1]), (load_before, load()), others)
 
 
-def reliable(load_before: float, load_after: float) -> bool:
-    return max(load_before, load_after) <= BUSY
+def reliable(row: dict) -> bool:
+    return row["others"] <= OTHERS_MAX
+
+
+def quiet_text(row: dict) -> str:
+    """'load 0.5->1.8, others 0.03 cores' and UNRELIABLE when other programs were busy."""
+    return (f"load {row['load'][0]:.2f}->{row['load'][1]:.2f}, others {row['others']:.2f} cores"
+            f"{'' if reliable(row) else ' UNRELIABLE'}")
 
 
 def torch_model(cfg, seed: int = 0, train: bool = False):

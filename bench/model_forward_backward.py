@@ -54,14 +54,13 @@ def run(batch: int = 1, repeats: int = 3, quick: bool = False) -> dict:
             return optax.softmax_cross_entropy_with_integer_labels(logits[:, :-1], ids[:, 1:]).mean()
         return jax.value_and_grad(loss_fn)(state)
 
-    before = common.load()
-    ours_s, theirs_s = common.interleaved(lambda: jax.block_until_ready(loss_and_grad(ours.state)), theirs, repeats)
-    after = common.load()
+    t = common.interleaved(lambda: jax.block_until_ready(loss_and_grad(ours.state)), theirs, repeats)
+    ours_s, theirs_s = t.ours, t.theirs
     params = sum(p.numel() for p in hf.parameters())
     return {"name": "forward+backward", "what": f"{params / 1e6:.1f}M, {rows}x{length} tok, {grid[0] * 14}px image",
             "unit": "tok/s", "ours": rows * length / ours_s, "theirs": rows * length / theirs_s,
             "flops_per_s": flops_lib.train(CFG, rows, length, grid[0] * grid[1]) / ours_s,
-            "load": (before, after)}
+            **t.quiet()}
 
 
 def main():
@@ -72,7 +71,7 @@ def main():
     a = p.parse_args()
     r = run(a.batch, a.repeats, a.quick)
     print(f"{r['name']} ({r['what']}): ladder_jax {r['ours']:.0f} {r['unit']}, transformers {r['theirs']:.0f}, "
-          f"ratio {r['ours'] / r['theirs']:.2f}x, load {r['load'][0]:.2f} -> {r['load'][1]:.2f}")
+          f"ratio {r['ours'] / r['theirs']:.2f}x, {common.quiet_text(r)}")
 
 
 if __name__ == "__main__":

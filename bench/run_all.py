@@ -5,8 +5,9 @@
 Runs: machine limits (fp32 matmul GFLOP/s in XLA and torch, memory read GB/s), forward+backward,
 AdamW train step, greedy decode (batch 4), sampling G = 4, GRPO-shaped sampling (16 prompts x
 G 4 x 256 tokens; `--quick` 4 x 4 x 64) and the vision tower's time for 1, 4, 16, 32 frames.
-Each ratio is ladder_jax / transformers+torch from interleaved runs (medians); a row whose load
-average exceeded 1.5 at either end is marked UNRELIABLE. About 8 minutes on a quiet 2-core machine.
+Each ratio is ladder_jax / transformers+torch from interleaved runs (medians); a row during which
+other programs used more than 0.2 of a core is marked UNRELIABLE (common.py). About 7 minutes on a
+quiet 2-core machine.
 """
 
 from __future__ import annotations
@@ -66,12 +67,11 @@ def main() -> None:
           f"{common.load():.2f} at end, {time.perf_counter() - start:.0f} s) ==")
     print(f"limits: fp32 matmul XLA {lim['matmul_xla']:.0f} GFLOP/s, torch {lim['matmul_torch']:.0f} GFLOP/s; "
           f"memory read {lim['read_gbs']:.1f} GB/s")
-    print(f"| benchmark | shape | ladder_jax | transformers + torch | ratio | limit | load |")
+    print(f"| benchmark | shape | ladder_jax | transformers + torch | ratio | limit | machine |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        flag = "" if common.reliable(*r["load"]) else " UNRELIABLE"
         print(f"| {r['name']} | {r['what']} | {r['ours']:.0f} {r['unit']} | {r['theirs']:.0f} {r['unit']} | "
-              f"**{r['ours'] / r['theirs']:.2f}x**{flag} | {limit_column(r, lim)} | {r['load'][0]:.2f}->{r['load'][1]:.2f} |")
+              f"**{r['ours'] / r['theirs']:.2f}x** | {limit_column(r, lim)} | {common.quiet_text(r)} |")
     if curve:
         print("\nvision tower, one video of 224x224 frames (forward):")
         vision_curve.report(curve)

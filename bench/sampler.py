@@ -78,12 +78,11 @@ def run(repeats: int = 3, quick: bool = False, models=None) -> list[dict]:
             hf.generate(**torch_inputs, max_new_tokens=steps, min_new_tokens=steps, pad_token_id=cfg.pad_token_id,
                         **hf_kw)
 
-        before = common.load()
-        ours_s, hf_s = common.interleaved(ours_run, hf_run, repeats if steps <= 64 else max(1, repeats - 1))
-        after = common.load()
+        t = common.interleaved(ours_run, hf_run, repeats if steps <= 64 else max(1, repeats - 1))
+        ours_s, hf_s = t.ours, t.theirs
         context = inputs["input_ids"].shape[1] + steps // 2
         out.append({"name": name, "what": f"{params / 1e6:.1f}M, {rows} rows x {steps} new", "unit": "tok/s",
-                    "ours": rows * steps / ours_s, "theirs": rows * steps / hf_s, "load": (before, after),
+                    "ours": rows * steps / ours_s, "theirs": rows * steps / hf_s, **t.quiet(),
                     "bound": lambda bw, rows=rows, context=context: bandwidth_bound(cfg, rows, context, bw, 4)})
     return out
 
@@ -96,7 +95,7 @@ def main():
     args = parser.parse_args()
     for r in run(args.repeats, args.quick):
         print(f"{r['name']:>24} ({r['what']}): ladder_jax {r['ours']:8.1f} tok/s   transformers {r['theirs']:8.1f} "
-              f"tok/s   ratio {r['ours'] / r['theirs']:5.2f}x   load {r['load'][0]:.2f} -> {r['load'][1]:.2f}")
+              f"tok/s   ratio {r['ours'] / r['theirs']:5.2f}x   {common.quiet_text(r)}")
     big = preset("3b")
     context = 600 + 1024 // 2  # a stage-3 prompt plus half of a 1,024-token completion, on average
     print(f"reference (not measured): 3B decode at batch 32, mean context {context}, bf16, "

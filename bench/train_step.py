@@ -87,12 +87,11 @@ def run(batch: int = 2, repeats: int = 3, quick: bool = False, dtype: str = "flo
     inputs = make_inputs(cfg, batch, 128 if quick else 256)
     length = inputs["ours"]["input_ids"].shape[1]
     ours, theirs = jax_runner(cfg, inputs["ours"]), torch_runner(cfg, inputs["torch"])
-    before = common.load()
-    ours_s, theirs_s = common.interleaved(ours, theirs, repeats)
-    after = common.load()
+    t = common.interleaved(ours, theirs, repeats)
+    ours_s, theirs_s = t.ours, t.theirs
     return {"name": "AdamW train step", "what": f"39M, {batch}x{length} tok, 224px image", "unit": "tok/s",
             "ours": batch * length / ours_s, "theirs": batch * length / theirs_s,
-            "flops_per_s": flops_lib.train(cfg, batch, length, int(np.prod(GRID))) / ours_s, "load": (before, after)}
+            "flops_per_s": flops_lib.train(cfg, batch, length, int(np.prod(GRID))) / ours_s, **t.quiet()}
 
 
 def main() -> None:
@@ -104,7 +103,7 @@ def main() -> None:
     a = p.parse_args()
     r = run(a.batch, a.repeats, a.quick, a.dtype)
     print(f"{r['name']} ({r['what']}): ladder_jax {r['ours']:.0f} {r['unit']}, transformers {r['theirs']:.0f}, "
-          f"ratio {r['ours'] / r['theirs']:.2f}x, load {r['load'][0]:.2f} -> {r['load'][1]:.2f}")
+          f"ratio {r['ours'] / r['theirs']:.2f}x, {common.quiet_text(r)}")
 
 
 if __name__ == "__main__":

@@ -34,21 +34,20 @@ def run(frames=(1, 4, 16, 32), repeats: int = 3, models=None) -> list[dict]:
         pixels = rng.standard_normal((int(np.prod(grid)), CFG.vision.patch_dim)).astype(np.float32)
         jpx, jgrid = jnp.asarray(pixels), jnp.asarray(grid, jnp.int32)
         tpx, tgrid = torch.from_numpy(pixels), torch.from_numpy(grid)
-        before = common.load()
-        ours_s, theirs_s = common.interleaved(lambda: tower(ours.state, jpx, jgrid).block_until_ready(),
-                                              lambda: hf.model.visual(tpx, grid_thw=tgrid), repeats)
-        out.append({"frames": t, "ours_s": ours_s, "theirs_s": theirs_s, "load": (before, common.load())})
-        print(f"  {t:3d} frames: ours {ours_s * 1e3:8.1f} ms  transformers {theirs_s * 1e3:8.1f} ms", flush=True)
+        m = common.interleaved(lambda: tower(ours.state, jpx, jgrid).block_until_ready(),
+                               lambda: hf.model.visual(tpx, grid_thw=tgrid), repeats)
+        out.append({"frames": t, "ours_s": m.ours, "theirs_s": m.theirs, **m.quiet()})
+        print(f"  {t:3d} frames: ours {m.ours * 1e3:8.1f} ms  transformers {m.theirs * 1e3:8.1f} ms", flush=True)
     return out
 
 
 def report(rows: list[dict]) -> None:
     base = rows[0]
-    print(f"{'frames':>6} {'ours ms':>9} {'x 1 frame':>9} {'torch ms':>9} {'x 1 frame':>9}  load")
+    print(f"{'frames':>6} {'ours ms':>9} {'x 1 frame':>9} {'torch ms':>9} {'x 1 frame':>9}  machine")
     for r in rows:
         print(f"{r['frames']:6d} {r['ours_s'] * 1e3:9.1f} {r['ours_s'] / base['ours_s']:9.1f} "
               f"{r['theirs_s'] * 1e3:9.1f} {r['theirs_s'] / base['theirs_s']:9.1f}  "
-              f"{r['load'][0]:.2f}->{r['load'][1]:.2f}{'' if common.reliable(*r['load']) else ' UNRELIABLE'}")
+              f"{common.quiet_text(r)}")
 
 
 def main():
