@@ -172,7 +172,7 @@ def _prefill(graphdef, state, prompts, *, num_samples, max_new_tokens):
         pad[slot_axis] = (0, room)
         return jnp.pad(x, pad)
 
-    cache = KVCache(k=_on_rows(grow(cache.k, 1, 2), 1, 3), v=_on_rows(grow(cache.v, 1, 2), 1, 3),
+    cache = KVCache(k=_on_rows(grow(cache.k, 1, 3), 1, 2), v=_on_rows(grow(cache.v, 1, 3), 1, 2),
                     mask=_on_rows(grow(cache.mask, 0, 1)), index=cache.index,
                     next_position=_on_rows(grow(cache.next_position, 0)))
     # Gather the vocab (sharded on `tensor` by the lm_head) before the repeat: sampling needs whole
