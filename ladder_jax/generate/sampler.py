@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from ladder_jax.models.qwen25_vl.text import KVCache
-from ladder_jax.parallel.sharding import spec_for
+from ladder_jax.parallel.sharding import gathered_for_decode, spec_for
 
 
 @jax.tree_util.register_dataclass
@@ -60,7 +60,7 @@ class SampleOutput:
 
 def sample(graphdef, state, prompts: dict, rng, *, num_samples: int = 1, max_new_tokens: int,
            temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, eos_id: int | Sequence[int], pad_id: int,
-           repetition_penalty: float = 1.0) -> SampleOutput:
+           repetition_penalty: float = 1.0, gather_weights: bool = True) -> SampleOutput:
     """G = `num_samples` completions per prompt, on the mesh the state lives on.
 
     prompts: the model's per-sample layout, left-padded (`prompt_batch`, or the pipeline's prompt
@@ -73,7 +73,10 @@ def sample(graphdef, state, prompts: dict, rng, *, num_samples: int = 1, max_new
     filters; 1.0 turns it off. eos ids, pad_id and the penalty are traced (no recompile when their
     values change; a different NUMBER of eos ids, or switching the penalty on, compiles again).
     Each distinct L, B, G, max_new_tokens and filter setting compiles once; bucket prompt lengths
-    upstream."""
+    upstream. `gather_weights`: the decode loop reads a copy of the weights in the compute dtype,
+    gathered over the data axes once before its first step (`sharding.gathered_for_decode`); on an
+    FSDP mesh each device holds one whole (tensor-split) copy meanwhile. False keeps them sharded
+    and gathers them every step instead."""
     if max_new_tokens < 1 or num_samples < 1:
         raise ValueError(f"max_new_tokens ({max_new_tokens}) and num_samples ({num_samples}) must be >= 1")
     if temperature < 0 or top_k < 0 or not 0.0 < top_p <= 1.0:
@@ -90,7 +93,8 @@ def sample(graphdef, state, prompts: dict, rng, *, num_samples: int = 1, max_new
                                  num_samples=num_samples) if penalize else None)
         out, _ = _decode(graphdef, state, cache, logits, rng, eos_ids, jnp.int32(pad_id),
                          jnp.float32(repetition_penalty), seen, max_new_tokens=max_new_tokens,
-                         temperature=float(temperature), top_k=int(top_k), top_p=float(top_p))
+                         temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
+                         gather_weights=gather_weights)
     return out
 
 
@@ -180,13 +184,15 @@ def _prefill(graphdef, state, prompts, *, num_samples, max_new_tokens):
     return _on_rows(grow(_on_rows(logits), 0)), cache
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "max_new_tokens", "temperature", "top_k", "top_p"),
-                   donate_argnames=("cache",))
+@functools.partial(jax.jit, static_argnames=("graphdef", "max_new_tokens", "temperature", "top_k", "top_p",
+                                             "gather_weights"), donate_argnames=("cache",))
 def _decode(graphdef, state, cache, logits, rng, eos_ids, pad_id, penalty, seen, *, max_new_tokens, temperature,
-            top_k, top_p):
+            top_k, top_p, gather_weights=True):
     """Samples token 0 from the prefill logits, then feeds each token back until every row is done
     or max_new_tokens are out. `seen` (N, V) marks the tokens the repetition penalty acts on (None:
     no penalty); each sampled token joins it. Returns the SampleOutput and the (donated, updated) cache."""
+    if gather_weights:  # once, before the loop: each step then reads them without a collective
+        state = gathered_for_decode(state, jnp.dtype(nnx.merge(graphdef, state).cfg.dtype))
     rows = logits.shape[0]
     row_keys = jax.vmap(jax.random.fold_in, (None, 0))(rng, jnp.arange(rows))
     filters = dict(temperature=temperature, top_k=top_k, top_p=top_p)

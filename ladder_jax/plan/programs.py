@@ -148,7 +148,8 @@ def grpo_programs(model_cfg: ModelConfig, mesh, plan, shape: BatchShape, compile
                 "grpo decode", lambda: sampler._decode.trace(
                     graphdef, state, cache, logits, _rng(mesh), end_ids, scalar, penalty, None,
                     max_new_tokens=cfg.max_new_tokens,
-                    temperature=float(cfg.temperature), top_k=int(cfg.top_k), top_p=float(cfg.top_p)),
+                    temperature=float(cfg.temperature), top_k=int(cfg.top_k), top_p=float(cfg.top_p),
+                    gather_weights=cfg.gather_decode_weights),
                 inputs=(state, cache, logits), resident=besides("state"), loop_trips=cfg.max_new_tokens - 1)[0])
         else:
             out.append(Program("grpo decode", error="not compiled: the prefill does not fit"))

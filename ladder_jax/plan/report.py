@@ -53,6 +53,8 @@ def knobs(plan: Plan, r: StageReport) -> str:
         lines.append(f"{where}.loss_chunk=512 (logits in chunks of 512 positions)")
     else:
         lines.append(f"{where}.grpo.max_new_tokens / grpo.group_size (completion length, rollouts per prompt)")
+        lines.append(f"{where}.grpo.gather_decode_weights=False (decode on the sharded weights: less memory, "
+                     "a gather of them every token)")
     lines += ["--config.mesh.fsdp / --config.mesh.tensor (tensor splits heads and MLP: activations shrink too)",
               "--config.target=<a larger slice> (more devices or more memory each)"]
     return "\n".join("      " + line for line in lines)

@@ -58,6 +58,9 @@ class GRPOConfig:
     top_k: int = 50  # the generation default of the reference's transformers (0 turns the filter off)
     top_p: float = 1.0
     max_new_tokens: int = 1024
+    # Rollouts decode with a copy of the weights gathered over data x fsdp once per rollout (one whole
+    # tensor-split copy per device in the compute dtype); False gathers the sharded weights every token.
+    gather_decode_weights: bool = True
     updates_per_batch: int = 1
     micro_batches: int = 1
     format_weight: float = 1.0
@@ -202,7 +205,8 @@ def make_grpo_step(graphdef, state, ref_state, optim_cfg: optim.OptimConfig, mes
         prompts = {k: batch[k] for k in MODEL_KEYS}
         out = sampler.sample(graphdef, state, prompts, rng, num_samples=cfg.group_size,
                              max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
-                             top_p=cfg.top_p, eos_id=ids["eos"], pad_id=ids["pad"])
+                             top_p=cfg.top_p, eos_id=ids["eos"], pad_id=ids["pad"],
+                             gather_weights=cfg.gather_decode_weights)
         out = jax.block_until_ready(out)
         sampled = time.perf_counter() - start
         answers = grpo_rollout.fixed_width_answers(batch["answers"], batch["question_types"])
