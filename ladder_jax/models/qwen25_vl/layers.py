@@ -83,6 +83,15 @@ def attention(q, k, v, mask, implementation: str, segments=None, causal: bool = 
     return jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=impl)
 
 
+def recomputed_attention(fn, implementation: str):
+    """`fn(q, k, v)` recomputed in the backward pass when it is XLA's attention, so a layer keeps
+    only q, k, v for the backward instead of its (heads, T, S) probabilities (a flash kernel's
+    trade: one more attention forward). Under a layer scan this matters twice: the scan stacks each
+    layer's residuals, and a `lax.cond` over attention variants keeps every branch's. The splash
+    and cuDNN kernels already save no probabilities: unchanged."""
+    return jax.checkpoint(fn, prevent_cse=False) if implementation == "xla" else fn
+
+
 def stack_layers(make, n: int):
     """Builds `n` layers with `make(i)` and stacks their parameters on a leading `layers` axis.
 

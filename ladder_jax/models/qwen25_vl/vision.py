@@ -16,7 +16,8 @@ from flax import nnx
 
 from ladder_jax.models.qwen25_vl import rope
 from ladder_jax.models.qwen25_vl.config import VisionConfig
-from ladder_jax.models.qwen25_vl.layers import Linear, RMSNorm, SwiGLU, apply_rotary, attention, param, scan_layers, stack_layers
+from ladder_jax.models.qwen25_vl.layers import (Linear, RMSNorm, SwiGLU, apply_rotary, attention, param,
+                                                recomputed_attention, scan_layers, stack_layers)
 from ladder_jax.models.qwen25_vl.segment_attention import segment_attention, span_ladder
 
 # Key spans tried, in chunks: a window (<= one chunk, any alignment) always fits in 3 chunks; a
@@ -101,7 +102,7 @@ class VisionTower(nnx.Module):
                 segments = jnp.where(full, frame_seg, window_seg)
                 attend = lambda q, k, v: attention(q, k, v, None, impl, segments=segments)
             else:
-                attend = lambda q, k, v: jax.lax.cond(full, frames, windows, q, k, v)
+                attend = recomputed_attention(lambda q, k, v: jax.lax.cond(full, frames, windows, q, k, v), impl)
             return block(h, cos, sin, attend), None
 
         x, _ = scan_layers(self.blocks, body, x, is_full, remat=self.remat)
