@@ -40,14 +40,16 @@ NOT_SHIPPED = {
 # each layer's attention scores: its figures are upper bounds, and these settings keep them 10% under
 # 80 GiB. 7B SFT (stage 2, 8 images + a video per row) 2 micro-batches of one row per GPU (77.9 GiB
 # in one); 16 GRPO prompts: scoring and update 2 micro-batches of one prompt x G per GPU (3B update
-# 71.8 GiB in one, 7B scoring 84.9 and update 121.7). A run on H100s that has the memory can set
-# --config.stages.<stage>.micro_batches=1 (--config.stages.stage3.grpo.micro_batches=1): same result.
+# 71.8 GiB in one, 7B scoring 84.9 and update 121.7), and for 7B prompts up to 2,048 tokens as on v5e
+# (its update needs 79.3 GiB at 4,096 in 2 micro-batches, and 16 prompts split no further over 8 GPUs).
+# A run on H100s that has the memory can set --config.stages.<stage>.micro_batches=1
+# (--config.stages.stage3.grpo.micro_batches=1): the same result.
 LENGTHS_2048 = dict(buckets=dict(lengths=(256, 512, 1024, 2048)))
 MICRO_2 = dict(micro_batches=2)
 FITS = {("3b", "tpu-v5e-16-grpo16"): dict(grpo=LENGTHS_2048), ("7b", "tpu-v5e-32-grpo16"): dict(grpo=LENGTHS_2048),
         ("3b", "gpu-8xh100-grpo16"): dict(grpo=dict(grpo=MICRO_2)),
         ("7b", "gpu-8xh100"): dict(sft=MICRO_2),
-        ("7b", "gpu-8xh100-grpo16"): dict(sft=MICRO_2, grpo=dict(grpo=MICRO_2))}
+        ("7b", "gpu-8xh100-grpo16"): dict(sft=MICRO_2, grpo=dict(grpo=MICRO_2, **LENGTHS_2048))}
 
 # SpatialLadder-26k: 5,928 grounding rows, ~20,680 spatial rows; one epoch at batch 16 per SFT stage.
 STAGE1_STEPS, STAGE2_STEPS, GRPO_STEPS = 371, 1293, 2600
