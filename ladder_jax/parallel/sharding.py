@@ -72,13 +72,13 @@ def gathered_for_decode(state, dtype):
     mesh = jax.sharding.get_abstract_mesh()
 
     def one(v):
-        x = v.get_value()
+        x, axes = v.get_value(), v.get_metadata()["axes"]
+        if mesh.empty:
+            return v.replace(value=x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x)
         if jnp.issubdtype(x.dtype, jnp.floating):
-            x = x.astype(dtype)
-        if not mesh.empty:
-            spec = spec_for(x.shape, v.get_metadata()["axes"], mesh, without=("data", "fsdp"))
-            x = jax.lax.with_sharding_constraint(x, spec)
-        return v.replace(value=x)
+            # Cast on the shards, pinned there: left to propagation, XLA gathers float32 and casts after.
+            x = jax.lax.with_sharding_constraint(x.astype(dtype), spec_for(x.shape, axes, mesh))
+        return v.replace(value=jax.lax.with_sharding_constraint(x, spec_for(x.shape, axes, mesh, without=("data", "fsdp"))))
     return jax.tree.map(one, state, is_leaf=_is_var)
 
 
