@@ -1,6 +1,7 @@
 """The sampler: greedy parity with transformers' generate, EOS stopping, teacher-forced log-probs,
 sampling statistics, top-k / top-p against a plain-Python reference, shared prefill, sharding."""
 
+import dataclasses
 import functools
 import math
 import re
@@ -448,36 +449,48 @@ def test_sharded_mesh_gives_single_device_tokens(greedy, sharp_dir, prompts, mon
     assert logits.sharding.spec == P(("data", "fsdp"))
 
 
-def _loop_collectives(hlo: str) -> set:
-    """Collective op kinds inside the while loops' bodies of a compiled HLO module."""
-    bodies = set(re.findall(r"while\(.*?body=%?([\w.-]+)", hlo))
-    found = set()
-    for name in bodies:
-        block = re.search(rf"^%?{re.escape(name)} .*?^}}", hlo, re.M | re.S)
-        found |= set(re.findall(r"\b(all-gather|all-reduce|reduce-scatter|all-to-all)(?:-start)?\(", block.group(0)))
-    return found
+def _loop_gathers(hlo: str) -> list[int]:
+    """Element counts of the all-gathers inside the while loops' bodies of a compiled HLO module."""
+    sizes = []
+    for name in set(re.findall(r"while\(.*?body=%?([\w.-]+)", hlo)):
+        block = re.search(rf"^%?{re.escape(name)} .*?^}}", hlo, re.M | re.S).group(0)
+        for dims in re.findall(r"= \w+\[([\d,]*)\][^ ]* all-gather(?:-start)?\(", block):
+            sizes.append(math.prod(int(d) for d in dims.split(",") if d))
+    return sizes
+
+
+def _decode_hlo(model, batch, gather: bool) -> str:
+    with jax.set_mesh(model.mesh):
+        logits, cache = sampler._prefill(model.graphdef, model.state, batch, num_samples=GROUP, max_new_tokens=STEPS)
+        return sampler._decode.lower(
+            model.graphdef, model.state, cache, logits, jax.random.key(1), jnp.asarray([-1], jnp.int32), jnp.int32(0),
+            jnp.float32(1.0), None, max_new_tokens=STEPS, temperature=1.0, top_k=0, top_p=1.0,
+            gather_weights=gather).compile().as_text()
 
 
 def test_fsdp_decode_gathers_the_weights_once_not_every_token(sharp_dir, prompts):
-    """On an FSDP mesh the decode loop reads weights gathered before it (no collective on weights in
-    its body); with gather_weights=False each step gathers them. Both give the 1-device tokens."""
+    """On an FSDP mesh the decode loop reads weights gathered before it: no all-gather in its body;
+    with gather_weights=False each step gathers them. Both give the 1-device tokens."""
     model = VisionLanguageModel.from_pretrained(sharp_dir, mesh=make_mesh(data=1, fsdp=8, tensor=1))
     single = VisionLanguageModel.from_pretrained(sharp_dir)
     batch = {k: jnp.asarray(v) for k, v in model_inputs(single.config, prompts).items()}
     want = sampler.sample(single.graphdef, single.state, batch, jax.random.key(1), num_samples=GROUP,
                           max_new_tokens=STEPS, eos_id=-1, pad_id=0).tokens
-    collectives = {}
     for gather in (True, False):
         got = sampler.sample(model.graphdef, model.state, batch, jax.random.key(1), num_samples=GROUP,
                              max_new_tokens=STEPS, eos_id=-1, pad_id=0, gather_weights=gather).tokens
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
-        with jax.set_mesh(model.mesh):
-            logits, cache = sampler._prefill(model.graphdef, model.state, batch, num_samples=GROUP,
-                                             max_new_tokens=STEPS)
-            hlo = sampler._decode.lower(
-                model.graphdef, model.state, cache, logits, jax.random.key(1), jnp.asarray([-1], jnp.int32),
-                jnp.int32(0), jnp.float32(1.0), None, max_new_tokens=STEPS, temperature=1.0, top_k=0, top_p=1.0,
-                gather_weights=gather).compile().as_text()
-        collectives[gather] = _loop_collectives(hlo)
-    assert "all-gather" not in collectives[True], collectives
-    assert "all-gather" in collectives[False], collectives
+    assert not _loop_gathers(_decode_hlo(model, batch, True))
+    assert _loop_gathers(_decode_hlo(model, batch, False))
+
+
+def test_untied_decode_gathers_only_token_rows_in_the_loop(cfg, prompts):
+    """With a separate LM head (7B) the embedding table stays sharded: each step gathers only the
+    looked-up rows (batch x hidden), never a weight matrix."""
+    untied = cfg.replace(text=dataclasses.replace(cfg.text, tie_word_embeddings=False))
+    model = VisionLanguageModel.from_config(untied, mesh=make_mesh(data=1, fsdp=8, tensor=1))
+    batch = {k: jnp.asarray(v) for k, v in model_inputs(untied, prompts).items()}
+    t = untied.text
+    rows = batch["input_ids"].shape[0] * GROUP
+    assert max(_loop_gathers(_decode_hlo(model, batch, True)), default=0) <= rows * t.hidden_size
+    assert max(_loop_gathers(_decode_hlo(model, batch, False))) >= t.hidden_size * t.intermediate_size
