@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 OTHERS_MAX = 0.2  # cores used by other programs, on average, above which a ratio is not trusted
+QUIET_LOAD = 0.5  # 1-minute load average a row waits for before it starts
 
 
 def load() -> float:
@@ -49,9 +50,19 @@ class Timing:
         return {"load": self.load, "others": self.others}
 
 
+def settle(below: float = QUIET_LOAD, limit_s: float = 300.0) -> None:
+    """Waits (at most limit_s) for the 1-minute load average to fall below `below`, so that a row
+    does not start on the load the previous row left behind."""
+    deadline = time.perf_counter() + limit_s
+    while load() >= below and time.perf_counter() < deadline:
+        time.sleep(5)
+
+
 def interleaved(ours, theirs, repeats: int) -> Timing:
     """Median seconds of `ours()` and `theirs()` over `repeats` alternating runs, after one warm-up
-    call of each (ours compiles there), and how busy other programs kept the machine meanwhile."""
+    call of each (ours compiles there), and how busy other programs kept the machine meanwhile.
+    Starts once the load the previous row left has settled (`settle`)."""
+    settle()
     load_before, start, (busy0, own0) = load(), time.perf_counter(), _cpu_ticks()
     ours()
     theirs()
