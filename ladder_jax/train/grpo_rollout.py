@@ -55,6 +55,16 @@ def max_bytes(table: ByteTable, max_new_tokens: int) -> int:
     return max_new_tokens * max(int(np.max(table.length)), 1)
 
 
+def by_group(x, group_size: int):
+    """Per-completion rows (B*G, ...) -> (B, G, ...): each prompt's completions together."""
+    return x.reshape(-1, group_size, *x.shape[1:])
+
+
+def ungroup(x):
+    """(b, G, ...) -> (b*G, ...), `by_group` undone."""
+    return x.reshape(-1, *x.shape[2:])
+
+
 def completion_logp(graphdef, state, prompts: dict, completions, mask, group_size: int):
     """log pi(token) (rows, T) of each completion token given its prompt, pixels included."""
     return nnx.merge(graphdef, state).score_completions(prompts, completions, mask, group_size)
@@ -85,8 +95,7 @@ def fixed_logps(graphdef, state, ref_state, prompts: dict, completions, mask, *,
     the prompts are scored M groups of prompts at a time (`sft.split_micro`'s strided split, each
     prompt with its G completions), so only 1/M of the batch's activations are live at once; the
     values are the same."""
-    def score(s, p, c, m):
-        return completion_logp(graphdef, s, p, c, m, group_size)
+    score = partial(completion_logp, graphdef, group_size=group_size)
 
     def both(p, c, m):
         ref = score(ref_state, p, c, m)
@@ -95,10 +104,9 @@ def fixed_logps(graphdef, state, ref_state, prompts: dict, completions, mask, *,
     if micro_batches == 1:
         ref, old = both(prompts, completions, mask)
     else:
-        group = lambda x: x.reshape(-1, group_size, *x.shape[1:])
-        micro = split_micro({"p": prompts, "c": group(completions), "m": group(mask)}, micro_batches, mesh)
-        flat = lambda x: x.reshape(-1, *x.shape[2:])
-        ref, old = jax.lax.map(lambda b: both(b["p"], flat(b["c"]), flat(b["m"])), micro)
+        micro = split_micro({"p": prompts, "c": by_group(completions, group_size), "m": by_group(mask, group_size)},
+                            micro_batches, mesh)
+        ref, old = jax.lax.map(lambda b: both(b["p"], ungroup(b["c"]), ungroup(b["m"])), micro)
         # (M, B/M * G, T) back to rows in the batch's order: micro-batch m holds prompts m, m+M, ...
         unsplit = lambda x: jnp.swapaxes(x.reshape(micro_batches, -1, group_size, x.shape[-1]), 0, 1).reshape(
             -1, x.shape[-1])

@@ -13,22 +13,18 @@ import jax
 import jax.numpy as jnp
 
 from ladder_jax.train.grpo_loss import aggregate, per_token_loss
-from ladder_jax.train.grpo_rollout import Rollout, completion_logp
+from ladder_jax.train.grpo_rollout import Rollout, by_group, completion_logp, ungroup
 from ladder_jax.train.sft import apply_summed_grads, split_micro
-
-
-def _flat(x):
-    return x.reshape(-1, *x.shape[2:])
 
 
 def policy_loss(graphdef, state, micro: dict, cfg):
     """(sum, (count, stats)) of the GRPO loss on one micro-batch: `micro` holds prompts (b, ...)
     and grouped rollout arrays (b, G, ...). stats are sums over completion tokens of the KL
     estimate and of clipped tokens, the token count and max |ρ − 1|."""
-    completions, mask = _flat(micro["completions"]), _flat(micro["mask"])
+    completions, mask = ungroup(micro["completions"]), ungroup(micro["mask"])
     logp = completion_logp(graphdef, state, micro["prompts"], completions, mask, cfg.group_size)
-    old = jax.lax.stop_gradient(logp) if cfg.updates_per_batch == 1 else _flat(micro["old_logp"])
-    tokens, kl, clipped = per_token_loss(logp, old, _flat(micro["ref_logp"]), _flat(micro["advantages"]),
+    old = jax.lax.stop_gradient(logp) if cfg.updates_per_batch == 1 else ungroup(micro["old_logp"])
+    tokens, kl, clipped = per_token_loss(logp, old, ungroup(micro["ref_logp"]), ungroup(micro["advantages"]),
                                          clip_eps=cfg.clip_eps, beta=cfg.beta, kl=cfg.kl)
     # Collective order (parallel/distributed.py): across CPU processes two reductions in one jit must
     # depend on each other. Every sum is taken per row, stacked and reduced at once (one all-reduce);
@@ -50,10 +46,9 @@ def policy_loss(graphdef, state, micro: dict, cfg):
 def grouped(prompts: dict, rollout: Rollout, group_size: int) -> dict:
     """Prompts (B, ...) and the rollout's per-row arrays regrouped to (B, G, ...), so that a
     micro-batch split over prompts keeps every group whole and with its prompt."""
-    group = lambda x: x.reshape(-1, group_size, *x.shape[1:])
-    return {"prompts": prompts, "completions": group(rollout.completions), "mask": group(rollout.mask),
-            "advantages": group(rollout.advantages), "ref_logp": group(rollout.ref_logp),
-            "old_logp": group(rollout.old_logp)}
+    arrays = dict(completions=rollout.completions, mask=rollout.mask, advantages=rollout.advantages,
+                  ref_logp=rollout.ref_logp, old_logp=rollout.old_logp)
+    return {"prompts": prompts} | {k: by_group(v, group_size) for k, v in arrays.items()}
 
 
 def grpo_grads(graphdef, state, prompts: dict, rollout: Rollout, cfg, mesh):
