@@ -184,14 +184,6 @@ def _prefill(graphdef, state, prompts, *, num_samples, max_new_tokens):
     return _on_rows(grow(_on_rows(logits), 0)), cache
 
 
-def _decode_reads(graphdef, state) -> set[str]:
-    """The parameters a decode step reads whole: the decoder layers and the LM head (the tied
-    embedding table when there is no separate head). An untied embedding table serves one row per
-    token (a small gather from the shards) and the vision tower none."""
-    tied = nnx.merge(graphdef, state).lm_head is None
-    return {"decoder", "embed_tokens"} if tied else {"decoder", "lm_head"}
-
-
 @functools.partial(jax.jit, static_argnames=("graphdef", "max_new_tokens", "temperature", "top_k", "top_p",
                                              "gather_weights"), donate_argnames=("cache",))
 def _decode(graphdef, state, cache, logits, rng, eos_ids, pad_id, penalty, seen, *, max_new_tokens, temperature,
@@ -200,7 +192,8 @@ def _decode(graphdef, state, cache, logits, rng, eos_ids, pad_id, penalty, seen,
     or max_new_tokens are out. `seen` (N, V) marks the tokens the repetition penalty acts on (None:
     no penalty); each sampled token joins it. Returns the SampleOutput and the (donated, updated) cache."""
     if gather_weights:  # once, before the loop: each step then reads them without a collective
-        state = gathered_for_decode(state, jnp.dtype(nnx.merge(graphdef, state).cfg.dtype), _decode_reads(graphdef, state))
+        model = nnx.merge(graphdef, state)
+        state = gathered_for_decode(state, jnp.dtype(model.cfg.dtype), model.decode_reads())
     rows = logits.shape[0]
     row_keys = jax.vmap(jax.random.fold_in, (None, 0))(rng, jnp.arange(rows))
     filters = dict(temperature=temperature, top_k=top_k, top_p=top_p)

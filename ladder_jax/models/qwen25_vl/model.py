@@ -161,6 +161,12 @@ class Qwen25VL(nnx.Module):
         cache = KVCache(k=k, v=v, mask=key_valid, index=jnp.asarray(length, jnp.int32), next_position=next_position)
         return self.logits(hidden[:, -1]), cache
 
+    def decode_reads(self) -> set[str]:
+        """The parameters (top-level names) a decode step reads whole: the decoder layers and the
+        LM head (the tied embedding table when there is no separate head). An untied embedding
+        table serves one row per token, and the vision tower none."""
+        return {"decoder", "embed_tokens"} if self.lm_head is None else {"decoder", "lm_head"}
+
     def decode_step(self, cache: KVCache, tokens):
         """One token per row at slot `cache.index`; returns logits (B, V) and the advanced cache."""
         x = jnp.take(self.embed_tokens[...], tokens[:, None], axis=0).astype(self.dtype)
