@@ -48,7 +48,7 @@ def get_config(size: str = "default"):
     grounding, spatial, hf_check = s["items"]
     cfg.demo = dict(name=size, scenes=s["scenes"], eval_fraction=0.1, size=config_dict.FieldReference(112), views=2,
                     video_frames=config_dict.FieldReference(4), grounding_per_scene=4, grounding_items=grounding,
-                    spatial_items=spatial, hf_check_items=hf_check, baseline=True)
+                    spatial_items=spatial, hf_check_items=hf_check, baseline=True, reasoning="worked")
     def toy(**changes):
         # Fresh references per stage and field: setting one stage's field must not move another's.
         side, frames = cfg.demo.get_ref("size"), cfg.demo.get_ref("video_frames")

@@ -20,11 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from ladder_jax.data.toyworld.generate import FILES, generate
-from ladder_jax.demo.evaluate import HeldOut
+from ladder_jax.demo.evaluate import HeldOut, position_blind_iou
 from ladder_jax.demo.run import demo_config
 from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import runner
-from ladder_jax.eval.grounding import box_iou
 from ladder_jax.generate import greedy_texts
 from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
 from ladder_jax.parallel.mesh import make_mesh
@@ -36,16 +35,6 @@ def keep_single_object(root: Path) -> None:
         path = split / FILES["grounding"]
         rows = [line for line in path.read_text().splitlines() if len(json.loads(line)["answer"]) == 1]
         path.write_text("\n".join(rows) + "\n")
-
-
-def mean_box_iou(train, held) -> float:
-    boxes: dict[str, list] = {}
-    for r in train:
-        for b in r.boxes:
-            boxes.setdefault(b.label, []).append(b.bbox_2d)
-    means = {k: np.mean(v, 0) for k, v in boxes.items()}
-    return float(np.mean([np.mean([box_iou(np.asarray(b.bbox_2d, float), means.get(b.label, np.zeros(4)))
-                                   for b in r.boxes]) for r in held]))
 
 
 def main() -> None:
@@ -87,8 +76,8 @@ def main() -> None:
                                             for _, item in sample], 8, held.grounding_tokens)
     print(json.dumps({
         **scores,
-        "position_blind_mean_box_iou": mean_box_iou([r for r in records if r.kind == "grounding"],
-                                                    [r for r, _ in held.grounding]),
+        "position_blind_mean_box_iou": position_blind_iou([r for r in records if r.kind == "grounding"],
+                                                          [r for r, _ in held.grounding]),
         "examples": [{"answer": t, "truth": [(b.label, list(b.bbox_2d)) for b in r.boxes]}
                      for t, (r, _) in zip(texts, sample)]}, indent=1))
 

@@ -1,7 +1,8 @@
 """What the demo measures on the held-out rooms, the same way for every model it compares.
 
     grounding   stage-1 questions, greedy JSON boxes: mean IoU (`eval.grounding.parsed_iou`) and the
-                share of answers that parse as boxes
+                share of answers that parse as boxes; beside it the position-blind reference: the IoU
+                of answering each asked label's mean training box (`position_blind_iou`)
     direct      stage-2 questions with the direct-answer prompt: the toy-world benchmark (accuracy
                 on multiple choice, MRA on numbers) per question type, through `eval.runner`
     reasoning   the same questions with the stage-3 prompt: format and accuracy rewards as GRPO
@@ -22,7 +23,7 @@ from ladder_jax.data.processor import Processor
 from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import runner
 from ladder_jax.eval.benchmarks import Item, read_benchmark
-from ladder_jax.eval.grounding import best_ious, parse_boxes, parsed_iou
+from ladder_jax.eval.grounding import best_ious, box_iou, parse_boxes, parsed_iou
 from ladder_jax.eval.media import Media
 from ladder_jax.generate import greedy_texts
 from ladder_jax.train.rewards import score_completion
@@ -38,11 +39,24 @@ def grounding_budget(tokenizer, records) -> int:
     return 8 + max((len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in targets), default=0)
 
 
+def position_blind_iou(train, held) -> float:
+    """Mean box IoU over `held` grounding records of answering every asked label with that label's
+    mean box over `train` (an unseen label: an empty box): what a model that reads the labels but
+    not the picture can score."""
+    boxes: dict[str, list] = {}
+    for r in train:
+        for b in r.boxes:
+            boxes.setdefault(b.label, []).append(b.bbox_2d)
+    means = {label: np.mean(v, 0) for label, v in boxes.items()}
+    return _mean([np.mean([box_iou(np.asarray(b.bbox_2d, float), means.get(b.label, np.zeros(4))) for b in r.boxes])
+                  for r in held if r.boxes])
+
+
 class HeldOut:
     """The held-out questions of a toy-world eval split, read once and asked of many models."""
 
     def __init__(self, eval_root: Path, processor: Processor, grounding_items: int, spatial_items: int,
-                 reasoning_tokens: int, reward_weights: tuple[float, float] = (1.0, 1.0)):
+                 reasoning_tokens: int, reward_weights: tuple[float, float] = (1.0, 1.0), train_records=()):
         self.processor, self.reasoning_tokens, self.weights = processor, reasoning_tokens, reward_weights
         records, self.report = spld.read_release(eval_root, [spld.GROUNDING_FILE])
         image_root = spld.default_image_root(eval_root)
@@ -52,6 +66,8 @@ class HeldOut:
                                    ground_truth="", think=False))
                           for r in records[:grounding_items]]
         self.grounding_tokens = grounding_budget(processor.tokenizer, [r for r, _ in self.grounding])
+        self.position_blind = position_blind_iou([r for r in train_records if r.kind == "grounding"],
+                                                 [r for r, _ in self.grounding])
         # asked as the stages were trained (prompts and image sizes), not as the benchmark evaluator asks
         self.direct = read_benchmark("toyworld", eval_root, prompt_style="training")[0][:spatial_items]
         self.reasoning = read_benchmark("toyworld", eval_root, think=True, prompt_style="training")[0][:spatial_items]
@@ -72,7 +88,8 @@ class HeldOut:
                 parsed.append(boxes is not None)
                 named += [iou is not None for iou in best_ious(boxes or [], record.boxes)]
         # named: the share of asked objects the answer gives a box for (IoU only counts those).
-        return {"box_iou": _mean(ious), "parsed": _mean(parsed), "named": _mean(named), "items": len(ious)}
+        return {"box_iou": _mean(ious), "parsed": _mean(parsed), "named": _mean(named), "items": len(ious),
+                "position_blind_iou": self.position_blind}
 
     def direct_scores(self, model, name: str) -> dict[str, Any]:
         result = runner.evaluate(model, self.processor, self.direct, benchmark="toyworld", batch_size=BATCH,

@@ -49,6 +49,35 @@ def score_bars(scores: Mapping[str, Mapping[str, Any]], path: Path, title: str) 
     return _save(fig, path)
 
 
+def ablation_bars(report: Mapping[str, Any], path: Path) -> Path:
+    """Left: each model's score as the paper asks (mean over seeds, one dot per seed, ± std).
+    Right: points each ablation loses against the full ladder, ours beside the paper's."""
+    rows, paper = report["rows"], report["paper_points_lost"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    names = list(rows)
+    means = [rows[n]["score"]["mean"] or 0.0 for n in names]
+    left.bar(range(len(names)), means, yerr=[rows[n]["score"]["std"] or 0.0 for n in names], capsize=3,
+             color=["tab:green" if n == "full" else "tab:blue" if n in paper else "tab:gray" for n in names])
+    for i, n in enumerate(names):
+        left.plot([i] * len(rows[n]["score"]["seeds"]), rows[n]["score"]["seeds"], "k.", ms=4)
+    left.set_xticks(range(len(names)), names, rotation=20, ha="right")
+    left.set(title="held-out score, asked as the paper asks", ylabel="overall (acc / MRA)")
+    left.grid(axis="y", alpha=0.3)
+    full = rows.get("full", {}).get("score", {}).get("mean")
+    variants = [v for v in paper if v in rows]
+    ours = [100 * (full - rows[v]["score"]["mean"]) if full is not None and rows[v]["score"]["mean"] is not None
+            else 0.0 for v in variants]
+    xs = range(len(variants))
+    right.bar([x - 0.2 for x in xs], ours, 0.4, label="toy world (ours)")
+    right.bar([x + 0.2 for x in xs], [paper[v] for v in variants], 0.4, label="paper (3B, real benchmarks)")
+    right.axhline(0, color="k", lw=0.8)
+    right.set_xticks(list(xs), variants)
+    right.set(title="points lost against the full ladder", ylabel="points")
+    right.legend(fontsize=8)
+    right.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)

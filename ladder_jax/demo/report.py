@@ -33,7 +33,7 @@ def headline_rows(models: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     return [[name] + [_fmt(get(e, path)) for _, path in HEADLINE] for name, e in models.items()]
 
 
-def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
@@ -60,14 +60,14 @@ def markdown(report: Mapping[str, Any]) -> str:
              "Held-out scores (greedy). Box IoU: stage-1 grounding (a box counts only under the asked label; objects "
              "named: the share of asked objects the answer gives a box for). Direct: the stage-2 prompt, accuracy on "
              "multiple choice, MRA on numbers. Reasoning: the stage-3 prompt, GRPO's format and accuracy rewards.", ""]
-    lines += _markdown_table(["model"] + [c for c, _ in HEADLINE], headline_rows(models))
+    lines += markdown_table(["model"] + [c for c, _ in HEADLINE], headline_rows(models))
     lines += ["", "## Direct answers per question type", ""]
     table = per_type(models, "direct")
     types = sorted({t for scores in table.values() for t in scores})
-    lines += _markdown_table(["question type"] + list(table),
+    lines += markdown_table(["question type"] + list(table),
                              [[t] + [_fmt(table[m].get(t)) for m in table] for t in types])
     lines += ["", "## Training", ""]
-    lines += _markdown_table(["run / stage", "steps", "first logged", "last logged", "minutes"],
+    lines += markdown_table(["run / stage", "steps", "first logged", "last logged", "minutes"],
                              [[name, str(t["steps"]), _fmt(t["first"]), _fmt(t["last"]), f"{t['seconds'] / 60:.1f}"]
                               for name, t in report["training"].items()])
     lines += ["", "SFT rows are the training loss; stage-3 rows the mean rollout reward.", ""]

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import ml_collections
 
-from ladder_jax import config_files, log_setup
+from ladder_jax import atomic_output, config_files, log_setup
 from ladder_jax.demo import plots
 from ladder_jax.demo import report as report_lib
 
@@ -44,6 +44,10 @@ class Interrupted(RuntimeError):
 def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder (data, checkpoints, report, HF export)")
     parser.add_argument("--quick", action="store_true", help="the under-10-minute version (configs/toy_demo.py:quick)")
+    parser.add_argument("--ablations", action="store_true",
+                        help="the paper's ablation instead: the full ladder, and without stage 1, 2 or 3, per seed "
+                             "(OUT/ablations.md)")
+    parser.add_argument("--seeds", type=int, default=None, help="with --ablations: seeds per variant (default 3)")
     config_files.add_arguments(parser, default=str(CONFIG))
 
 
@@ -63,7 +67,8 @@ def demo_config(out: Path, quick: bool = False, overrides: list[str] = (),
 
 def check(cfg) -> None:
     """Every setting of the demo and of its two curricula (the ladder and the baseline)."""
-    from ladder_jax.train import stages  # noqa: PLC0415 (keep `ladder-jax --help` fast)
+    from ladder_jax.data.toyworld.cold_start import REASONING_STYLES  # noqa: PLC0415 (keep `--help` fast)
+    from ladder_jax.train import stages  # noqa: PLC0415
 
     if "demo" not in cfg:
         raise DemoConfigError("the config has no `demo` section (toy-world and evaluation sizes); start from "
@@ -71,6 +76,9 @@ def check(cfg) -> None:
     if cfg.demo.size % 56:
         raise DemoConfigError(f"config.demo.size={cfg.demo.size}: the demo renders square images whose side is a "
                               f"multiple of 56 (28 for Qwen's patch merging, halved for video frames), e.g. 112 or 224")
+    if cfg.demo.get("reasoning") not in REASONING_STYLES:
+        raise DemoConfigError(f"config.demo.reasoning={cfg.demo.get('reasoning')!r}: the toy world's cold-start "
+                              f"solutions are one of {REASONING_STYLES}")
     stages.check_static(cfg)
     stages.check_static(baseline(cfg))
 
@@ -88,7 +96,16 @@ def main(verb: str, args) -> int:
     log_setup.setup()
     out = Path(args.out)
     try:
+        if args.seeds is not None and not args.ablations:
+            raise DemoConfigError("--seeds counts the ablation's seeds; add --ablations")
         cfg = demo_config(out, args.quick, args.overrides, args.config)
+        if args.ablations:
+            from ladder_jax.demo import ablations  # noqa: PLC0415
+
+            result = ablations.run(cfg, out, 3 if args.seeds is None else args.seeds)
+            print("\n" + ablations.markdown(result))
+            print(f"report: {out / 'ablations.md'}  (json and plot beside it)")
+            return 0
         result = run(cfg, out)
     except (config_files.ConfigFileError, CurriculumConfigError, DemoConfigError) as e:
         print(f"ladder-jax demo: bad config: {e}", file=sys.stderr)
@@ -148,39 +165,72 @@ def run(cfg, out: Path) -> dict[str, Any]:
         return _run(cfg, out)
 
 
+def prepare_world(cfg, phases: Phases) -> Path:
+    """The toy world config.demo describes, in config.data.root: generated once (with config.seed),
+    then reused. One made with the other cold-start reasoning style is refused, not mixed in."""
+    from ladder_jax.data.toyworld.generate import SUMMARY_FILE, generate  # noqa: PLC0415
+
+    d, data = cfg.demo, Path(cfg.data.root)
+    if not (data / SUMMARY_FILE).exists():
+        log.info("generating %d toy-world rooms in %s", d.scenes, data)
+        phases.run("data", lambda: generate(
+            data, d.scenes, cfg.seed, size=d.size, views=d.views, video_frames=d.video_frames,
+            eval_fraction=d.eval_fraction, grounding_per_scene=d.grounding_per_scene, reasoning=d.reasoning,
+            progress=True))
+    made = json.loads((data / SUMMARY_FILE).read_text()).get("reasoning", "worked")
+    if made != d.reasoning:
+        raise DemoConfigError(f"{data} holds a toy world with {made!r} cold-start reasoning, the config asks for "
+                              f"{d.reasoning!r} (config.demo.reasoning); use another --out")
+    return data
+
+
+def held_out(cfg, processor, records):
+    """The held-out questions every model of a run is asked (`demo.evaluate.HeldOut`), with the
+    position-blind box IoU of the training boxes as the grounding reference."""
+    from ladder_jax.demo.evaluate import HeldOut  # noqa: PLC0415
+
+    d, grpo = cfg.demo, cfg.stages.stage3.grpo
+    return HeldOut(Path(cfg.data.root) / "eval", processor, d.grounding_items, d.spatial_items, grpo.max_new_tokens,
+                   (grpo.format_weight, grpo.accuracy_weight), train_records=records)
+
+
+class Evaluations:
+    """Held-out scores per model name, each computed once and kept in DIRECTORY/<name>.json, so a
+    resumed run reads what it scored before."""
+
+    def __init__(self, held, directory: Path, mesh, phases: Phases):
+        self.held, self.directory, self.mesh, self.phases = held, directory, mesh, phases
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, name: str, load: Callable[[], tuple]) -> dict:
+        from ladder_jax.models.qwen25_vl.api import VisionLanguageModel  # noqa: PLC0415
+
+        path = self.directory / f"{name}.json"
+        if not path.exists():
+            model = VisionLanguageModel(*load(), self.mesh)
+            log.info("evaluating %s on %d grounding + 2 x %d spatial held-out questions", name,
+                     len(self.held.grounding), len(self.held.direct))
+            scores = report_lib.finite(self.phases.run(f"eval {name}", lambda: self.held(model, name)))
+            atomic_output.write_atomic(path, json.dumps(scores).encode())
+        return json.loads(path.read_text())
+
+
 def _run(cfg, out: Path) -> dict[str, Any]:
     import jax  # noqa: PLC0415 (keep `ladder-jax --help` fast)
 
-    from ladder_jax.data.toyworld.generate import generate  # noqa: PLC0415
     from ladder_jax.demo import hf_check  # noqa: PLC0415
-    from ladder_jax.demo.evaluate import HeldOut  # noqa: PLC0415
     from ladder_jax.models.qwen25_vl.api import VisionLanguageModel  # noqa: PLC0415
     from ladder_jax.parallel.mesh import make_mesh  # noqa: PLC0415
     from ladder_jax.train import curriculum, stage_inputs, stages  # noqa: PLC0415
 
     d, phases, data = cfg.demo, Phases(out / "timings.json"), Path(cfg.data.root)
-    if not (data / "toyworld_summary.json").exists():
-        log.info("generating %d toy-world rooms in %s", d.scenes, data)
-        phases.run("data", lambda: generate(
-            data, d.scenes, cfg.seed, size=d.size, views=d.views, video_frames=d.video_frames,
-            eval_fraction=d.eval_fraction, grounding_per_scene=d.grounding_per_scene, progress=True))
+    prepare_world(cfg, phases)
     records, _, _ = stage_inputs.read_records(cfg)
     processor = stage_inputs.stage_processor(cfg, records)  # held-out questions as stage 2 trains on them
     mesh = make_mesh(*stages.check_devices(cfg, jax.device_count(), jax.process_count()))
     grpo = cfg.stages.stage3.grpo
-    held = HeldOut(data / "eval", processor, d.grounding_items, d.spatial_items, grpo.max_new_tokens,
-                   (grpo.format_weight, grpo.accuracy_weight))
-    evals_dir = out / "evals"
-    evals_dir.mkdir(exist_ok=True)
-
-    def evaluate(name: str, load: Callable[[], tuple]) -> dict:
-        path = evals_dir / f"{name}.json"
-        if not path.exists():
-            model = VisionLanguageModel(*load(), mesh)
-            log.info("evaluating %s on %d grounding + 2 x %d spatial held-out questions", name,
-                     len(held.grounding), len(held.direct))
-            path.write_text(json.dumps(report_lib.finite(phases.run(f"eval {name}", lambda: held(model, name)))))
-        return json.loads(path.read_text())
+    evaluate = Evaluations(held_out(cfg, processor, records), out / "evals", mesh, phases)
+    held = evaluate.held
 
     base = baseline(cfg) if d.baseline and cfg.stages.stage3.steps else None
     runs = [(name, cfg, name) for name in stages.enabled(cfg)]  # (label, config, stage)

@@ -39,6 +39,7 @@ class Config:
     views: int = 8
     video_frames: int = 16
     grounding_per_scene: int = 4
+    reasoning: str = "worked"  # cold-start solutions (cold_start.REASONING_STYLES)
     jpeg_quality: int = 95
 
     @property
@@ -110,5 +111,5 @@ def _records(scene: Scene, frames, paths, index: int, cfg: Config, rng) -> dict[
             )
         if asked:
             qid_cs, q = asked[int(rng.integers(len(asked)))]
-            out["cold_start"].append(cold_start_record(q, qid_cs, paths[data_type], data_type))
+            out["cold_start"].append(cold_start_record(q, qid_cs, paths[data_type], data_type, cfg.reasoning))
     return out

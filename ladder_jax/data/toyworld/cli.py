@@ -11,6 +11,7 @@ import json
 import sys
 
 from ladder_jax.atomic_output import OutputError, build_beside
+from ladder_jax.data.toyworld.cold_start import REASONING_STYLES
 from ladder_jax.data.toyworld.generate import SUMMARY_FILE, generate
 
 
@@ -24,6 +25,8 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--views", type=int, default=8, help="cameras per multi-view set")
     parser.add_argument("--video-frames", type=int, default=16, help="frames per video")
     parser.add_argument("--grounding-per-scene", type=int, default=4, help="stage-1 questions per room image")
+    parser.add_argument("--reasoning", choices=REASONING_STYLES, default="worked",
+                        help="cold-start solutions: the worked derivation, or the short grounded statement")
     parser.add_argument("--eval-fraction", type=float, default=0.1, help="share of scenes held out")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--overwrite", action="store_true",
@@ -46,6 +49,7 @@ def main(verb: str, args: argparse.Namespace) -> int:
                 video_frames=args.video_frames,
                 eval_fraction=args.eval_fraction,
                 grounding_per_scene=args.grounding_per_scene,
+                reasoning=args.reasoning,
                 workers=args.workers,
                 progress=True,
             )

@@ -4,6 +4,13 @@ The release's cold-start file (fields `prompt`, `solution`, `image`, `data_type`
 the model verbatim, so ours is the full stage-3 user text of SPEC.md section 3, and the reader
 takes it verbatim too. We also keep the question's structured fields (`question_id`, `question`,
 `options`, `answer`, `question_type`).
+
+Two styles of solution (`REASONING_STYLES`, the toy world's `reasoning` setting):
+    worked  the derivation from the geometry: coordinates, every candidate's distance, the offsets
+            ahead and aside, the room's sides (what a large model could read off a scene)
+    short   the one grounded statement that decides the answer, in words (which object, which
+            side, how far), then the answer: a model that answers directly keeps that skill when
+            it learns the format, instead of learning to write numbers it cannot perceive first
 """
 
 from __future__ import annotations
@@ -18,15 +25,22 @@ def stage3_prompt(question: Question) -> str:
     return reasoning_prompt(question.question, question.options or None, bool(question.options))
 
 
-def solution(question: Question) -> str:
-    return f"<think>{question.reasoning}</think><answer>{question.answer}</answer>"
+REASONING_STYLES = ("worked", "short")
 
 
-def cold_start_record(question: Question, question_id: int, images: list[str], data_type: str) -> dict:
+def solution(question: Question, style: str = "worked") -> str:
+    if style not in REASONING_STYLES:
+        raise ValueError(f"unknown cold-start reasoning style {style!r}; use one of {REASONING_STYLES}")
+    think = question.reasoning if style == "worked" else question.fact
+    return f"<think>{think}</think><answer>{question.answer}</answer>"
+
+
+def cold_start_record(question: Question, question_id: int, images: list[str], data_type: str,
+                      style: str = "worked") -> dict:
     return {
         "question_id": question_id,
         "prompt": stage3_prompt(question),
-        "solution": solution(question),
+        "solution": solution(question, style),
         "image": images,
         "data_type": data_type,
         "question_type": question.question_type,

@@ -24,6 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ladder_jax.data.toyworld.build_scene import Config, build_scene
+from ladder_jax.data.toyworld.cold_start import REASONING_STYLES
 
 SUMMARY_FILE = "toyworld_summary.json"  # written last: its presence means the set is complete
 FILES = {
@@ -43,12 +44,15 @@ def generate(
     video_frames: int = 16,
     eval_fraction: float = 0.1,
     grounding_per_scene: int = 4,
+    reasoning: str = "worked",
     workers: int | None = None,
     progress: bool = False,
 ) -> dict:
     """Builds `scenes` scenes into `out_dir` and returns a summary (counts per file, question type,
     data type), also written to SUMMARY_FILE. Existing files of the same names are
     overwritten; `ladder-jax toyworld` builds into a fresh folder and swaps it in instead."""
+    if reasoning not in REASONING_STYLES:
+        raise ValueError(f"reasoning={reasoning!r}: cold-start solutions are one of {REASONING_STYLES}")
     if (scenes < 1 or not 0 <= eval_fraction < 1 or views < 1 or video_frames < 4 or size < 32
             or not 1 <= grounding_per_scene <= 20):
         raise ValueError(
@@ -59,7 +63,8 @@ def generate(
     out = Path(out_dir)
     n_eval = int(round(scenes * eval_fraction))
     roots = {"train": out, "eval": out / "eval"}
-    cfg = Config(size=size, views=views, video_frames=video_frames, grounding_per_scene=grounding_per_scene)
+    cfg = Config(size=size, views=views, video_frames=video_frames, grounding_per_scene=grounding_per_scene,
+                 reasoning=reasoning)
     start = time.perf_counter()
     counts = {split: collections.Counter() for split in roots}
     handles = {
@@ -82,6 +87,7 @@ def generate(
             handle.close()
     summary = {
         "seed": seed,
+        "reasoning": reasoning,
         "scenes": {"train": scenes - n_eval, "eval": n_eval},
         "frames_per_scene": 1 + views + video_frames,
         "counts": {split: dict(sorted(c.items())) for split, c in counts.items()},

@@ -21,6 +21,7 @@ class Question:
     options: tuple[str, ...] | None  # "A. ..." strings, or None for numeric answers
     answer: str  # option letter or number
     reasoning: str  # a short correct derivation from the geometry, for cold-start solutions
+    fact: str  # the one grounded statement that decides the answer, in words (the "short" cold start)
 
 
 @dataclasses.dataclass(frozen=True)

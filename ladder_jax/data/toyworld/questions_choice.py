@@ -50,6 +50,7 @@ def relative_distance(scene: Scene, views: Views, rng: np.random.Generator) -> Q
             letter,
             f"Centre distances to the {target.label}: {listing}. The {word} it is the "
             f"{choices[order[0]].label}, option {letter}.",
+            f"The {choices[order[0]].label} is the {word} the {target.label}: option {letter}.",
         )
     return None
 
@@ -87,6 +88,9 @@ def relative_direction(scene: Scene, views: Views, rng: np.random.Generator) -> 
             f"Standing at the {stand.label} and facing the {face.label}, the {query.label} is "
             f"{abs(ahead):.2f} m {'ahead' if ahead > 0 else 'behind'} and {side}, so it is "
             f"{quadrant}: option {letter}.",
+            f"Facing the {face.label} from the {stand.label}, the {query.label} is "
+            f"{'ahead' if ahead > 0 else 'behind'} and to the {'left' if leftward > 0 else 'right'}, "
+            f"{quadrant}: option {letter}.",
         )
     return None
 
@@ -122,4 +126,5 @@ def _order_question(ordered: list[Obj], first: np.ndarray, rng: np.random.Genera
         lettered([", ".join(c) for c in choices]),
         letter,
         f"They first appear as follows: {seen_at}. So the order is {', '.join(labels)}: option {letter}.",
+        f"The first appearances go {', '.join(labels)}: option {letter}.",
     )

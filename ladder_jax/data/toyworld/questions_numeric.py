@@ -29,6 +29,7 @@ def object_size(scene: Scene, views: Views, rng: np.random.Generator) -> Questio
         None,
         str(obj.longest_cm),
         f"The {obj.label} measures {dims} cm (length, width, height); the longest is {obj.longest_cm} cm.",
+        f"The {obj.label}'s longest side is {obj.longest_cm} cm.",
     )
 
 
@@ -44,6 +45,7 @@ def room_size(scene: Scene, views: Views, rng: np.random.Generator) -> Question 
         None,
         area,
         f"The floor is {x} m by {y} m, so its area is {x} × {y} = {area} square meters.",
+        f"The floor covers {area} square meters.",
     )
 
 
@@ -71,6 +73,7 @@ def object_count(scene: Scene, views: Views, rng: np.random.Generator) -> Questi
         None,
         str(counts[label]),
         f"Going over the {where}, I find {counts[label]} {label}(s) in total.",
+        f"I see {counts[label]} {label}(s).",
     )
 
 
@@ -89,4 +92,5 @@ def absolute_distance(scene: Scene, views: Views, rng: np.random.Generator) -> Q
         d,
         f"The {a.label}'s centre is at ({ca}) m and the {b.label}'s at ({cb}) m; the straight line "
         f"between them is {d} m long.",
+        f"The {a.label} and the {b.label} are {d} m apart.",
     )
