@@ -7,7 +7,8 @@
 
 Image paths in records are relative to the folder holding the JSONL files (out/ or out/eval/).
 The output depends only on (scenes, seed, eval_fraction, size, views, video_frames,
-grounding_per_scene), not on the number of workers.
+grounding_per_scene, reasoning), not on the number of workers; `reasoning` (the cold-start
+solutions' style, cold_start.REASONING_STYLES) changes cold_start.jsonl alone.
 """
 
 from __future__ import annotations

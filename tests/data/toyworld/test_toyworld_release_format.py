@@ -5,10 +5,12 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ladder_jax.data.prompts import reasoning_prompt
 from ladder_jax.data.schema import DATA_TYPES, MULTIPLE_CHOICE_TYPES, NUMERIC_TYPES, QUESTION_TYPES
+from ladder_jax.data.toyworld import generate
 
 GROUNDING_FIELDS = {"question_id", "question", "image", "data_type", "answer"}
 SPATIAL_FIELDS = {"question_id", "question", "options", "answer", "image", "question_type", "data_type"}
@@ -154,3 +156,26 @@ def test_the_release_reader_accepts_every_record(dataset):
         assert len(records) == lines
         kinds = {r.kind for r in records}
         assert kinds == {"grounding", "spatial", "cold_start"}
+
+
+def test_short_reasoning_changes_only_the_cold_start_thinking_and_states_the_deciding_fact(dataset, tmp_path):
+    out, _, small = dataset
+    short = tmp_path / "short"
+    generate(short, 8, 7, reasoning="short", **small)
+    for root, other in zip(_roots(out), _roots(short)):
+        for name in ("spld_grounding_data.jsonl", "spld_spatial_data.jsonl"):
+            assert (root / name).read_bytes() == (other / name).read_bytes()
+        spatial = {r["question_id"]: r for r in _rows(root / "spld_spatial_data.jsonl")}
+        for worked, row in zip(_rows(root / "cold_start.jsonl"), _rows(other / "cold_start.jsonl"), strict=True):
+            assert {k: v for k, v in worked.items() if k != "solution"} == {k: v for k, v in row.items() if k != "solution"}
+            assert FORMAT.match(row["solution"]) and len(row["solution"]) < len(worked["solution"])
+            think, answer = re.fullmatch(r"<think>(.*)</think><answer>(.*)</answer>", row["solution"]).groups()
+            source = spatial[row["question_id"]]
+            assert answer == source["answer"]
+            if source["options"]:  # the right option's text, then its letter
+                chosen = source["options"]["ABCD".index(answer)].split(". ", 1)[1]
+                assert chosen in think and think.endswith(f"option {answer}."), think
+            else:
+                assert f" {answer} " in f" {think} ", think
+    with pytest.raises(ValueError, match="cold-start solutions are one of"):
+        generate(tmp_path / "bad", 1, 7, reasoning="long", **small)
