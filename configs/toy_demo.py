@@ -33,6 +33,13 @@ SIZES = {
 # slowly). Reasoning format after stage 3: 0.000 with 250 cold-start and 30 GRPO steps, 0.083 with
 # 600 and 50. Measured end to end on a quiet 2-core CPU: 36.5 min (stage 1 12.2, stage 2 2.6, cold
 # start 7.3, stage 3 6.3, the stage-3-only baseline 5.6, evaluations 1.7, data 0.4).
+# Cold-start style (config.demo.reasoning), 2026-12-06, one run each, held-out reasoning overall: from
+# one stage-2 model (direct 0.416), worked 0.335 after the cold start and 0.384 after stage 3; short
+# 0.280 and 0.315 (with the worked world's tokenizer, which splits "side", "apart", "covers" into
+# letters). A whole default run with short (its own tokenizer): stage 2 0.439, cold start 0.400
+# (format 1.000), stage 3 0.398, in 34.7 min. Stage 3 from the worked cold start, 100 steps: 0.370 at
+# temperature 1.0, 0.396 at 0.7. No setting put the final model above stage 2 in one run; the
+# ablation runner's seeds (`demo --ablations`) decide, not single runs.
 
 
 def get_config(size: str = "default"):
