@@ -25,6 +25,7 @@ stage-3-only baseline and Hugging Face export are not part of it (`ladder-jax de
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -195,47 +196,50 @@ def summarize(cfg, scores: dict[str, dict[int, dict]], position_blind: float) ->
 
 
 def claims(r: dict[str, dict], position_blind: float) -> list[dict[str, Any]]:
-    """The issue's goals, each decided on the seeds' means and counted per seed."""
+    """The issue's goals, each decided on the seeds' means (a missing score decides nothing: None)
+    and counted per seed."""
+    f = report_lib.fmt
+
     def mean(row, key="score"):
         return r[row][key]["mean"] if row in r else None
+
+    def above(a, b, key="score"):  # a's mean above b's: True / False, None when either is missing
+        return None if mean(a, key) is None or mean(b, key) is None else mean(a, key) > mean(b, key)
 
     def per_seed(a, b, key="score"):  # seeds where row a is above row b
         return sum(x > y for x, y in zip(r[a][key]["seeds"], r[b][key]["seeds"])) if a in r and b in r else 0
 
-    n = len(r["full"]["score"]["seeds"]) if "full" in r else 0
-    out = []
+    n, out = len(r["full"]["score"]["seeds"]) if "full" in r else 0, []
 
     def claim(text: str, holds: bool | None, detail: str) -> None:
         out.append({"claim": text, "holds": holds, "detail": detail})
 
-    others = [row for row in r if row != "full"]
-    full = mean("full")
-    if full is not None and others:
-        best_other = max(others, key=lambda row: mean(row) if mean(row) is not None else -1.0)
-        claim("the full ladder's final model scores highest of all models", full > (mean(best_other) or -1.0),
-              f"full {full:.3f}; next {best_other} {mean(best_other):.3f}; full above stage 2 in "
-              f"{per_seed('full', 'stage2')} of {n} seeds" if "stage2" in r else f"full {full:.3f}")
+    others = [row for row in r if row != "full" and mean(row) is not None]
+    if "full" in r and others:
+        best = max(others, key=mean)
+        claim("the full ladder's final model scores highest of all models", above("full", best),
+              f"full {f(mean('full'))}; next {best} {f(mean(best))}"
+              + (f"; full above stage 2 in {per_seed('full', 'stage2')} of {n} seeds" if "stage2" in r else ""))
     if "cold_start" in r and "full" in r:
-        a, b = mean("full", "reasoning_accuracy"), mean("cold_start", "reasoning_accuracy")
-        claim("stage 3 raises reasoning accuracy over its cold-start start", a > b,
-              f"accuracy reward {b:.3f} -> {a:.3f}; higher in {per_seed('full', 'cold_start', 'reasoning_accuracy')} "
-              f"of {n} seeds")
+        key = "reasoning_accuracy"
+        claim("stage 3 raises reasoning accuracy over its cold-start start", above("full", "cold_start", key),
+              f"accuracy reward {f(mean('cold_start', key))} -> {f(mean('full', key))}; higher in "
+              f"{per_seed('full', 'cold_start', key)} of {n} seeds")
     ablations = [v for v in PAPER_POINTS_LOST if v in r]
-    if full is not None and ablations:
-        below = all(mean(v) < full for v in ablations)
-        claim("every ablation ends below the full ladder", below,
-              "; ".join(f"{v} {mean(v):.3f} (below in {per_seed('full', v)} of {n} seeds)" for v in ablations))
-        if all(v in r for v in PAPER_POINTS_LOST):
-            lost = {v: full - mean(v) for v in ablations}
+    if "full" in r and ablations:
+        verdicts = [above("full", v) for v in ablations]
+        claim("every ablation ends below the full ladder", None if None in verdicts else all(verdicts),
+              "; ".join(f"{v} {f(mean(v))} (below in {per_seed('full', v)} of {n} seeds)" for v in ablations))
+        if all(v in r and mean(v) is not None for v in PAPER_POINTS_LOST) and mean("full") is not None:
+            lost = {v: mean("full") - mean(v) for v in ablations}
             claim("without stage 2 loses most; without stage 1 and without stage 3 lose less (the paper's order)",
                   lost["no_stage2"] > max(lost["no_stage1"], lost["no_stage3"]),
                   ", ".join(f"{v} loses {lost[v] * 100:+.1f} points (paper {PAPER_POINTS_LOST[v]:.1f})" for v in lost))
     if "stage1" in r:
         iou, named = mean("stage1", "box IoU"), mean("stage1", "objects named")
         claim("stage 1's box IoU is at least twice the position-blind reference, with most asked objects named",
-              iou is not None and iou >= 2 * position_blind and (named or 0) > 0.5,
-              f"IoU {iou:.3f} vs position-blind {position_blind:.3f} ({iou / max(position_blind, 1e-9):.1f}x); "
-              f"named {named:.3f}")
+              None if iou is None else iou >= 2 * position_blind and (named or 0) > 0.5,
+              f"IoU {f(iou)} vs position-blind {f(position_blind)}; named {f(named)}")
     return out
 
 
@@ -265,8 +269,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", f"Position-blind box IoU (each asked label's mean training box): {report['position_blind_iou']:.3f}.",
               "no_stage3 is the full ladder's stage-2 model (the same stages from the same start).", "", "## Claims",
               ""]
-    lines += [f"- **{'holds' if c['holds'] else 'does not hold'}**: {c['claim']} ({c['detail']})"
-              for c in report["claims"]]
+    verdict = {True: "holds", False: "does not hold", None: "undecided (a score is missing)"}
+    lines += [f"- **{verdict[c['holds']]}**: {c['claim']} ({c['detail']})" for c in report["claims"]]
     if "seconds" in report:
         lines += ["", f"Wall time of the training and scoring here: {report['seconds']['total'] / 60:.1f} min."]
     lines += ["", "![ablations](ablations.png)"]
@@ -274,8 +278,6 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write(report: dict[str, Any], out: Path) -> None:
-    import json  # noqa: PLC0415
-
     from ladder_jax import atomic_output  # noqa: PLC0415
     from ladder_jax.demo import plots  # noqa: PLC0415
 

@@ -33,14 +33,14 @@ def get(evaluation: Mapping[str, Any], path: tuple[str, ...]):
     return evaluation if isinstance(evaluation, (int, float)) else None
 
 
-def _fmt(value) -> str:
+def fmt(value) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
 
 def headline_rows(models: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     """Per model: the overall score as the paper asks it (and which prompt), then the HEADLINE columns."""
-    return [[name, f"{_fmt(get(e, (asked_as(name), 'overall')))} ({asked_as(name)})"]
-            + [_fmt(get(e, path)) for _, path in HEADLINE] for name, e in models.items()]
+    return [[name, f"{fmt(get(e, (asked_as(name), 'overall')))} ({asked_as(name)})"]
+            + [fmt(get(e, path)) for _, path in HEADLINE] for name, e in models.items()]
 
 
 HEADER = ["model", "as the paper asks"] + [column for column, _ in HEADLINE]
@@ -78,10 +78,10 @@ def markdown(report: Mapping[str, Any]) -> str:
     table = per_type(models, "direct")
     types = sorted({t for scores in table.values() for t in scores})
     lines += markdown_table(["question type"] + list(table),
-                             [[t] + [_fmt(table[m].get(t)) for m in table] for t in types])
+                             [[t] + [fmt(table[m].get(t)) for m in table] for t in types])
     lines += ["", "## Training", ""]
     lines += markdown_table(["run / stage", "steps", "first logged", "last logged", "minutes"],
-                             [[name, str(t["steps"]), _fmt(t["first"]), _fmt(t["last"]), f"{t['seconds'] / 60:.1f}"]
+                             [[name, str(t["steps"]), fmt(t["first"]), fmt(t["last"]), f"{t['seconds'] / 60:.1f}"]
                               for name, t in report["training"].items()])
     lines += ["", "SFT rows are the training loss; stage-3 rows the mean rollout reward.", ""]
     lines += ["## Exported Hugging Face folder", "", f"`{report['hf_export']['folder']}`: "

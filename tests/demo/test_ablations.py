@@ -70,6 +70,10 @@ def test_the_claims_follow_the_numbers(tmp_path):
     text = ablations.markdown(report)
     assert "| no_stage2 | stage1 → cold_start → stage3 | reasoning | 0.460 | -7.0 | 9.4 |" in text
     assert "**does not hold**: every ablation ends below the full ladder" in text
+    missing = {row: {0: s} for row, s in good.items()} | {"no_stage1": {0: _scores(0.0, None)}}
+    report = ablations.summarize(cfg, missing, position_blind=0.1)  # e.g. no spatial question scored
+    assert [c["holds"] for c in report["claims"]] == [True, True, None, True]
+    assert "**undecided (a score is missing)**: every ablation ends below" in ablations.markdown(report)
 
 
 def test_seeds_without_ablations_is_refused_before_any_compute(tmp_path, capsys):
