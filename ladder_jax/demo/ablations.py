@@ -43,7 +43,6 @@ VARIANTS = {
     "no_stage3": ("stage1", "stage2"),
 }
 PAPER_POINTS_LOST = {"no_stage1": 1.8, "no_stage2": 9.4, "no_stage3": 2.1}  # SPEC.md section 4, overall points
-REASONING_STAGES = ("cold_start", "stage3")  # a model trained in either is asked to reason
 METRICS = (  # (column, path into a model's scores); "asked" is added per row
     ("direct overall", ("direct", "overall")),
     ("reasoning overall", ("reasoning", "overall")),
@@ -91,10 +90,16 @@ def rows(cfg) -> dict[str, tuple[str, str]]:
     return out
 
 
+def trained_up_to(cfg, variant: str, stage: str) -> tuple[str, ...]:
+    """The stages behind the model `variant` has after `stage`."""
+    own = trained(cfg, variant)
+    return own[: own.index(stage) + 1]
+
+
 def asked_as(cfg, variant: str, stage: str) -> str:
     """"reasoning" for a model trained to reason (a cold start or stage 3 up to `stage`), else "direct"."""
-    done = trained(cfg, variant)[: trained(cfg, variant).index(stage) + 1]
-    return "reasoning" if any(s in REASONING_STAGES for s in done) else "direct"
+    done = trained_up_to(cfg, variant, stage)
+    return "reasoning" if any(s in report_lib.REASONING_STAGES for s in done) else "direct"
 
 
 def link(target: Path, link_path: Path) -> None:
@@ -158,8 +163,7 @@ def _run(cfg, out: Path, seeds: list[int]) -> dict[str, Any]:
         for row, (variant, stage) in table.items():
             final = (out / f"seed{seed}" / variant / stage / "final").resolve()
             name = "-".join(final.relative_to(out.resolve()).parts[:-1])  # a linked stage: its own model's name
-            scores[row][seed] = evaluate(name, lambda v=variant, f=final: stage_inputs.load_final(
-                variant_config(cfg, out, v, seed), f, mesh))
+            scores[row][seed] = evaluate(name, lambda f=final: stage_inputs.load_final(cfg, f, mesh))
     report = summarize(cfg, scores, evaluate.held.position_blind)
     report["seconds"] = dict(phases.seconds, total=sum(phases.seconds.values()))
     write(report, out)
@@ -185,11 +189,16 @@ def summarize(cfg, scores: dict[str, dict[int, dict]], position_blind: float) ->
         by_seed = scores[row]
         out_rows[row] = {
             "variant": variant, "stage": stage, "asked": part,
-            "trains": list(trained(cfg, variant)[: trained(cfg, variant).index(stage) + 1]),
+            "trains": list(trained_up_to(cfg, variant, stage)),
             "score": _stats([report_lib.get(e, (part, "overall")) for e in by_seed.values()]),
             "reasoning_accuracy": _stats([report_lib.get(e, ("reasoning", "accuracy_reward")) for e in by_seed.values()]),
             **{column: _stats([report_lib.get(e, path) for e in by_seed.values()]) for column, path in METRICS},
         }
+    full = out_rows.get("full", {}).get("score", {}).get("mean")
+    for variant in PAPER_POINTS_LOST:  # 100 x (full - variant) on the means
+        if variant in out_rows:
+            mean = out_rows[variant]["score"]["mean"]
+            out_rows[variant]["points_lost"] = None if full is None or mean is None else 100 * (full - mean)
     return {"seeds": sorted({s for by_seed in scores.values() for s in by_seed}), "rows": out_rows,
             "position_blind_iou": position_blind, "claims": claims(out_rows, position_blind),
             "paper_points_lost": PAPER_POINTS_LOST}
@@ -230,11 +239,11 @@ def claims(r: dict[str, dict], position_blind: float) -> list[dict[str, Any]]:
         verdicts = [above("full", v) for v in ablations]
         claim("every ablation ends below the full ladder", None if None in verdicts else all(verdicts),
               "; ".join(f"{v} {f(mean(v))} (below in {per_seed('full', v)} of {n} seeds)" for v in ablations))
-        if all(v in r and mean(v) is not None for v in PAPER_POINTS_LOST) and mean("full") is not None:
-            lost = {v: mean("full") - mean(v) for v in ablations}
+        lost = {v: r[v]["points_lost"] for v in ablations}
+        if set(lost) == set(PAPER_POINTS_LOST) and None not in lost.values():
             claim("without stage 2 loses most; without stage 1 and without stage 3 lose less (the paper's order)",
                   lost["no_stage2"] > max(lost["no_stage1"], lost["no_stage3"]),
-                  ", ".join(f"{v} loses {lost[v] * 100:+.1f} points (paper {PAPER_POINTS_LOST[v]:.1f})" for v in lost))
+                  ", ".join(f"{v} loses {lost[v]:+.1f} points (paper {PAPER_POINTS_LOST[v]:.1f})" for v in lost))
     if "stage1" in r:
         iou, named = mean("stage1", "box IoU"), mean("stage1", "objects named")
         claim("stage 1's box IoU is at least twice the position-blind reference, with most asked objects named",
@@ -251,7 +260,6 @@ def _cell(stats: dict) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     r, seeds = report["rows"], report["seeds"]
-    full = r.get("full", {}).get("score", {}).get("mean")
     lines = [f"# Toy-world ablations ({len(seeds)} seed{'s' * (len(seeds) != 1)}: {', '.join(map(str, seeds))})", "",
              "Held-out toy rooms, greedy. Score: the benchmark's overall (accuracy on multiple choice, MRA on "
              "numbers), asked as the paper asks: the reasoning prompt for a model trained to reason, the direct "
@@ -260,8 +268,7 @@ def markdown(report: dict[str, Any]) -> str:
     header = ["model", "trains", "asked", "score", "points lost", "paper: points lost"] + [c for c, _ in METRICS]
     body = []
     for row, x in r.items():
-        lost = ("–" if full is None or x["score"]["mean"] is None or row in ("full",) or row not in PAPER_POINTS_LOST
-                else f"{100 * (full - x['score']['mean']):+.1f}")
+        lost = "–" if x.get("points_lost") is None else f"{x['points_lost']:+.1f}"
         paper = f"{PAPER_POINTS_LOST[row]:.1f}" if row in PAPER_POINTS_LOST else "–"
         body.append([row, " → ".join(x["trains"]), x["asked"], _cell(x["score"]), lost, paper]
                     + [_cell(x[c]) for c, _ in METRICS])

@@ -63,10 +63,8 @@ def ablation_bars(report: Mapping[str, Any], path: Path) -> Path:
     left.set_xticks(range(len(names)), names, rotation=20, ha="right")
     left.set(title="held-out score, asked as the paper asks", ylabel="overall (acc / MRA)")
     left.grid(axis="y", alpha=0.3)
-    full = rows.get("full", {}).get("score", {}).get("mean")
     variants = [v for v in paper if v in rows]
-    ours = [100 * (full - rows[v]["score"]["mean"]) if full is not None and rows[v]["score"]["mean"] is not None
-            else 0.0 for v in variants]
+    ours = [rows[v]["points_lost"] or 0.0 for v in variants]
     xs = range(len(variants))
     right.bar([x - 0.2 for x in xs], ours, 0.4, label="toy world (ours)")
     right.bar([x + 0.2 for x in xs], [paper[v] for v in variants], 0.4, label="paper (3B, real benchmarks)")

@@ -19,7 +19,8 @@ HEADLINE = (  # (column, path into a model's evaluation)
 )
 
 
-REASONING_MODELS = ("cold_start", "stage3", "stage3_only")  # trained to reason: the paper asks them to
+REASONING_STAGES = ("cold_start", "stage3")  # a model trained in either is asked to reason, as the paper asks
+REASONING_MODELS = REASONING_STAGES + ("stage3_only",)  # the demo's models trained to reason
 
 
 def asked_as(name: str) -> str:
@@ -70,8 +71,8 @@ def markdown(report: Mapping[str, Any]) -> str:
              f"held out; `demo` preset ({report['model']['parameters'] / 1e6:.2f}M parameters), trained from random "
              f"init on this machine in {report['seconds']['total'] / 60:.1f} min.", "",
              "Held-out scores (greedy). As the paper asks: the overall score of the reasoning prompt for a model "
-             "trained to reason (cold start, stage 3), of the direct prompt otherwise. Box IoU: stage-1 grounding (a box counts only under the asked label; objects "
-             "named: the share of asked objects the answer gives a box for). Direct: the stage-2 prompt, accuracy on "
+             "trained to reason (cold start, stage 3), of the direct prompt otherwise. Box IoU: stage-1 grounding "
+             "(a box counts only under the asked label; objects named: the share of asked objects the answer gives a box for). Direct: the stage-2 prompt, accuracy on "
              "multiple choice, MRA on numbers. Reasoning: the stage-3 prompt, GRPO's format and accuracy rewards.", ""]
     lines += markdown_table(HEADER, headline_rows(models))
     lines += ["", "## Direct answers per question type", ""]
