@@ -3,7 +3,7 @@
     grounding   stage-1 questions, greedy JSON boxes: mean IoU (`eval.grounding.parsed_iou`) and the
                 share of answers that parse as boxes; beside it the position-blind reference: the IoU
                 of answering each asked label's mean training box (`position_blind_iou`)
-    direct      stage-2 questions with the direct-answer prompt: the toy-world benchmark (accuracy
+    direct      stage-2 questions (the question types in turn, `balanced`) with the direct-answer prompt: the toy-world benchmark (accuracy
                 on multiple choice, MRA on numbers) per question type, through `eval.runner`
     reasoning   the same questions with the stage-3 prompt: format and accuracy rewards as GRPO
                 computes them (`rewards.score_completion`), their weighted sum, and accuracy per type
@@ -39,6 +39,25 @@ def grounding_budget(tokenizer, records) -> int:
     return 8 + max((len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in targets), default=0)
 
 
+def balanced(items: list[Item], count: int) -> list[Item]:
+    """`count` items taking the question types in turn (each type's in file order), kept in file order.
+    The overall score is the mean over types, so a type must not ride on a handful of items: the
+    first 240 toy-world questions held 2 appearance-order ones, each worth 1/14 of the overall."""
+    by_type: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        by_type.setdefault(item.question_type, []).append(i)
+    queues = [iter(v) for v in by_type.values()]
+    chosen: list[int] = []
+    while queues and len(chosen) < count:
+        for queue in list(queues):
+            index = next(queue, None)
+            if index is None:
+                queues.remove(queue)
+            elif len(chosen) < count:
+                chosen.append(index)
+    return [items[i] for i in sorted(chosen)]
+
+
 def position_blind_iou(train, held) -> float:
     """Mean box IoU over `held` grounding records of answering every asked label with that label's
     mean box over `train` (an unseen label: an empty box): what a model that reads the labels but
@@ -69,8 +88,9 @@ class HeldOut:
         self.position_blind = position_blind_iou([r for r in train_records if r.kind == "grounding"],
                                                  [r for r, _ in self.grounding])
         # asked as the stages were trained (prompts and image sizes), not as the benchmark evaluator asks
-        self.direct = read_benchmark("toyworld", eval_root, prompt_style="training")[0][:spatial_items]
-        self.reasoning = read_benchmark("toyworld", eval_root, think=True, prompt_style="training")[0][:spatial_items]
+        self.direct = balanced(read_benchmark("toyworld", eval_root, prompt_style="training")[0], spatial_items)
+        self.reasoning = balanced(read_benchmark("toyworld", eval_root, think=True, prompt_style="training")[0],
+                                  spatial_items)
 
     def __call__(self, model, name: str) -> dict[str, Any]:
         return {"grounding": self.grounding_scores(model), "direct": self.direct_scores(model, name),

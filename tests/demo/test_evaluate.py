@@ -1,9 +1,14 @@
-"""The held-out grounding answer budget covers the longest answer the model is trained to write."""
+"""The held-out grounding answer budget covers the longest answer the model is trained to write; the
+held-out spatial questions share their number out over the question types."""
+
+import random
+from collections import Counter
 
 from ladder_jax.data import prompts
 from ladder_jax.data.schema import Box
 from ladder_jax.data.tokenizer import default_corpus, train_tokenizer
-from ladder_jax.demo.evaluate import grounding_budget
+from ladder_jax.demo.evaluate import balanced, grounding_budget
+from ladder_jax.eval.benchmarks import Item
 
 
 class _Record:
@@ -22,3 +27,20 @@ def test_the_grounding_budget_fits_every_target_with_room_to_end():
             target = prompts.grounding_target(r.boxes, (1280, 1280), (1280, 1280))
             assert budget > len(tokenizer(target, add_special_tokens=False)["input_ids"])
     assert grounding_budget(tokenizer, [one, three]) > grounding_budget(tokenizer, [one]) > 30
+
+
+def test_balanced_shares_the_items_out_over_the_types_in_file_order():
+    rng = random.Random(0)
+    for _ in range(200):
+        types = [rng.choice("aaaaabbbcd") for _ in range(rng.randint(0, 60))]
+        items = [Item(id=str(i), question_type=t, prompt="", media=None, ground_truth="", think=False) for i, t in enumerate(types)]
+        count = rng.randint(0, 70)
+        chosen = balanced(items, count)
+        assert len(chosen) == min(count, len(items))
+        assert [int(c.id) for c in chosen] == sorted(int(c.id) for c in chosen)  # file order
+        taken, available = Counter(c.question_type for c in chosen), Counter(types)
+        for t in available:  # each type's first items; a type short of its share gives all it has
+            firsts = [i.id for i in items if i.question_type == t][:taken[t]]
+            assert [c.id for c in chosen if c.question_type == t] == firsts
+            others = [taken[u] for u in available if taken[u] < available[u]]
+            assert taken[t] == available[t] or taken[t] + 1 >= max(others, default=0)

@@ -100,7 +100,7 @@ def test_appearance_order_answers_are_permutations_of_the_asked_labels(dataset):
     for row in rows:
         asked = re.search(r"in the video: (.+)\?$", row["question"]).group(1).split(", ")
         options = _option_texts(row)
-        assert len(options) == 4 and len(set(options.values())) == 4
+        assert len(options) == 4 and len(set(options.values())) == 4 and len(asked) in (3, 4)
         for text in options.values():
             assert sorted(text.split(", ")) == sorted(asked)
 
