@@ -3,8 +3,9 @@
     grounding   stage-1 questions, greedy JSON boxes: mean IoU (`eval.grounding.parsed_iou`) and the
                 share of answers that parse as boxes; beside it the position-blind reference: the IoU
                 of answering each asked label's mean training box (`position_blind_iou`)
-    direct      stage-2 questions (the question types in turn, `balanced`) with the direct-answer prompt: the toy-world benchmark (accuracy
-                on multiple choice, MRA on numbers) per question type, through `eval.runner`
+    direct      stage-2 questions with the direct-answer prompt, the question types in turn
+                (`balanced`): the toy-world benchmark (accuracy on multiple choice, MRA on numbers)
+                per question type, through `eval.runner`
     reasoning   the same questions with the stage-3 prompt: format and accuracy rewards as GRPO
                 computes them (`rewards.score_completion`), their weighted sum, and accuracy per type
 
