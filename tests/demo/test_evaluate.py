@@ -33,7 +33,8 @@ def test_balanced_shares_the_items_out_over_the_types_in_file_order():
     rng = random.Random(0)
     for _ in range(200):
         types = [rng.choice("aaaaabbbcd") for _ in range(rng.randint(0, 60))]
-        items = [Item(id=str(i), question_type=t, prompt="", media=None, ground_truth="", think=False) for i, t in enumerate(types)]
+        items = [Item(id=str(i), question_type=t, prompt="", media=None, ground_truth="", think=False)
+                 for i, t in enumerate(types)]
         count = rng.randint(0, 70)
         chosen = balanced(items, count)
         assert len(chosen) == min(count, len(items))
