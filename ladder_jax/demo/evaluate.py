@@ -5,7 +5,8 @@
                 of answering each asked label's mean training box (`position_blind_iou`)
     direct      stage-2 questions with the direct-answer prompt, the question types in turn
                 (`balanced`): the toy-world benchmark (accuracy on multiple choice, MRA on numbers)
-                per question type, through `eval.runner`
+                per question type, through `eval.runner`; beside it the same questions each asked about
+                another held-out room's picture (`other_pictures`): what the model gets without looking
     reasoning   the same questions with the stage-3 prompt: format and accuracy rewards as GRPO
                 computes them (`rewards.score_completion`), their weighted sum, and accuracy per type
 
@@ -14,6 +15,7 @@ All three are greedy, so a model's numbers are a pure function of its parameters
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,20 @@ def balanced(items: list[Item], count: int) -> list[Item]:
             elif len(chosen) < count:
                 chosen.append(index)
     return [items[i] for i in sorted(chosen)]
+
+
+def other_pictures(items: list[Item]) -> list[Item]:
+    """Each item with the media of the next item of its question type and media layout (data type,
+    picture count), in turn: the same questions about other rooms. A model that reads the picture
+    scores lower on these; one that answers from the words alone scores the same."""
+    groups: dict[tuple, list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault((item.question_type, item.media.kind, len(item.media.paths)), []).append(i)
+    out = list(items)
+    for members in groups.values():
+        for i, j in zip(members, members[1:] + members[:1]):
+            out[i] = dataclasses.replace(items[i], media=items[j].media)
+    return out
 
 
 def position_blind_iou(train, held) -> float:
@@ -113,9 +129,12 @@ class HeldOut:
                 "position_blind_iou": self.position_blind}
 
     def direct_scores(self, model, name: str) -> dict[str, Any]:
-        result = runner.evaluate(model, self.processor, self.direct, benchmark="toyworld", batch_size=BATCH,
-                                 max_new_tokens=DIRECT_TOKENS, progress=False, model_name=name)
-        return _summary(result.summary)
+        def score(items):
+            return _summary(runner.evaluate(model, self.processor, items, benchmark="toyworld", batch_size=BATCH,
+                                            max_new_tokens=DIRECT_TOKENS, progress=False, model_name=name).summary)
+        blind = score(other_pictures(self.direct))
+        return score(self.direct) | {"overall_other_pictures": blind["overall"],
+                                     "tasks_other_pictures": blind["tasks"]}
 
     def reasoning_scores(self, model, name: str) -> dict[str, Any]:
         result = runner.evaluate(model, self.processor, self.reasoning, benchmark="toyworld", batch_size=BATCH,

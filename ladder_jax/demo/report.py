@@ -11,6 +11,7 @@ HEADLINE = (  # (column, path into a model's evaluation)
     ("box IoU", ("grounding", "box_iou")),
     ("objects named", ("grounding", "named")),
     ("direct overall", ("direct", "overall")),
+    ("direct, other rooms' pictures", ("direct", "overall_other_pictures")),
     ("direct NQ (MRA)", ("direct", "numeric_mra")),
     ("direct MCQ (acc)", ("direct", "choice_accuracy")),
     ("reasoning format", ("reasoning", "format_reward")),
@@ -73,7 +74,8 @@ def markdown(report: Mapping[str, Any]) -> str:
              "Held-out scores (greedy). As the paper asks: the overall score of the reasoning prompt for a model "
              "trained to reason (cold start, stage 3), of the direct prompt otherwise. Box IoU: stage-1 grounding "
              "(a box counts only under the asked label; objects named: the share of asked objects the answer gives a box for). Direct: the stage-2 prompt, accuracy on "
-             "multiple choice, MRA on numbers. Reasoning: the stage-3 prompt, GRPO's format and accuracy rewards.", ""]
+             "multiple choice, MRA on numbers; beside it the same questions asked about other held-out rooms' "
+             "pictures (a model that reads the picture scores lower there). Reasoning: the stage-3 prompt, GRPO's format and accuracy rewards.", ""]
     lines += markdown_table(HEADER, headline_rows(models))
     lines += ["", "## Direct answers per question type", ""]
     table = per_type(models, "direct")

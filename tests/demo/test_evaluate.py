@@ -45,3 +45,24 @@ def test_balanced_shares_the_items_out_over_the_types_in_file_order():
             assert [c.id for c in chosen if c.question_type == t] == firsts
             others = [taken[u] for u in available if taken[u] < available[u]]
             assert taken[t] == available[t] or taken[t] + 1 >= max(others, default=0)
+
+
+def test_other_pictures_asks_each_question_about_another_room_of_its_kind():
+    from ladder_jax.demo.evaluate import other_pictures
+    from ladder_jax.eval.media import Media
+
+    rng = random.Random(1)
+    items = []
+    for i in range(80):
+        kind, count = rng.choice([("images", 1), ("images", 2), ("frames", 4)])
+        media = Media(kind, tuple(f"room{i}/view{v}.jpg" for v in range(count)))
+        items.append(Item(id=str(i), question_type=rng.choice("ab"), prompt=f"q{i}", media=media, ground_truth=str(i),
+                          think=False))
+    swapped = other_pictures(items)
+    for before, after in zip(items, swapped):
+        assert (after.id, after.prompt, after.ground_truth) == (before.id, before.prompt, before.ground_truth)
+        same_kind = [o.media for o in items if (o.question_type, o.media.kind, len(o.media.paths))
+                     == (before.question_type, before.media.kind, len(before.media.paths))]
+        assert after.media in same_kind
+        assert (after.media == before.media) == (len(same_kind) == 1)  # alone of its kind: its own picture
+    assert sorted(str(i.media.paths) for i in swapped) == sorted(str(i.media.paths) for i in items)
