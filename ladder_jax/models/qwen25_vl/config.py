@@ -170,8 +170,9 @@ def check_execution(dtype: str, param_dtype: str, remat: str, attention: str) ->
 
 def preset(name: str, **overrides) -> ModelConfig:
     """`tiny` (tests, a few hundred K params), `demo` (the CPU demo, 1.3M params with the demo
-    vocabulary: learns toy-world spatial QA in minutes; grounding slowly, since it boxes and names objects
-    long before it reads which ones the question asks for), `3b` and `7b` (SPEC.md section 2b)."""
+    vocabulary; in the demo's minutes it learns the answers' format and the toy world's answer priors
+    from the words, not yet from the pictures: its answers score the same about another room's
+    picture), `3b` and `7b` (SPEC.md section 2b)."""
     if name == "3b":
         cfg = ModelConfig()
     elif name == "7b":
