@@ -45,6 +45,7 @@ VARIANTS = {
 PAPER_POINTS_LOST = {"no_stage1": 1.8, "no_stage2": 9.4, "no_stage3": 2.1}  # SPEC.md section 4, overall points
 METRICS = (  # (column, path into a model's scores); "asked" is added per row
     ("direct overall", ("direct", "overall")),
+    ("direct, other rooms' pictures", ("direct", "overall_other_pictures")),
     ("reasoning overall", ("reasoning", "overall")),
     ("reasoning format", ("reasoning", "format_reward")),
     ("box IoU", ("grounding", "box_iou")),
