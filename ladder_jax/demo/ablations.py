@@ -49,6 +49,7 @@ METRICS = (  # (column, path into a model's scores); "asked" is added per row
     ("reasoning overall", ("reasoning", "overall")),
     ("reasoning format", ("reasoning", "format_reward")),
     ("box IoU", ("grounding", "box_iou")),
+    ("box IoU, other rooms' pictures", ("grounding", "box_iou_other_pictures")),
     ("objects named", ("grounding", "named")),
 )
 
@@ -245,6 +246,16 @@ def claims(r: dict[str, dict], position_blind: float) -> list[dict[str, Any]]:
             claim("without stage 2 loses most; without stage 1 and without stage 3 lose less (the paper's order)",
                   lost["no_stage2"] > max(lost["no_stage1"], lost["no_stage3"]),
                   ", ".join(f"{v} loses {lost[v]:+.1f} points (paper {PAPER_POINTS_LOST[v]:.1f})" for v in lost))
+    looks = [(row, own, other) for row, own, other in (
+        ("stage1", "box IoU", "box IoU, other rooms' pictures"),
+        ("stage2", "direct overall", "direct, other rooms' pictures")) if row in r]
+    if looks:  # not the issue's: without it a model answering from the words alone could meet the others
+        pairs = [(mean(row, own), mean(row, other)) for row, own, other in looks]
+        claim("the models read the pictures: stage 1's box IoU and stage 2's direct score fall when each "
+              "question is asked about another room's picture",
+              None if any(None in pair for pair in pairs) else all(a > b for a, b in pairs),
+              "; ".join(f"{row} {f(a)} with its own pictures, {f(b)} with others'"
+                        for (row, _, _), (a, b) in zip(looks, pairs)))
     if "stage1" in r:
         iou, named = mean("stage1", "box IoU"), mean("stage1", "objects named")
         claim("stage 1's box IoU is at least twice the position-blind reference, with most asked objects named",

@@ -2,7 +2,8 @@
 
     grounding   stage-1 questions, greedy JSON boxes: mean IoU (`eval.grounding.parsed_iou`) and the
                 share of answers that parse as boxes; beside it the position-blind reference: the IoU
-                of answering each asked label's mean training box (`position_blind_iou`)
+                of answering each asked label's mean training box (`position_blind_iou`), and the
+                model's own IoU with each question asked about another room's picture
     direct      stage-2 questions with the direct-answer prompt, the question types in turn
                 (`balanced`): the toy-world benchmark (accuracy on multiple choice, MRA on numbers)
                 per question type, through `eval.runner`; beside it the same questions each asked about
@@ -62,15 +63,18 @@ def balanced(items: list[Item], count: int) -> list[Item]:
 
 
 def other_pictures(items: list[Item]) -> list[Item]:
-    """Each item with the media of the next item of its question type and media layout (data type,
-    picture count), in turn: the same questions about other rooms. A model that reads the picture
-    scores lower on these; one that answers from the words alone scores the same."""
+    """Each item with the media of the next item of its question type and media layout (kind,
+    picture count) that shows something else: the same questions about other rooms. A model that
+    reads the picture scores lower on these; one that answers from the words alone scores the same.
+    An item whose group holds no other media keeps its own."""
     groups: dict[tuple, list[int]] = {}
     for i, item in enumerate(items):
         groups.setdefault((item.question_type, item.media.kind, len(item.media.paths)), []).append(i)
     out = list(items)
     for members in groups.values():
-        for i, j in zip(members, members[1:] + members[:1]):
+        for k, i in enumerate(members):
+            later = members[k + 1:] + members[:k]
+            j = next((j for j in later if items[j].media != items[i].media), i)
             out[i] = dataclasses.replace(items[i], media=items[j].media)
     return out
 
@@ -114,9 +118,15 @@ class HeldOut:
                 "reasoning": self.reasoning_scores(model, name)}
 
     def grounding_scores(self, model) -> dict[str, Any]:
+        scores = self._grounding(model, self.grounding)
+        blind = self._grounding(model, list(zip([r for r, _ in self.grounding],
+                                                other_pictures([item for _, item in self.grounding]))))
+        return scores | {"position_blind_iou": self.position_blind, "box_iou_other_pictures": blind["box_iou"]}
+
+    def _grounding(self, model, pairs) -> dict[str, Any]:
         ious, parsed, named = [], [], []
-        for start in range(0, len(self.grounding), BATCH):
-            chunk = self.grounding[start:start + BATCH]
+        for start in range(0, len(pairs), BATCH):
+            chunk = pairs[start:start + BATCH]
             encoded = [runner.encode(self.processor, item, media_lib.load(item.media)) for _, item in chunk]
             for text, (record, _) in zip(greedy_texts(model, self.processor, encoded, BATCH, self.grounding_tokens),
                                          chunk):
@@ -125,8 +135,7 @@ class HeldOut:
                 parsed.append(boxes is not None)
                 named += [iou is not None for iou in best_ious(boxes or [], record.boxes)]
         # named: the share of asked objects the answer gives a box for (IoU only counts those).
-        return {"box_iou": _mean(ious), "parsed": _mean(parsed), "named": _mean(named), "items": len(ious),
-                "position_blind_iou": self.position_blind}
+        return {"box_iou": _mean(ious), "parsed": _mean(parsed), "named": _mean(named), "items": len(ious)}
 
     def direct_scores(self, model, name: str) -> dict[str, Any]:
         def score(items):

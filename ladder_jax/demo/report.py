@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 HEADLINE = (  # (column, path into a model's evaluation)
     ("box IoU", ("grounding", "box_iou")),
+    ("box IoU, other rooms' pictures", ("grounding", "box_iou_other_pictures")),
     ("objects named", ("grounding", "named")),
     ("direct overall", ("direct", "overall")),
     ("direct, other rooms' pictures", ("direct", "overall_other_pictures")),

@@ -48,10 +48,13 @@ def test_a_stage_with_no_steps_drops_out_of_every_variant(tmp_path):
     assert ablations.asked_as(cfg, "full", "stage3") == "reasoning"
 
 
-def _scores(direct: float, reasoning: float, accuracy: float = 0.0, iou: float = 0.0, named: float = 0.0) -> dict:
-    return {"direct": {"overall": direct}, "reasoning": {"overall": reasoning, "format_reward": 1.0,
-                                                         "accuracy_reward": accuracy},
-            "grounding": {"box_iou": iou, "named": named}}
+def _scores(direct: float, reasoning: float, accuracy: float = 0.0, iou: float = 0.0, named: float = 0.0,
+            looks: bool = True) -> dict:
+    """Made-up scores; with `looks`, half of each with other rooms' pictures (else the same: blind)."""
+    other = 0.5 if looks else 1.0
+    return {"direct": {"overall": direct, "overall_other_pictures": direct * other},
+            "reasoning": {"overall": reasoning, "format_reward": 1.0, "accuracy_reward": accuracy},
+            "grounding": {"box_iou": iou, "named": named, "box_iou_other_pictures": iou * other}}
 
 
 def test_the_claims_follow_the_numbers(tmp_path):
@@ -60,19 +63,19 @@ def test_the_claims_follow_the_numbers(tmp_path):
             "cold_start": _scores(0.0, 0.42, 0.40), "full": _scores(0.0, 0.50, 0.48),
             "no_stage1": _scores(0.0, 0.47), "no_stage2": _scores(0.0, 0.30), "no_stage3": _scores(0.40, 0.0)}
     report = ablations.summarize(cfg, {row: {0: s, 1: s} for row, s in good.items()}, position_blind=0.1)
-    assert [c["holds"] for c in report["claims"]] == [True] * 5
+    assert [c["holds"] for c in report["claims"]] == [True] * 6
     assert report["rows"]["no_stage3"]["score"]["mean"] == 0.40  # asked directly: it never learnt to reason
     assert report["rows"]["full"]["score"] == {"mean": 0.5, "std": 0.0, "min": 0.5, "max": 0.5, "seeds": [0.5, 0.5]}
     bad = dict(good, no_stage2=_scores(0.0, 0.46), stage1=_scores(0.1, 0.0, iou=0.15, named=0.8),
-               full=_scores(0.0, 0.39, 0.39))
+               full=_scores(0.0, 0.39, 0.39), stage2=_scores(0.40, 0.0, looks=False))
     report = ablations.summarize(cfg, {row: {0: s} for row, s in bad.items()}, position_blind=0.1)
-    assert [c["holds"] for c in report["claims"]] == [False, False, False, False, False]
+    assert [c["holds"] for c in report["claims"]] == [False] * 6
     text = ablations.markdown(report)
     assert "| no_stage2 | stage1 → cold_start → stage3 | reasoning | 0.460 | -7.0 | 9.4 |" in text
     assert "**does not hold**: every ablation ends below the full ladder" in text
     missing = {row: {0: s} for row, s in good.items()} | {"no_stage1": {0: _scores(0.0, None)}}
     report = ablations.summarize(cfg, missing, position_blind=0.1)  # e.g. no spatial question scored
-    assert [c["holds"] for c in report["claims"]] == [True, True, None, True]
+    assert [c["holds"] for c in report["claims"]] == [True, True, None, True, True]
     assert "**undecided (a score is missing)**: every ablation ends below" in ablations.markdown(report)
 
 

@@ -1,0 +1,108 @@
+"""Measurement (not a test): does a trained demo model read the picture, or answer from the words?
+
+Teacher-forced on held-out grounding answers (the stage-1 target a model is trained to write): the
+mean negative log-likelihood and argmax accuracy of its label, number and other tokens, once with
+each question's own picture and once with another held-out room's picture. A model that reads the
+picture predicts the numbers better with its own; one that answers from the words scores the same
+(to the third decimal). Also prints the scale of the image tokens' embeddings beside the text
+tokens' (training can blow the vision output up by hundreds when the language model ignores it).
+
+    python bench/probes/picture_use.py WORKDIR [--stage stage1] [--items 60]
+
+WORKDIR is a curriculum work directory (config.json, <stage>/final), e.g. a demo's OUT/ladder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from flax import nnx
+
+from ladder_jax import config_files
+from ladder_jax.data import prompts
+from ladder_jax.demo.evaluate import HeldOut
+from ladder_jax.eval import media as media_lib
+from ladder_jax.eval import runner
+from ladder_jax.models.qwen25_vl.api import VisionLanguageModel, model_inputs
+from ladder_jax.parallel.mesh import make_mesh
+from ladder_jax.train import stage_inputs
+
+CLASSES = ("label", "number", "other")
+
+
+def token_classes(target: str, offsets) -> list[str]:
+    """Per token (character offsets into `target`): inside a "label" value, inside a number, or other."""
+    labels = [m.span(1) for m in re.finditer(r'"label": "([^"]*)"', target)]
+    numbers = [m.span() for m in re.finditer(r"\d+", target)]
+
+    def inside(spans, a, b):
+        return any(a < end and b > start for start, end in spans)
+
+    return ["label" if inside(labels, a, b) else "number" if inside(numbers, a, b) else "other" for a, b in offsets]
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    top = logits.max(-1, keepdims=True)
+    return logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
+
+
+def scores(model, processor, held, other: bool) -> dict[str, dict[str, float]]:
+    """Per token class: NLL and argmax accuracy of the held-out answers, with each question's own
+    picture or (other=True) the picture of the question 7 places on (another room)."""
+    tok = processor.tokenizer
+    encoded = [runner.encode(processor, item, media_lib.load(item.media)) for _, item in held.grounding]
+    per_class: dict[str, list[tuple[float, bool]]] = {c: [] for c in CLASSES}
+    for i, (record, item) in enumerate(held.grounding):
+        prompt = dict(encoded[i])
+        if other:
+            prompt["pixel_values"] = encoded[(i + 7) % len(encoded)]["pixel_values"]
+        _, rows, cols = (int(v) * processor.vision.patch_size for v in encoded[i]["image_grid_thw"][0])
+        target = prompts.grounding_target(record.boxes, (rows, cols), (rows, cols)) + "<|im_end|>"
+        t = tok(target, add_special_tokens=False, return_offsets_mapping=True)
+        ids = np.asarray([t["input_ids"]])
+        full = np.concatenate([prompt["input_ids"], ids], 1)
+        logits = model(full, np.ones_like(full), prompt["pixel_values"], prompt["image_grid_thw"])[0]
+        logp = log_softmax(logits[prompt["input_ids"].shape[1] - 1: -1])
+        for row, tid, cls in zip(logp, ids[0], token_classes(target, t["offset_mapping"])):
+            per_class[cls].append((-float(row[tid]), bool(row.argmax() == tid)))
+    return {c: {"tokens": len(v), "nll": float(np.mean([x for x, _ in v])), "accuracy": float(np.mean([y for _, y in v]))}
+            for c, v in per_class.items() if v}
+
+
+def embedding_scale(model, held) -> dict[str, float]:
+    """RMS of text-token and image-token input embeddings over the held-out prompts."""
+    module = nnx.merge(model.graphdef, model.state)
+    text, image = [], []
+    for _, item in held.grounding:
+        x = model_inputs(model.config, dict(runner.encode(held.processor, item, media_lib.load(item.media))))
+        e = np.asarray(module.embed(x["input_ids"], x["pixel_values"], x["image_grid_thw"]))[0]
+        is_image = np.asarray(x["input_ids"])[0] == model.config.image_token_id
+        image.append(e[is_image])
+        text.append(e[~is_image])
+    return {"text_rms": float(np.sqrt(np.mean(np.concatenate(text) ** 2))),
+            "image_rms": float(np.sqrt(np.mean(np.concatenate(image) ** 2)))}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("workdir", type=Path)
+    p.add_argument("--stage", default="stage1")
+    p.add_argument("--items", type=int, default=60, help="held-out grounding questions")
+    args = p.parse_args()
+    cfg = config_files.load(args.workdir / "config.json")
+    records, _, _ = stage_inputs.read_records(cfg)
+    processor = stage_inputs.stage_processor(cfg, records, "stage1")
+    mesh = make_mesh(1, 1, 1)
+    model = VisionLanguageModel(*stage_inputs.load_final(cfg, args.workdir / args.stage / "final", mesh), mesh)
+    held = HeldOut(Path(cfg.data.root) / "eval", processor, args.items, 0, 96)
+    print(json.dumps({"own picture": scores(model, processor, held, other=False),
+                      "another room's picture": scores(model, processor, held, other=True),
+                      "embeddings": embedding_scale(model, held)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
