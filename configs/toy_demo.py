@@ -2,7 +2,7 @@
 through stage 1 → stage 2 → cold start → stage 3 on 112×112 toy-world rooms. Two sizes:
 
     ladder-jax demo                       # :default, 38 minutes measured on a quiet 2-core CPU
-    ladder-jax demo --quick               # :quick, 6½ minutes there
+    ladder-jax demo --quick               # :quick, 8 minutes there
     ladder-jax demo --config.demo.scenes=2000 --config.stages.stage1.steps=4000
 
 The same curriculum trains with `ladder-jax train` on a toy world made beforehand:
