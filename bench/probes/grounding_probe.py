@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ladder_jax.data.toyworld.generate import FILES, generate
-from ladder_jax.demo.evaluate import HeldOut, position_blind_iou
+from ladder_jax.demo.evaluate import HeldOut, label_mean_boxes, position_blind_iou
 from ladder_jax.demo.run import demo_config
 from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import runner
@@ -57,11 +57,7 @@ def centres(pairs) -> dict[str, float]:
 def centre_pairs(model, processor, held, train_records) -> dict[str, dict[str, float]]:
     """`centres` of the model's boxes (the first box it gives each asked label) and of each label's
     mean training box, over the same held-out objects."""
-    prior: dict[str, list] = {}
-    for r in train_records:
-        for b in r.boxes:
-            prior.setdefault(b.label, []).append(b.bbox_2d)
-    means = {label: np.mean(v, 0) for label, v in prior.items()}
+    means = label_mean_boxes(train_records)
     ours, blind = [], []
     for start in range(0, len(held.grounding), 8):
         chunk = held.grounding[start:start + 8]

@@ -24,7 +24,7 @@ from flax import nnx
 
 from ladder_jax import config_files
 from ladder_jax.data import prompts
-from ladder_jax.demo.evaluate import HeldOut
+from ladder_jax.demo.evaluate import HeldOut, other_pictures
 from ladder_jax.eval import media as media_lib
 from ladder_jax.eval import runner
 from ladder_jax.models.qwen25_vl.api import VisionLanguageModel, model_inputs
@@ -52,15 +52,13 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 def scores(model, processor, held, other: bool) -> dict[str, dict[str, float]]:
     """Per token class: NLL and argmax accuracy of the held-out answers, with each question's own
-    picture or (other=True) the picture of the question 7 places on (another room)."""
+    picture or (other=True) another room's (`evaluate.other_pictures`)."""
     tok = processor.tokenizer
-    encoded = [runner.encode(processor, item, media_lib.load(item.media)) for _, item in held.grounding]
+    items = [item for _, item in held.grounding]
     per_class: dict[str, list[tuple[float, bool]]] = {c: [] for c in CLASSES}
-    for i, (record, item) in enumerate(held.grounding):
-        prompt = dict(encoded[i])
-        if other:
-            prompt["pixel_values"] = encoded[(i + 7) % len(encoded)]["pixel_values"]
-        _, rows, cols = (int(v) * processor.vision.patch_size for v in encoded[i]["image_grid_thw"][0])
+    for (record, _), item in zip(held.grounding, other_pictures(items) if other else items):
+        prompt = runner.encode(processor, item, media_lib.load(item.media))
+        _, rows, cols = (int(v) * processor.vision.patch_size for v in prompt["image_grid_thw"][0])
         target = prompts.grounding_target(record.boxes, (rows, cols), (rows, cols)) + "<|im_end|>"
         t = tok(target, add_special_tokens=False, return_offsets_mapping=True)
         ids = np.asarray([t["input_ids"]])

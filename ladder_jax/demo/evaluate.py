@@ -79,15 +79,20 @@ def other_pictures(items: list[Item]) -> list[Item]:
     return out
 
 
-def position_blind_iou(train, held) -> float:
-    """Mean box IoU over `held` grounding records of answering every asked label with that label's
-    mean box over `train` (an unseen label: an empty box): what a model that reads the labels but
-    not the picture can score."""
+def label_mean_boxes(train) -> dict[str, np.ndarray]:
+    """Each label's mean xyxy box over the `train` grounding records: the position-blind answer."""
     boxes: dict[str, list] = {}
     for r in train:
         for b in r.boxes:
             boxes.setdefault(b.label, []).append(b.bbox_2d)
-    means = {label: np.mean(v, 0) for label, v in boxes.items()}
+    return {label: np.mean(v, 0) for label, v in boxes.items()}
+
+
+def position_blind_iou(train, held) -> float:
+    """Mean box IoU over `held` grounding records of answering every asked label with that label's
+    mean box over `train` (an unseen label: an empty box): what a model that reads the labels but
+    not the picture can score."""
+    means = label_mean_boxes(train)
     return _mean([np.mean([box_iou(np.asarray(b.bbox_2d, float), means.get(b.label, np.zeros(4))) for b in r.boxes])
                   for r in held if r.boxes])
 
