@@ -15,7 +15,7 @@ from flax import nnx
 
 from ladder_jax.models.qwen25_vl import rope
 from ladder_jax.models.qwen25_vl.config import ModelConfig
-from ladder_jax.models.qwen25_vl.layers import param
+from ladder_jax.models.qwen25_vl.layers import dense, param
 from ladder_jax.models.qwen25_vl.text import KVCache, TextDecoder, causal_mask
 from ladder_jax.models.qwen25_vl.vision import VisionTower
 
@@ -83,7 +83,7 @@ class Qwen25VL(nnx.Module):
 
     def logits(self, hidden):
         w = self.embed_tokens[...].T if self.lm_head is None else self.lm_head[...]
-        return jnp.dot(hidden.astype(self.dtype), w.astype(self.dtype)).astype(jnp.float32)
+        return dense(hidden.astype(self.dtype), w.astype(self.dtype)).astype(jnp.float32)
 
     def _cos_sin(self, positions):
         t = self.cfg.text

@@ -16,7 +16,7 @@ from flax import nnx
 
 from ladder_jax.models.qwen25_vl import rope
 from ladder_jax.models.qwen25_vl.config import VisionConfig
-from ladder_jax.models.qwen25_vl.layers import (Linear, RMSNorm, SwiGLU, apply_rotary, attention, param,
+from ladder_jax.models.qwen25_vl.layers import (Linear, RMSNorm, SwiGLU, apply_rotary, attention, dense, param,
                                                 recomputed_attention, scan_layers, stack_layers)
 from ladder_jax.models.qwen25_vl.segment_attention import segment_attention, span_ladder
 
@@ -88,7 +88,7 @@ class VisionTower(nnx.Module):
         cos, sin = rope.vision_cos_sin(hpos, wpos, cfg.head_dim, cfg.rope_theta)
         is_full = jnp.isin(jnp.arange(cfg.depth), jnp.asarray(cfg.fullatt_block_indexes, jnp.int32))
 
-        x = jnp.dot(pixel_values.astype(self.dtype), self.patch_embed[...].astype(self.dtype))
+        x = dense(pixel_values.astype(self.dtype), self.patch_embed[...].astype(self.dtype))
         x = jnp.pad(x, ((0, 0), (0, padded - n), (0, 0)))
         x = jnp.take_along_axis(x, order[..., None], axis=1)
         impl = self.attention_impl
