@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from ladder_jax.models.qwen25_vl.xla_attention import xla_attention
 from ladder_jax.parallel.sharding import constrain_batch
 
 
@@ -115,16 +116,16 @@ def attention(q, k, v, mask, implementation: str, segments=None, causal: bool = 
     if implementation == "splash" and segments is not None:
         from ladder_jax.models.qwen25_vl.splash import splash_attention
         return splash_attention(q, k, v, segments, causal)
-    impl = "cudnn" if implementation == "cudnn" else None
-    return jax.nn.dot_product_attention(q, k, v, mask=mask, implementation=impl)
+    if implementation == "cudnn":
+        return jax.nn.dot_product_attention(q, k, v, mask=mask, implementation="cudnn")
+    return xla_attention(q, k, v, mask)
 
 
 def recomputed_attention(fn, implementation: str):
     """`fn(q, k, v)` recomputed in the backward pass when it is XLA's attention, so a layer keeps
-    only q, k, v for the backward instead of its (heads, T, S) probabilities (a flash kernel's
-    trade: one more attention forward). Under a layer scan this matters twice: the scan stacks each
-    layer's residuals, and a `lax.cond` over attention variants keeps every branch's. The splash
-    and cuDNN kernels already save no probabilities: unchanged."""
+    only q, k, v for the backward. `xla_attention` saves no probabilities itself, but a `lax.cond`
+    over attention variants (the vision tower's windows or frames) keeps every branch's residuals,
+    the chunked branch's gathered key spans among them. The splash and cuDNN kernels: unchanged."""
     return jax.checkpoint(fn, prevent_cse=False) if implementation == "xla" else fn
 
 

@@ -19,8 +19,8 @@ import numpy as np
 from flax import nnx
 
 from ladder_jax.models.qwen25_vl.config import TextConfig
-from ladder_jax.models.qwen25_vl.layers import (Linear, RMSNorm, SwiGLU, apply_rotary, attention, recomputed_attention,
-                                                scan_layers, stack_layers)
+from ladder_jax.models.qwen25_vl.layers import (Linear, RMSNorm, SwiGLU, apply_rotary, attention, scan_layers,
+                                                stack_layers)
 
 
 @jax.tree_util.register_dataclass
@@ -67,8 +67,7 @@ class DecoderLayer(nnx.Module):
         k = apply_rotary(self.k_proj(h).reshape(b, t, -1, self.head_dim), cos, sin)
         v = self.v_proj(h).reshape(b, t, -1, self.head_dim)
         if kv is None:
-            attend = lambda q, k, v: attention(q, k, v, mask, implementation, segments=segments, causal=True)
-            out, new = recomputed_attention(attend, implementation)(q, k, v), None
+            out, new = attention(q, k, v, mask, implementation, segments=segments, causal=True), None
         elif t == 1:
             new = (k.astype(kv[0].dtype), v.astype(kv[1].dtype))
             out = written_prefix_attention(q, *new, *kv, mask, index)

@@ -1,7 +1,8 @@
 """Gradients equal transformers' (fp32): the next-token cross-entropy of a padded batch with an
 image spanning several windows and a video of several frames, differentiated with respect to every
-parameter, in both libraries. The backward pass recomputes attention (`layers.recomputed_attention`)
-and runs through the window-gathered vision attention; the forward parity tests cannot see either."""
+parameter, in both libraries. The backward pass runs through xla_attention's and layers.dense's
+hand-written gradients, the vision tower's recomputed attention and its window-gathered attention;
+the forward parity tests cannot see them."""
 
 import jax
 import jax.numpy as jnp
