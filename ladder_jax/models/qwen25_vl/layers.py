@@ -36,25 +36,25 @@ def _weight_grad(x, g):
     x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
     mesh = jax.sharding.get_abstract_mesh()
     if jax.default_backend() != "cpu" or not (mesh.empty or mesh.size == 1):
-        return jnp.dot(x2.T, g2)
+        return jnp.dot(x2.T, g2, preferred_element_type=jnp.float32)
     rows, cols = x2.shape
     index = jnp.arange(cols, dtype=jnp.int32)[:, None] + jnp.arange(rows, dtype=jnp.int32)[None, :] * cols
-    return jnp.dot(x2.reshape(-1)[index], g2)
+    return jnp.dot(x2.reshape(-1)[index], g2, preferred_element_type=jnp.float32)
 
 
 @jax.custom_vjp
 def dense(x, w):
     """x (..., d_in) @ w (d_in, d_out); its kernel gradient by `_weight_grad`."""
-    return jnp.dot(x, w)
+    return jnp.dot(x, w, preferred_element_type=jnp.float32).astype(x.dtype)
 
 
 def _dense_fwd(x, w):
-    return jnp.dot(x, w), (x, w)
+    return dense(x, w), (x, w)
 
 
 def _dense_bwd(res, g):
     x, w = res
-    dx = jax.lax.dot_general(g, w, (((g.ndim - 1,), (1,)), ((), ())))
+    dx = jax.lax.dot_general(g, w, (((g.ndim - 1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
     return dx.astype(x.dtype), _weight_grad(x, g).astype(w.dtype)
 
 

@@ -58,7 +58,7 @@ def _forward(q, k, v, mask):
     unnormed = jnp.exp(logits - top[..., None])
     total = jnp.sum(unnormed, axis=-1)
     probs = (unnormed / total[..., None]).astype(v.dtype)
-    out = jnp.einsum("bkgts,bksh->bkgth", probs, vh)
+    out = jnp.einsum("bkgts,bksh->bkgth", probs, vh, preferred_element_type=jnp.float32).astype(v.dtype)
     b, kv, g, t, h = out.shape
     return out.transpose(0, 3, 1, 2, 4).reshape(b, t, kv * g, h), (out, top, total)
 
