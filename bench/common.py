@@ -100,15 +100,18 @@ def torch_model(cfg, seed: int = 0, train: bool = False):
     return model.train() if train else model.eval()
 
 
-def both_models(cfg, seed: int = 0, train: bool = False):
-    """(transformers model, our VisionLanguageModel) holding the same random weights."""
+def both_models(cfg, seed: int = 0, train: bool = False, dtype: str = "float32"):
+    """(transformers model, our VisionLanguageModel) holding the same random weights, both computing
+    in `dtype` (transformers' weights cast to it; ours stay float32 and are cast per dot)."""
+    import torch  # noqa: PLC0415
+
     from ladder_jax.models.qwen25_vl.api import VisionLanguageModel  # noqa: PLC0415
 
     hf = torch_model(cfg, seed, train)
     with tempfile.TemporaryDirectory() as folder:
         hf.save_pretrained(folder)
-        ours = VisionLanguageModel.from_pretrained(folder)
-    return hf, ours
+        ours = VisionLanguageModel.from_pretrained(folder, dtype=dtype)
+    return hf.to(getattr(torch, dtype)), ours
 
 
 def image_prompts(cfg, rows: int, text: int, grid_hw: tuple[int, int], seed: int = 0) -> dict:

@@ -1,5 +1,6 @@
-"""The machine's limits, measured the way the benchmarks run: fp32 matmul GFLOP/s in XLA and in
-torch, and memory read GB/s (a large sum; the better of XLA and torch).
+"""The machine's limits, measured the way the benchmarks run: matmul GFLOP/s in XLA and in torch,
+fp32 and bf16 (bf16 operands, XLA accumulating and returning fp32 as the model's dots do: on CPUs
+with AMX that is the fast path), and memory read GB/s (a large sum; the better of XLA and torch).
 
     python bench/limits.py
 """
@@ -24,13 +25,13 @@ def _best(fn, repeats: int) -> float:
     return statistics.median(out)
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> dict:
+def matmul_gflops(n: int = 2048, repeats: int = 5, dtype: str = "float32") -> dict:
     import torch  # noqa: PLC0415
 
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-    xa = jnp.asarray(a)
-    mm = jax.jit(lambda x: x @ x)
-    ta = torch.from_numpy(a)
+    xa = jnp.asarray(a, dtype)
+    mm = jax.jit(lambda x: jnp.dot(x, x, preferred_element_type=jnp.float32))
+    ta = torch.from_numpy(a).to(getattr(torch, dtype))
     flops = 2 * n ** 3
     return {"xla": flops / _best(lambda: mm(xa).block_until_ready(), repeats) / 1e9,
             "torch": flops / _best(lambda: torch.mm(ta, ta), repeats) / 1e9}
@@ -50,11 +51,16 @@ def memory_read_gbs(mib: int = 512, repeats: int = 5) -> float:
 
 def measure() -> dict:
     out = {f"matmul_{k}": v for k, v in matmul_gflops().items()}
+    out |= {f"matmul_bf16_{k}": v for k, v in matmul_gflops(dtype="bfloat16").items()}
     out["read_gbs"] = memory_read_gbs()
     return out
 
 
+def text(m: dict) -> str:
+    return (f"fp32 matmul XLA {m['matmul_xla']:.0f} GFLOP/s, torch {m['matmul_torch']:.0f}; bf16 matmul XLA "
+            f"{m['matmul_bf16_xla']:.0f}, torch {m['matmul_bf16_torch']:.0f}; memory read {m['read_gbs']:.1f} GB/s")
+
+
 if __name__ == "__main__":
     m = measure()
-    print(f"fp32 matmul: XLA {m['matmul_xla']:.0f} GFLOP/s, torch {m['matmul_torch']:.0f} GFLOP/s; "
-          f"memory read {m['read_gbs']:.1f} GB/s")
+    print(text(m))

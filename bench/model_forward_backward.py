@@ -2,9 +2,10 @@
 
 46.9M parameters, per sample one 448x448 image (1,024 patches -> 256 image tokens) and 512 text
 tokens (`--quick`: 224x224 and 128). Both sides compute mean next-token cross-entropy over the
-sequence and its gradients w.r.t. every parameter; runs alternate ours / theirs.
+sequence and its gradients w.r.t. every parameter; runs alternate ours / theirs. `--dtype bfloat16`:
+both compute in bfloat16 (transformers' weights cast; ours float32 weights cast per dot).
 
-    python bench/model_forward_backward.py [--batch 1] [--repeats 3] [--quick]
+    python bench/model_forward_backward.py [--batch 1] [--repeats 3] [--quick] [--dtype bfloat16]
 """
 
 from __future__ import annotations
@@ -30,15 +31,17 @@ CFG = ModelConfig(
     eos_token_id=31994, pad_token_id=31995, bos_token_id=None)
 
 
-def run(batch: int = 1, repeats: int = 3, quick: bool = False) -> dict:
+def run(batch: int = 1, repeats: int = 3, quick: bool = False, dtype: str = "float32") -> dict:
     import torch  # noqa: PLC0415
 
-    common.header("forward+backward")
+    name = "forward+backward" + ("" if dtype == "float32" else f" ({dtype})")
+    common.header(name)
     grid, text = ((16, 16), 128) if quick else ((32, 32), 512)
     inputs = common.image_prompts(CFG, batch, text, grid)
     rows, length = inputs["input_ids"].shape
-    hf, ours = common.both_models(CFG, train=True)
+    hf, ours = common.both_models(CFG, train=True, dtype=dtype)
     t_inputs = {k: torch.from_numpy(v) for k, v in inputs.items()}
+    t_inputs["pixel_values"] = t_inputs["pixel_values"].to(getattr(torch, dtype))
 
     def theirs():
         hf.zero_grad(set_to_none=True)
@@ -57,7 +60,7 @@ def run(batch: int = 1, repeats: int = 3, quick: bool = False) -> dict:
     t = common.interleaved(lambda: jax.block_until_ready(loss_and_grad(ours.state)), theirs, repeats)
     ours_s, theirs_s = t.ours, t.theirs
     params = sum(p.numel() for p in hf.parameters())
-    return {"name": "forward+backward", "what": f"{params / 1e6:.1f}M, {rows}x{length} tok, {grid[0] * 14}px image",
+    return {"name": name, "dtype": dtype, "what": f"{params / 1e6:.1f}M, {rows}x{length} tok, {grid[0] * 14}px image",
             "unit": "tok/s", "ours": rows * length / ours_s, "theirs": rows * length / theirs_s,
             "flops_per_s": flops_lib.train(CFG, rows, length, grid[0] * grid[1]) / ours_s,
             **t.quiet()}
@@ -68,8 +71,10 @@ def main():
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
+                   help="compute dtype of both sides (bfloat16: AMX matmuls on CPUs that have them)")
     a = p.parse_args()
-    r = run(a.batch, a.repeats, a.quick)
+    r = run(a.batch, a.repeats, a.quick, a.dtype)
     print(f"{r['name']} ({r['what']}): ladder_jax {r['ours']:.0f} {r['unit']}, transformers {r['theirs']:.0f}, "
           f"ratio {r['ours'] / r['theirs']:.2f}x, {common.quiet_text(r)}")
 

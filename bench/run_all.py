@@ -2,7 +2,8 @@
 
     python bench/run_all.py [--quick] [--repeats 3] [--skip NAME ...]
 
-Runs: machine limits (fp32 matmul GFLOP/s in XLA and torch, memory read GB/s), forward+backward,
+Runs: machine limits (fp32 and bf16 matmul GFLOP/s in XLA and torch, memory read GB/s), forward+backward
+(fp32, and bf16 compute on both sides),
 AdamW train step, greedy decode (batch 4), sampling G = 4, GRPO-shaped sampling (16 prompts x
 G 4 x 256 tokens; `--quick` 4 x 4 x 64) and the vision tower's time for 1, 4, 16, 32 frames.
 Each ratio is ladder_jax / transformers+torch from interleaved runs (medians); a row during which
@@ -27,7 +28,9 @@ BENCHES = ("forward_backward", "train_step", "sampler", "vision_curve")
 
 def limit_column(row: dict, lim: dict) -> str:
     if "flops_per_s" in row:
-        return f"{100 * row['flops_per_s'] / 1e9 / lim['matmul_xla']:.0f}% of XLA matmul peak"
+        bf16 = row.get("dtype") == "bfloat16"
+        peak = lim["matmul_bf16_xla" if bf16 else "matmul_xla"]
+        return f"{100 * row['flops_per_s'] / 1e9 / peak:.0f}% of XLA {'bf16' if bf16 else 'fp32'} matmul peak"
     if "bound" in row:
         bound = row["bound"](lim["read_gbs"] * 1e9)
         return f"{100 * row['ours'] / bound:.0f}% of read bound {bound:.0f} tok/s"
@@ -47,12 +50,12 @@ def main() -> None:
     print(f"load average at start {load_start:.2f}; {os.cpu_count()} CPUs; jax {jax.__version__} "
           f"({jax.devices()[0].platform}), torch {torch.__version__} ({torch.get_num_threads()} threads)", flush=True)
     lim = limits.measure()
-    print(f"limits: fp32 matmul XLA {lim['matmul_xla']:.0f} GFLOP/s, torch {lim['matmul_torch']:.0f} GFLOP/s; "
-          f"memory read {lim['read_gbs']:.1f} GB/s", flush=True)
+    print(f"limits: {limits.text(lim)}", flush=True)
     rows, curve = [], None
     if "forward_backward" not in a.skip:
         import model_forward_backward  # noqa: PLC0415
         rows.append(model_forward_backward.run(repeats=a.repeats, quick=a.quick))
+        rows.append(model_forward_backward.run(repeats=a.repeats, quick=a.quick, dtype="bfloat16"))
     if "train_step" not in a.skip:
         import train_step  # noqa: PLC0415
         rows.append(train_step.run(repeats=a.repeats, quick=a.quick))
@@ -65,8 +68,7 @@ def main() -> None:
 
     print(f"\n== results ({'QUICK shapes, ' if a.quick else ''}load average {load_start:.2f} at start, "
           f"{common.load():.2f} at end, {time.perf_counter() - start:.0f} s) ==")
-    print(f"limits: fp32 matmul XLA {lim['matmul_xla']:.0f} GFLOP/s, torch {lim['matmul_torch']:.0f} GFLOP/s; "
-          f"memory read {lim['read_gbs']:.1f} GB/s")
+    print(f"limits: {limits.text(lim)}")
     print(f"| benchmark | shape | ladder_jax | transformers + torch | ratio | limit | machine |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
