@@ -25,6 +25,16 @@ def param(rngs: nnx.Rngs, shape, axes, dtype, init: str = "normal", scale: float
     return nnx.Param(value, axes=tuple(axes))
 
 
+def _one_cpu_device() -> bool:
+    """Whether the computation being traced runs on one CPU device: no mesh and the CPU backend, or
+    a one-device mesh of CPUs (a plan compiled on this CPU for a TPU topology has TPU devices)."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty:
+        return jax.default_backend() == "cpu"
+    device = getattr(mesh, "abstract_device", None)
+    return mesh.size == 1 and (device.platform if device is not None else jax.default_backend()) == "cpu"
+
+
 def _weight_grad(x, g):
     """xᵀ g over all leading axes: the gradient of a dense kernel. XLA:CPU's dots want their lhs
     contracting its last axis, so for xᵀ g it has whatever fusion produces one operand write it
@@ -34,8 +44,7 @@ def _weight_grad(x, g):
     plain dot: accelerators lay transposes out well, and on a sharded mesh a gather of a
     batch-sharded operand would all-gather it."""
     x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
-    mesh = jax.sharding.get_abstract_mesh()
-    if jax.default_backend() != "cpu" or not (mesh.empty or mesh.size == 1):
+    if not _one_cpu_device():
         return jnp.dot(x2.T, g2, preferred_element_type=jnp.float32)
     rows, cols = x2.shape
     index = jnp.arange(cols, dtype=jnp.int32)[:, None] + jnp.arange(rows, dtype=jnp.int32)[None, :] * cols

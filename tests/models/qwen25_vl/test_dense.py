@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.experimental import topologies
 
 from ladder_jax.models.qwen25_vl.layers import dense
 
@@ -24,14 +25,17 @@ def test_dense_gradients_equal_plain_dot(lead):
 
 
 def test_dense_gathers_on_one_device_only():
-    """A gather of a batch-sharded operand would all-gather it: under a mesh of several devices the
-    kernel gradient is the plain dot, and the same numbers."""
+    """A gather of a batch-sharded operand would all-gather it: under a mesh of several devices, or
+    of accelerators, the kernel gradient is the plain dot, and the same numbers."""
     x = jnp.asarray(np.random.default_rng(0).standard_normal((8, 5, 6)), jnp.float32)
     w = jnp.ones((6, 3))
     grad = jax.jit(jax.grad(lambda w, x: jnp.sum(dense(x, w) ** 2)))
     assert "gather" in grad.lower(w, x).as_text()
     with jax.sharding.use_abstract_mesh(jax.make_mesh((1,), ("data",)).abstract_mesh):
         assert "gather" in grad.lower(w, x).as_text()
+    tpu = topologies.get_topology_desc(platform="tpu", topology_name="v5e:2x2").devices[:1]
+    with jax.sharding.use_abstract_mesh(jax.sharding.Mesh(tpu, ("data",)).abstract_mesh):
+        assert "gather" not in grad.lower(w, x).as_text()  # a plan for one TPU chip, traced here
     mesh = jax.make_mesh((jax.device_count(),), ("data",))
     if mesh.size > 1:
         with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
