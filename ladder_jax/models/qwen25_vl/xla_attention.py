@@ -48,9 +48,9 @@ def _logits(qh, kh, mask, transposed: bool = False):
 
 
 def _forward(q, k, v, mask):
-    """Output, also heads-major, and the softmax's row statistics: max and sum of exp(logit - max), each (B, K, G, T)
-    (kept apart, as jax.nn.softmax computes: a row with every key masked has max -3e38, to which
-    log(S) would add nothing)."""
+    """The output (B, T, N, H), and for the backward pass the output heads-major and the softmax's
+    row max and sum of exp(logit - max), each (B, K, G, T): kept apart, as jax.nn.softmax computes,
+    since a row with every key masked has max -2.4e38, to which log(S) would add nothing."""
     qh, kh, vh = _heads_major(q, k, v)
     gmask = _grouped_mask(mask, kh.shape[1])
     logits = _logits(qh, kh, gmask)
