@@ -1,7 +1,7 @@
 """The demo's curriculum: the `demo` preset (random init, a BPE trained on the toy world's text)
 through stage 1 → stage 2 → cold start → stage 3 on 112×112 toy-world rooms. Two sizes:
 
-    ladder-jax demo                       # :default, 38 minutes measured on a quiet 2-core CPU
+    ladder-jax demo                       # :default, 34 minutes measured on a quiet 2-core CPU
     ladder-jax demo --quick               # :quick, 8 minutes there
     ladder-jax demo --config.demo.scenes=2000 --config.stages.stage1.steps=4000
 
@@ -46,6 +46,9 @@ SIZES = {
 # 2400 steps and the short style took 38.1 (stage 1 15.3, cold start 8.6, stage 3 4.2): stage 2 0.401
 # direct, cold start 0.282 and stage 3 0.384 reasoning (stage 3 raised accuracy 0.283 -> 0.385). No model
 # reads the picture yet: stage 2 scores 0.415 with other rooms' pictures (bench/probes/picture_use.py).
+# With layers.dense and xla_attention (no transposing fusions in the backward pass) the same default took
+# 33.9 min (stage 1 12.5: median step 0.298 s against 0.371; cold start 6.9, stage 3 4.2): stage 2 0.426
+# direct (0.426 with other rooms' pictures), stage 3 0.383 reasoning (cold start 0.363 accuracy -> 0.385).
 
 
 def get_config(size: str = "default"):
