@@ -38,12 +38,13 @@ def _grouped_mask(mask, kv: int):
 
 
 def _logits(qh, kh, mask, transposed: bool = False):
-    """Masked float32 logits (B, K, G, T, S), or their transpose (B, K, S, G, T)."""
+    """Masked float32 logits (B, K, G, T, S) under `mask` (broadcastable to that), or with
+    `transposed` their transpose (B, K, S, G, T) under the mask in that orientation."""
     scale = 1.0 / np.sqrt(qh.shape[-1])
     if transposed:
         raw = jnp.einsum("bksh,bkgth->bksgt", kh, qh, preferred_element_type=jnp.float32) * scale
-        return jnp.where(jnp.moveaxis(mask, -1, 2), raw, MASKED)
-    raw = jnp.einsum("bkgth,bksh->bkgts", qh, kh, preferred_element_type=jnp.float32) * scale
+    else:
+        raw = jnp.einsum("bkgth,bksh->bkgts", qh, kh, preferred_element_type=jnp.float32) * scale
     return jnp.where(mask, raw, MASKED)
 
 
@@ -89,9 +90,10 @@ def _attention_bwd(res, d_out):
     ds = jnp.where(gmask, p * (dp - row[..., None]), 0.0) * scale
     dq = jnp.einsum("bkgts,bksh->bkgth", ds.astype(q.dtype), kh, preferred_element_type=jnp.float32)
     # (S, T) orientation: dk = dsᵀ q, dv = pᵀ do.
-    pt = jnp.exp(_logits(qh, kh, gmask, transposed=True) - top[:, :, None]) / total[:, :, None]
+    tmask = jnp.moveaxis(gmask, -1, 2)  # (B, K, S, G, T)
+    pt = jnp.exp(_logits(qh, kh, tmask, transposed=True) - top[:, :, None]) / total[:, :, None]
     dpt = jnp.einsum("bksh,bkgth->bksgt", vh, do, preferred_element_type=jnp.float32)
-    dst = jnp.where(jnp.moveaxis(gmask, -1, 2), pt * (dpt - row[:, :, None]), 0.0) * scale
+    dst = jnp.where(tmask, pt * (dpt - row[:, :, None]), 0.0) * scale
     dk = jnp.einsum("bksgt,bkgth->bksh", dst.astype(q.dtype), qh, preferred_element_type=jnp.float32)
     dv = jnp.einsum("bksgt,bkgth->bksh", pt.astype(v.dtype), do, preferred_element_type=jnp.float32)
     dq = dq.transpose(0, 3, 1, 2, 4).reshape(q.shape).astype(q.dtype)
