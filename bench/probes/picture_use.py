@@ -5,7 +5,10 @@ mean negative log-likelihood and argmax accuracy of its label, number and other 
 each question's own picture and once with another held-out room's picture. A model that reads the
 picture predicts the numbers better with its own; one that answers from the words scores the same
 (to the third decimal). Also prints the scale of the image tokens' embeddings beside the text
-tokens' (training can blow the vision output up by hundreds when the language model ignores it).
+tokens' (training can blow the vision output up by hundreds when the language model ignores it),
+and how alike a picture's image tokens are: their mean pairwise cosine and the share of their
+energy that is one vector common to every token (a random tower: about 0.27 and 0.13; a trained
+demo tower that collapsed: 0.997 and 0.995, every token of every picture nearly the same vector).
 
     python bench/probes/picture_use.py WORKDIR [--stage stage1] [--items 60]
 
@@ -72,7 +75,8 @@ def scores(model, processor, held, other: bool) -> dict[str, dict[str, float]]:
 
 
 def embedding_scale(model, held) -> dict[str, float]:
-    """RMS of text-token and image-token input embeddings over the held-out prompts."""
+    """RMS of text-token and image-token input embeddings over the held-out prompts, and how alike
+    each picture's image tokens are (`token_likeness`)."""
     module = nnx.merge(model.graphdef, model.state)
     text, image = [], []
     for _, item in held.grounding:
@@ -82,7 +86,20 @@ def embedding_scale(model, held) -> dict[str, float]:
         image.append(e[is_image])
         text.append(e[~is_image])
     return {"text_rms": float(np.sqrt(np.mean(np.concatenate(text) ** 2))),
-            "image_rms": float(np.sqrt(np.mean(np.concatenate(image) ** 2)))}
+            "image_rms": float(np.sqrt(np.mean(np.concatenate(image) ** 2)))} | token_likeness(image)
+
+
+def token_likeness(pictures: list[np.ndarray]) -> dict[str, float]:
+    """Over pictures' image-token embeddings (each (tokens, hidden)): the mean cosine between two
+    tokens of one picture, and the share of all tokens' energy in their common mean vector."""
+    cosines = []
+    for e in pictures:
+        unit = e / np.linalg.norm(e, axis=-1, keepdims=True)
+        pairs = np.triu_indices(len(e), 1)
+        cosines.append((unit @ unit.T)[pairs])
+    every = np.concatenate(pictures)
+    return {"image_token_cosine": float(np.concatenate(cosines).mean()),
+            "image_common_share": float(np.mean(every.mean(0) ** 2) / np.mean(every ** 2))}
 
 
 def main() -> None:
