@@ -32,10 +32,7 @@ import numpy as np
 from flax import nnx
 from PIL import Image
 
-from ladder_jax import config_files
-from ladder_jax.models.qwen25_vl.api import VisionLanguageModel
-from ladder_jax.parallel.mesh import make_mesh
-from ladder_jax.train import stage_inputs
+from picture_use import stage_model  # this folder is on the path when a probe runs as a script
 
 BACKGROUND = "background"
 
@@ -84,13 +81,7 @@ def main() -> None:
     p.add_argument("--stage", default="stage1", help="a finished stage, or `init` for the config's random model")
     p.add_argument("--rooms", type=int, default=450, help="rooms read; two thirds fit the probes, a third scores them")
     args = p.parse_args()
-    cfg = config_files.load(args.workdir / "config.json")
-    records, image_root, _ = stage_inputs.read_records(cfg)
-    processor = stage_inputs.stage_processor(cfg, records, "stage1")
-    mesh = make_mesh(1, 1, 1)
-    source = (stage_inputs.load_model_source(cfg, processor, mesh) if args.stage == "init" else
-              stage_inputs.load_final(cfg, args.workdir / args.stage / "final", mesh))
-    model = VisionLanguageModel(*source, mesh)
+    cfg, records, image_root, processor, model = stage_model(args.workdir, args.stage)
     module = nnx.merge(model.graphdef, model.state)
     embed = jax.jit(module.embed)
     pictures = {}

@@ -102,17 +102,25 @@ def token_likeness(pictures: list[np.ndarray]) -> dict[str, float]:
             "image_common_share": float(np.mean(every.mean(0) ** 2) / np.mean(every ** 2))}
 
 
+def stage_model(workdir: Path, stage: str):
+    """(config, records, image root, stage-1 processor, model) of a curriculum work directory: its
+    finished `stage`, or with stage "init" the random model its config starts from."""
+    cfg = config_files.load(workdir / "config.json")
+    records, image_root, _ = stage_inputs.read_records(cfg)
+    processor = stage_inputs.stage_processor(cfg, records, "stage1")
+    mesh = make_mesh(1, 1, 1)
+    source = (stage_inputs.load_model_source(cfg, processor, mesh) if stage == "init" else
+              stage_inputs.load_final(cfg, workdir / stage / "final", mesh))
+    return cfg, records, image_root, processor, VisionLanguageModel(*source, mesh)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("workdir", type=Path)
     p.add_argument("--stage", default="stage1")
     p.add_argument("--items", type=int, default=60, help="held-out grounding questions")
     args = p.parse_args()
-    cfg = config_files.load(args.workdir / "config.json")
-    records, _, _ = stage_inputs.read_records(cfg)
-    processor = stage_inputs.stage_processor(cfg, records, "stage1")
-    mesh = make_mesh(1, 1, 1)
-    model = VisionLanguageModel(*stage_inputs.load_final(cfg, args.workdir / args.stage / "final", mesh), mesh)
+    cfg, _, _, processor, model = stage_model(args.workdir, args.stage)
     held = HeldOut(Path(cfg.data.root) / "eval", processor, args.items, 0, 96)
     print(json.dumps({"own picture": scores(model, processor, held, other=False),
                       "another room's picture": scores(model, processor, held, other=True),
