@@ -10,7 +10,7 @@ and how alike a picture's image tokens are: their mean pairwise cosine and the s
 energy that is one vector common to every token (a random tower: about 0.27 and 0.13; a trained
 demo tower that collapsed: 0.997 and 0.995, every token of every picture nearly the same vector).
 
-    python bench/probes/picture_use.py WORKDIR [--stage stage1] [--items 60]
+    python bench/probes/picture_use.py WORKDIR [--stage stage1 | --stage init] [--items 60]
 
 WORKDIR is a curriculum work directory (config.json, <stage>/final), e.g. a demo's OUT/ladder.
 """
@@ -117,7 +117,7 @@ def stage_model(workdir: Path, stage: str):
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("workdir", type=Path)
-    p.add_argument("--stage", default="stage1")
+    p.add_argument("--stage", default="stage1", help="a finished stage, or `init` for the config's random model")
     p.add_argument("--items", type=int, default=60, help="held-out grounding questions")
     args = p.parse_args()
     cfg, _, _, processor, model = stage_model(args.workdir, args.stage)
