@@ -5,7 +5,10 @@ through stage 1 → stage 2 → cold start → stage 3 on 112×112 toy-world roo
     ladder-jax demo --quick               # :quick, 8 minutes there
     ladder-jax demo --config.demo.scenes=2000 --config.stages.stage1.steps=4000
 
-The same curriculum trains with `ladder-jax train` on a toy world made beforehand:
+The demo first pretrains the vision tower on the toy world's scene folders (stage 0,
+`demo.vision_pretrain`: ladder_jax/demo/vision_pretrain.py, a named departure) and every stage keeps
+it frozen. The same curriculum trains with `ladder-jax train` on a toy world made beforehand, without
+stage 0 (the random tower, frozen):
 
     ladder-jax toyworld --out runs/toyworld --num-scenes 800 --size 112 --views 2 --video-frames 4
     ladder-jax train --config configs/toy_demo.py
@@ -23,8 +26,8 @@ from ladder_jax.train.stages import base_config, grpo_stage, sft_stage
 
 SIZES = {
     # rooms, stage 1 / 2 / cold start / 3 steps, held-out grounding / spatial / transformers-check questions
-    "quick": dict(scenes=300, steps=(100, 120, 60, 4), items=(32, 64, 16), fast_compile=True),
-    "default": dict(scenes=800, steps=(2400, 700, 600, 50), items=(120, 240, 32), fast_compile=False),
+    "quick": dict(scenes=300, steps=(100, 120, 60, 4), items=(32, 64, 16), fast_compile=True, vision_steps=300),
+    "default": dict(scenes=800, steps=(2400, 700, 600, 50), items=(120, 240, 32), fast_compile=False, vision_steps=600),
 }
 # Stage 1 gets most of the default's minutes: the model boxes and names objects early but reads
 # which ones the question asks for late. Share of asked held-out objects its answer boxes (stage 1
@@ -64,11 +67,15 @@ def get_config(size: str = "default"):
     grounding, spatial, hf_check = s["items"]
     cfg.demo = dict(name=size, scenes=s["scenes"], eval_fraction=0.1, size=config_dict.FieldReference(112), views=2,
                     video_frames=config_dict.FieldReference(4), grounding_per_scene=4, grounding_items=grounding,
-                    spatial_items=spatial, hf_check_items=hf_check, baseline=True, reasoning="short")
+                    spatial_items=spatial, hf_check_items=hf_check, baseline=True, reasoning="short",
+                    vision_pretrain=dict(steps=s["vision_steps"], batch_size=16, learning_rate=1e-3))
     def toy(**changes):
         # Fresh references per stage and field: setting one stage's field must not move another's.
         side, frames = cfg.demo.get_ref("size"), cfg.demo.get_ref("video_frames")
+        # The tower and merger stay as stage 0 (demo/vision_pretrain.py) left them: trained on by the
+        # language-model loss, the demo's tower collapses to one vector per picture.
         return dict(batch_size=8, learning_rate=2e-3, warmup_ratio=0.1, weight_decay=0.01, log_every=10,
+                    freeze_vision=True, freeze_merger=True,
                     checkpoint_every=200, min_pixels=side * side, max_pixels=side * side,
                     video_min_pixels=(side // 2) ** 2, video_max_pixels=(side // 2) ** 2, num_frames=frames + 0,
                     buckets=dict(lengths=(128, 256, 512), image_patches=(64, 128, 256, 512),

@@ -2,7 +2,8 @@
 
 Each image token of a toy-world room picture covers one cell (28×28 pixels at the demo's 112). The
 toy world's scene folders hold the picture's per-pixel object ids (`instances.png`), so every cell
-has a truth: the label of the object covering at least a quarter of it, else "background". A ridge
+has a truth (`demo.vision_pretrain.cell_truth`, which stage 0 trains on): the label of the object
+covering most of it when that is at least a quarter, else "background". A ridge
 classifier (one-vs-rest, fit on some rooms, scored on others) reads that truth from
 
 - the token's embedding as the language model's RMSNorm sees it (unit length),
@@ -23,7 +24,6 @@ starts from.
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 from pathlib import Path
 
@@ -32,22 +32,8 @@ import numpy as np
 from flax import nnx
 from PIL import Image
 
+from ladder_jax.demo.vision_pretrain import BACKGROUND, cell_truth
 from picture_use import stage_model  # this folder is on the path when a probe runs as a script
-
-BACKGROUND = "background"
-
-
-def cell_truth(instances: np.ndarray, labels: dict[int, str], side: int) -> list[str]:
-    """Row-major over a side × side grid: the label of the object covering ≥ 1/4 of each cell."""
-    cell = instances.shape[0] // side
-    out = []
-    for row in range(side):
-        for col in range(side):
-            ids = instances[row * cell:(row + 1) * cell, col * cell:(col + 1) * cell].ravel().tolist()
-            top, count = collections.Counter(ids).most_common(1)[0]
-            out.append(labels.get(top, BACKGROUND) if count >= len(ids) / 4 else BACKGROUND)
-    return out
-
 
 def pixel_features(pixels: np.ndarray, side: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per cell, row-major: a 4×4×4 colour histogram (square-rooted shares) and mean + std of RGB."""
@@ -99,8 +85,8 @@ def main() -> None:
         e = np.asarray(embed(ids, enc["pixel_values"][None], enc["image_grid_thw"][None]))[0]
         t = e[ids[0] == model.config.image_token_id]
         side = int(round(np.sqrt(len(t))))
-        labels = cell_truth(np.asarray(Image.open(scene / "instances.png")),
-                            {o["id"]: o["label"] for o in meta["gt_objects"]}, side)
+        labels = cell_truth(np.asarray(Image.open(scene / "instances.png")).astype(np.int64),
+                            {o["id"]: o["label"] for o in meta["gt_objects"]}, side, side)
         h, m = pixel_features(np.asarray(picture), side)
         classes += sorted(set(labels) - set(classes))
         tokens += list(t / np.linalg.norm(t, axis=-1, keepdims=True))

@@ -135,6 +135,7 @@ def _run(cfg, out: Path, seeds: list[int]) -> dict[str, Any]:
     import jax  # noqa: PLC0415
 
     from ladder_jax.demo import run as demo  # noqa: PLC0415
+    from ladder_jax.demo import vision_pretrain  # noqa: PLC0415
     from ladder_jax.parallel.mesh import make_mesh  # noqa: PLC0415
     from ladder_jax.train import curriculum, stage_inputs, stages  # noqa: PLC0415
 
@@ -148,9 +149,13 @@ def _run(cfg, out: Path, seeds: list[int]) -> dict[str, Any]:
     evaluate = demo.Evaluations(demo.held_out(world, processor, records), out / "evals", mesh, phases)
     table = rows(cfg)
     scores: dict[str, dict[int, dict]] = {row: {} for row in table}
+    tower_processor = stage_inputs.stage_processor(world, records, "stage1")
     for seed in seeds:
+        seeded = cfg.copy_and_resolve_references()
+        seeded.seed, seeded.data.root = seed, str(out / "toyworld")
+        seeded = vision_pretrain.prepared(seeded, out / f"seed{seed}" / "vision_pretrain", tower_processor, mesh, phases)
         for variant in VARIANTS:
-            vcfg = variant_config(cfg, out, variant, seed)
+            vcfg = variant_config(seeded, out, variant, seed)
             workdir = Path(vcfg.workdir)
             link(out / stage_inputs.TOKENIZER_DIR, workdir / stage_inputs.TOKENIZER_DIR)
             for stage in shared_stages(cfg, variant):

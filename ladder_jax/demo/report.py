@@ -83,6 +83,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     types = sorted({t for scores in table.values() for t in scores})
     lines += markdown_table(["question type"] + list(table),
                              [[t] + [fmt(table[m].get(t)) for m in table] for t in types])
+    lines += vision_lines(report.get("vision_pretrain"))
     lines += ["", "## Training", ""]
     lines += markdown_table(["run / stage", "steps", "first logged", "last logged", "minutes"],
                              [[name, str(t["steps"]), fmt(t["first"]), fmt(t["last"]), f"{t['seconds'] / 60:.1f}"]
@@ -92,6 +93,22 @@ def markdown(report: Mapping[str, Any]) -> str:
               + hf_sentence(report["hf_export"]["check"]), ""]
     lines += [f"![{name}]({file})" for name, file in report["plots"].items()]
     return "\n".join(lines) + "\n"
+
+
+def vision_lines(pretrain: Mapping[str, Any] | None) -> list[str]:
+    """Stage 0 (demo/vision_pretrain.py): what the tower says about held-out rooms' cells, before and after."""
+    if not pretrain:
+        return []
+    before, after = pretrain["held_out_before"] or {}, pretrain["held_out_after"] or {}
+    rows, cols = pretrain["cells"]
+    lines = ["", "## Stage 0: the vision tower (a departure: the stand-in for a pretrained encoder)", "",
+             f"{pretrain['steps']} steps of {pretrain['batch_size']} rooms ({pretrain['rooms']} training rooms); each of "
+             f"a picture's {rows}×{cols} image tokens asked which object covers its cell and where the cell is. "
+             f"Held-out rooms ({pretrain['held_out_rooms']}), shares predicted; the tower then stays frozen:", ""]
+    names = (("cells", "cells (object or background)"), ("object_cells", "cells an object covers"),
+             ("row", "row"), ("col", "column"))
+    return lines + markdown_table(["", "random init", "after stage 0"],
+                                  [[label, fmt(before.get(key)), fmt(after.get(key))] for key, label in names])
 
 
 def hf_sentence(check: Mapping[str, Any]) -> str:

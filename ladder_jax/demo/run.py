@@ -1,6 +1,7 @@
 """`ladder-jax demo`: the curriculum runner on configs/toy_demo.py, plus the report.
 
     toy world (config.demo) → demo tokenizer → `demo`-preset Qwen2.5-VL (random init)
+      → stage 0: its vision tower pretrained on the toy world's scene folders (demo/vision_pretrain.py)
       → `curriculum.run`: stage 1 (grounding) → stage 2 (spatial QA) → cold start → stage 3 (GRPO)
       + the baseline: stage 3 alone from the same random init (config.demo.baseline)
     each model scored on held-out rooms (demo/evaluate.py) → report.json, report.md, PNG plots,
@@ -79,6 +80,10 @@ def check(cfg) -> None:
     if cfg.demo.get("reasoning") not in REASONING_STYLES:
         raise DemoConfigError(f"config.demo.reasoning={cfg.demo.get('reasoning')!r}: the toy world's cold-start "
                               f"solutions are one of {REASONING_STYLES}")
+    v = cfg.demo.get("vision_pretrain")
+    if v is None or not (v.steps >= 0 and v.batch_size >= 1 and v.learning_rate > 0):
+        raise DemoConfigError(f"config.demo.vision_pretrain={v}: needs steps >= 0 (0: no stage 0, the tower starts "
+                              f"random), batch_size >= 1 and learning_rate > 0")
     stages.check_static(cfg)
     stages.check_static(baseline(cfg))
 
@@ -218,7 +223,7 @@ class Evaluations:
 def _run(cfg, out: Path) -> dict[str, Any]:
     import jax  # noqa: PLC0415 (keep `ladder-jax --help` fast)
 
-    from ladder_jax.demo import hf_check  # noqa: PLC0415
+    from ladder_jax.demo import hf_check, vision_pretrain  # noqa: PLC0415
     from ladder_jax.models.qwen25_vl.api import VisionLanguageModel  # noqa: PLC0415
     from ladder_jax.parallel.mesh import make_mesh  # noqa: PLC0415
     from ladder_jax.train import curriculum, stage_inputs, stages  # noqa: PLC0415
@@ -228,6 +233,8 @@ def _run(cfg, out: Path) -> dict[str, Any]:
     records, _, _ = stage_inputs.read_records(cfg)
     processor = stage_inputs.stage_processor(cfg, records)  # held-out questions as stage 2 trains on them
     mesh = make_mesh(*stages.check_devices(cfg, jax.device_count(), jax.process_count()))
+    cfg = vision_pretrain.prepared(cfg, out / "vision_pretrain", stage_inputs.stage_processor(cfg, records, "stage1"),
+                                   mesh, phases)
     grpo = cfg.stages.stage3.grpo
     evaluate = Evaluations(held_out(cfg, processor, records), out / "evals", mesh, phases)
     held = evaluate.held
@@ -278,6 +285,7 @@ def _training(runs, metrics_jsonl) -> dict[str, dict]:
 def _report(cfg, out: Path, data: Path, models, runs, phases: Phases, hf_export: dict, model) -> dict[str, Any]:
     import jax  # noqa: PLC0415
 
+    from ladder_jax.demo import vision_pretrain  # noqa: PLC0415
     from ladder_jax.train.telemetry import read_jsonl  # noqa: PLC0415
 
     training = _training(runs, read_jsonl)
@@ -300,6 +308,7 @@ def _report(cfg, out: Path, data: Path, models, runs, phases: Phases, hf_export:
         "config": cfg.copy_and_resolve_references().to_dict(),
         "data": {"root": str(data), "scenes": summary["scenes"], "counts": summary["counts"]},
         "model": {"preset": "demo", "parameters": int(sum(x.size for x in jax.tree.leaves(model.state)))},
+        "vision_pretrain": vision_pretrain.report_of(cfg),
         "models": models, "training": training, "hf_export": hf_export, "plots": plot_files,
         "seconds": dict(phases.seconds, total=sum(phases.seconds.values())),
         "checkpoints": {label: str(Path(cfg.workdir) / stage) for label, cfg, stage in runs},

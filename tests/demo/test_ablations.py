@@ -11,7 +11,7 @@ from ladder_jax.demo import ablations
 from ladder_jax.demo.run import DemoConfigError, demo_config, main, configure
 from ladder_jax.train import stages
 
-TINY = ["--config.demo.scenes=10", "--config.demo.eval_fraction=0.2", "--config.stages.stage1.steps=2",
+TINY = ["--config.demo.scenes=10", "--config.demo.vision_pretrain.steps=2", "--config.demo.eval_fraction=0.2", "--config.stages.stage1.steps=2",
         "--config.stages.stage2.steps=2", "--config.stages.cold_start.steps=1", "--config.stages.stage3.steps=1",
         "--config.demo.grounding_items=2", "--config.demo.spatial_items=2",
         "--config.stages.stage3.grpo.max_new_tokens=8"]
@@ -105,6 +105,8 @@ def test_end_to_end_each_model_is_trained_once_and_a_second_start_resumes(tmp_pa
         for variant, order in ablations.VARIANTS.items():
             written = json.loads((root / variant / "config.json").read_text())
             assert tuple(written["order"]) == order and written["seed"] == seed
+            # every variant of a seed starts from that seed's stage-0 tower (and its random language model)
+            assert (written["model"]["init"], written["model"]["path"]) == ("params", str(root / "vision_pretrain" / "final"))
             assert (root / variant / "tokenizer").resolve() == (out / "tokenizer").resolve()
     trained = sorted(k for k in json.loads((out / "timings.json").read_text()) if k.startswith("train"))
     assert trained == sorted(f"train seed{s} {v} {stage}" for s in seeds for v, stage in

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--config.demo.scenes=12", "--config.stages.stage1.steps=400", "--config.stages.stage1.log_every=1",
+TINY = ["--config.demo.scenes=12", "--config.demo.vision_pretrain.steps=2", "--config.stages.stage1.steps=400", "--config.stages.stage1.log_every=1",
         "--config.stages.stage2.steps=1", "--config.stages.cold_start.steps=0", "--config.stages.stage3.steps=0",
         "--config.demo.grounding_items=4", "--config.demo.spatial_items=4", "--config.demo.hf_check_items=2"]
 MESSAGE = "interrupted; run the same command again to resume"

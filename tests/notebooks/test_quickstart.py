@@ -13,7 +13,7 @@ from ladder_jax.demo.run import demo_config, run
 from ladder_jax.train.stages import CurriculumConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ("--config.demo.scenes=16 --config.stages.stage1.steps=2 --config.stages.stage2.steps=2 "
+TINY = ("--config.demo.scenes=16 --config.demo.vision_pretrain.steps=2 --config.stages.stage1.steps=2 --config.stages.stage2.steps=2 "
         "--config.stages.cold_start.steps=1 --config.stages.stage3.steps=1 --config.demo.grounding_items=8 "
         "--config.demo.spatial_items=8 --config.demo.hf_check_items=4 --config.stages.stage3.grpo.max_new_tokens=16")
 
