@@ -82,7 +82,9 @@ def get_config(size: str = "default"):
                                  video_patches=(32, 64, 128))) | changes
 
     stage1, stage2, cold_start, stage3 = s["steps"]
-    cfg.stages.stage1 = sft_stage(steps=stage1, **toy(learning_rate=5e-3))
+    # Stage 1 with the reference's loss (the whole sequence, each sample's token mean): trained on the
+    # question's words too, the model copies the asked labels into its answer (README: departures).
+    cfg.stages.stage1 = sft_stage(steps=stage1, **toy(learning_rate=5e-3, answer_only_loss=False, loss_average="sample"))
     cfg.stages.stage2 = sft_stage(steps=stage2, **toy())
     cfg.stages.cold_start = sft_stage(steps=cold_start, **toy())
     # 96 tokens: stage 3's completion budget and the reasoning evaluation's (solutions: <= 78 tokens).

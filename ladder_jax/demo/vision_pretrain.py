@@ -9,7 +9,10 @@ says what is where. Stage 0 gives the demo's tower that: on the toy world's scen
 (`scenes/<room>/rgb.png`, `instances.png`, `meta.json`), each merged image token (one 28×28 cell of
 the picture) learns, through linear heads dropped afterwards,
 
-- which object covers its cell: the label covering at least a quarter of it, else background;
+- which object covers its cell (the labelled object covering most of it, when that is at least a
+  quarter, else background), read against the language model's own embedding of the label's words:
+  a sofa's image tokens come to point where the word "sofa" does, as a pretrained encoder's tokens
+  do for the language model trained with it, so the question's words can find them;
 - which row and which column of the picture's token grid it is (the tower has only relative
   positions, so where a cell lies must be learnt for the language model to box it).
 
@@ -102,16 +105,28 @@ def read_rooms(scenes: Path, vision, classes: tuple[str, ...] | None = None) -> 
     return Rooms(np.stack(pixels).astype(np.float32), np.asarray(grid), objects, tuple(classes), dict(skipped))
 
 
-def _heads(dim: int, classes: int, rows: int, cols: int):
+def label_vectors(embed_table: np.ndarray, tokenizer, labels) -> np.ndarray:
+    """(labels, hidden) unit vectors: the mean of the language model's embeddings of each label's
+    tokens, as a question writes it (" sofa") and as an answer does ("sofa")."""
+    def one(label: str) -> np.ndarray:
+        ids = tokenizer.encode(" " + label, add_special_tokens=False) + tokenizer.encode(label, add_special_tokens=False)
+        v = np.asarray(embed_table, np.float32)[ids].mean(0)
+        return v / max(float(np.linalg.norm(v)), 1e-12)
+    return np.stack([one(label) for label in labels])
+
+
+def _heads(dim: int, classes: int, rows: int, cols: int, seed: int):
     import jax.numpy as jnp  # noqa: PLC0415
 
-    return {"object": jnp.zeros((dim, classes)), "object_bias": jnp.zeros(classes), "row": jnp.zeros((dim, rows)),
-            "col": jnp.zeros((dim, cols))}
+    background = np.random.default_rng(seed).normal(size=dim).astype(np.float32)
+    return {"background": jnp.asarray(background), "scale": jnp.asarray(4.0), "object_bias": jnp.zeros(classes),
+            "row": jnp.zeros((dim, rows)), "col": jnp.zeros((dim, cols))}
 
 
-def _logits(visual_def, params, pixels, grid_thw):
+def _logits(visual_def, params, pixels, grid_thw, words):
     """The three heads' logits per merged token, read from features at unit rms (as the language
-    model's RMSNorm sees them)."""
+    model's RMSNorm sees them). An object's logit is the feature against `words` (its label's
+    embedding, fixed); background's against a learnt direction."""
     import jax.numpy as jnp  # noqa: PLC0415
     from flax import nnx  # noqa: PLC0415
 
@@ -119,7 +134,9 @@ def _logits(visual_def, params, pixels, grid_thw):
     grid = jnp.broadcast_to(grid_thw, (pixels.shape[0], 1, 3))
     f = nnx.merge(visual_def, visual_state)(pixels, grid)
     f = f * jnp.reciprocal(jnp.sqrt(jnp.mean(f * f, axis=-1, keepdims=True) + 1e-6))
-    return f @ heads["object"] + heads["object_bias"], f @ heads["row"], f @ heads["col"]
+    background = heads["background"] / (jnp.linalg.norm(heads["background"]) + 1e-6)
+    classes = jnp.concatenate([background[None], words], axis=0)
+    return f @ classes.T * heads["scale"] + heads["object_bias"], f @ heads["row"], f @ heads["col"]
 
 
 def _targets(objects, rows: int, cols: int):
@@ -137,8 +154,8 @@ def accuracy(predicted, objects: np.ndarray, rows: int, cols: int) -> dict[str, 
             "row": float((row == want_row).mean()), "col": float((col == want_col).mean())}
 
 
-def pretrain(graphdef, state, train: Rooms, held: Rooms | None, steps: int, batch_size: int, learning_rate: float,
-             seed: int, log_every: int = 100) -> tuple[Any, dict[str, Any]]:
+def pretrain(graphdef, state, tokenizer, train: Rooms, held: Rooms | None, steps: int, batch_size: int,
+             learning_rate: float, seed: int, log_every: int = 100) -> tuple[Any, dict[str, Any]]:
     """Adam on the tower, the merger and the heads for `steps` batches of `batch_size` rooms (drawn
     without replacement within a step); returns the model state with the trained tower and a report
     (held-out accuracy before and after, rooms used and skipped)."""
@@ -150,7 +167,8 @@ def pretrain(graphdef, state, train: Rooms, held: Rooms | None, steps: int, batc
     module = nnx.merge(graphdef, state)
     visual_def, visual_state = nnx.split(module.visual)
     rows, cols = train.cells
-    params = (visual_state, _heads(module.visual.cfg.out_hidden_size, len(train.classes), rows, cols))
+    params = (visual_state, _heads(module.visual.cfg.out_hidden_size, len(train.classes), rows, cols, seed))
+    words = jnp.asarray(label_vectors(module.embed_tokens[...], tokenizer, train.classes[1:]))
     grid = jnp.asarray(train.grid_thw)
     tx = optax.adam(learning_rate)
     opt_state = tx.init(params)
@@ -158,7 +176,7 @@ def pretrain(graphdef, state, train: Rooms, held: Rooms | None, steps: int, batc
     def loss_fn(params, pixels, objects):
         ce = optax.softmax_cross_entropy_with_integer_labels
         return sum(ce(logit, want).mean() for logit, want in
-                   zip(_logits(visual_def, params, pixels, grid), _targets(objects, rows, cols)))
+                   zip(_logits(visual_def, params, pixels, grid, words), _targets(objects, rows, cols)))
 
     @jax.jit
     def step(params, opt_state, pixels, objects):
@@ -166,7 +184,7 @@ def pretrain(graphdef, state, train: Rooms, held: Rooms | None, steps: int, batc
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    predict = jax.jit(lambda params, pixels: [z.argmax(-1) for z in _logits(visual_def, params, pixels, grid)])
+    predict = jax.jit(lambda params, pixels: [z.argmax(-1) for z in _logits(visual_def, params, pixels, grid, words)])
 
     def held_out(params) -> dict[str, float] | None:
         if held is None:
@@ -212,7 +230,7 @@ def prepared(cfg, directory: Path, processor, mesh, phases=None):
         held = read_rooms(root / "eval" / "scenes", vision, train.classes) if (root / "eval" / "scenes").is_dir() else None
         log.info("vision pretraining: %d rooms (%d held out), %d classes, %d steps", len(train.pixels),
                  0 if held is None else len(held.pixels), len(train.classes), p.steps)
-        state, report = pretrain(graphdef, state, train, held, p.steps, p.batch_size, p.learning_rate, cfg.seed)
+        state, report = pretrain(graphdef, state, processor.tokenizer, train, held, p.steps, p.batch_size, p.learning_rate, cfg.seed)
         partial = directory / "final.partial"
         shutil.rmtree(partial, ignore_errors=True)
         save_params(partial, model_cfg, state, processor=processor)

@@ -90,3 +90,15 @@ def test_prepared_trains_the_tower_alone_once(world):
     assert again.model.path == str(final) and (final / "params").stat().st_mtime_ns == mtime
     off = demo_config(out, True, ["--config.demo.vision_pretrain.steps=0"])
     assert vision_pretrain.prepared(off, out / "unused", processor, mesh) is off and not (out / "unused").exists()
+
+
+def test_label_vectors_are_the_unit_mean_of_the_labels_word_embeddings(world):
+    _, _, processor = world
+    tok = processor.tokenizer
+    table = np.random.default_rng(0).normal(size=(len(tok), 16)).astype(np.float32)
+    got = vision_pretrain.label_vectors(table, tok, ["sofa", "tv stand"])
+    for label, v in zip(["sofa", "tv stand"], got):
+        ids = tok.encode(" " + label, add_special_tokens=False) + tok.encode(label, add_special_tokens=False)
+        want = table[ids].mean(0)
+        np.testing.assert_allclose(v, want / np.linalg.norm(want), rtol=1e-6)
+    assert not np.allclose(got[0], got[1])
