@@ -2,7 +2,7 @@
 through stage 1 → stage 2 → cold start → stage 3 on 112×112 toy-world rooms. Two sizes:
 
     ladder-jax demo                       # :default, 30 minutes measured on a quiet 2-core CPU
-    ladder-jax demo --quick               # :quick, 8 minutes there
+    ladder-jax demo --quick               # :quick, 6.5 minutes there
     ladder-jax demo --config.demo.scenes=2000 --config.stages.stage1.steps=4000
 
 The demo first pretrains the vision tower on the toy world's scene folders (stage 0,
