@@ -57,7 +57,8 @@ SIZES = {
 # other rooms' pictures; position-blind 0.068), 50% of asked objects named; stage 2 0.453 direct (0.444
 # with other pictures); stage 3 0.375 reasoning (cold start 0.340 accuracy -> 0.378). Stage 1 alone on a
 # stage-0 tower trained by a scratch script (600 of the rooms, the JPEG pictures): IoU 0.143 (0.112 with
-# other pictures), 85% named; on the demo's tower with data order seed 1: IoU 0.140 but 0.142 with other
+# other pictures), 85% named (the same tower, data order seed 1: IoU 0.070, 0.064 with other pictures,
+# 77% named); on the demo's tower with data order seed 1: IoU 0.140 but 0.142 with other
 # pictures, 91% named (per-label boxes beat the per-label mean box without looking). Whether stage 1
 # names and looks turns on the tower and the data order alike: seeds decide (`demo --ablations`).
 
