@@ -77,6 +77,7 @@ def get_config(size: str = "default"):
     cfg.demo = dict(name=size, scenes=s["scenes"], eval_fraction=0.1, size=config_dict.FieldReference(112), views=2,
                     video_frames=config_dict.FieldReference(4), grounding_per_scene=4, grounding_items=grounding,
                     spatial_items=spatial, hf_check_items=hf_check, baseline=True, reasoning="short",
+                    cold_start="one",
                     vision_pretrain=dict(steps=s["vision_steps"], batch_size=16, learning_rate=1e-3))
     def toy(**changes):
         # Fresh references per stage and field: setting one stage's field must not move another's.

@@ -68,7 +68,7 @@ def demo_config(out: Path, quick: bool = False, overrides: list[str] = (),
 
 def check(cfg) -> None:
     """Every setting of the demo and of its two curricula (the ladder and the baseline)."""
-    from ladder_jax.data.toyworld.cold_start import REASONING_STYLES  # noqa: PLC0415 (keep `--help` fast)
+    from ladder_jax.data.toyworld.cold_start import COLD_START_SHARES, REASONING_STYLES  # noqa: PLC0415 (fast `--help`)
     from ladder_jax.train import stages  # noqa: PLC0415
 
     if "demo" not in cfg:
@@ -80,6 +80,9 @@ def check(cfg) -> None:
     if cfg.demo.get("reasoning") not in REASONING_STYLES:
         raise DemoConfigError(f"config.demo.reasoning={cfg.demo.get('reasoning')!r}: the toy world's cold-start "
                               f"solutions are one of {REASONING_STYLES}")
+    if cfg.demo.get("cold_start", "one") not in COLD_START_SHARES:
+        raise DemoConfigError(f"config.demo.cold_start={cfg.demo.get('cold_start')!r}: the toy world writes cold-start "
+                              f"records for one of {COLD_START_SHARES} (spatial questions per room and data type)")
     v = cfg.demo.get("vision_pretrain")
     if v is None or not (v.steps >= 0 and v.batch_size >= 1 and v.learning_rate > 0):
         raise DemoConfigError(f"config.demo.vision_pretrain={v}: needs steps >= 0 (0: no stage 0, the tower starts "
@@ -172,7 +175,7 @@ def run(cfg, out: Path) -> dict[str, Any]:
 
 def prepare_world(cfg, phases: Phases) -> Path:
     """The toy world config.demo describes, in config.data.root: generated once (with config.seed),
-    then reused. One made with the other cold-start reasoning style is refused, not mixed in."""
+    then reused. One made with other cold-start records (reasoning style or share) is refused, not mixed in."""
     from ladder_jax.data.toyworld.generate import SUMMARY_FILE, generate  # noqa: PLC0415
 
     d, data = cfg.demo, Path(cfg.data.root)
@@ -181,11 +184,13 @@ def prepare_world(cfg, phases: Phases) -> Path:
         phases.run("data", lambda: generate(
             data, d.scenes, cfg.seed, size=d.size, views=d.views, video_frames=d.video_frames,
             eval_fraction=d.eval_fraction, grounding_per_scene=d.grounding_per_scene, reasoning=d.reasoning,
-            progress=True))
-    made = json.loads((data / SUMMARY_FILE).read_text()).get("reasoning", "worked")
-    if made != d.reasoning:
-        raise DemoConfigError(f"{data} holds a toy world with {made!r} cold-start reasoning, the config asks for "
-                              f"{d.reasoning!r} (config.demo.reasoning); use another --out")
+            cold_start=d.get("cold_start", "one"), progress=True))
+    summary = json.loads((data / SUMMARY_FILE).read_text())
+    for key, default in (("reasoning", "worked"), ("cold_start", "one")):
+        made, asked = summary.get(key, default), d.get(key, default)
+        if made != asked:
+            raise DemoConfigError(f"{data} holds a toy world whose cold-start records were made with {key}={made!r}, "
+                                  f"the config asks for {asked!r} (config.demo.{key}); use another --out")
     return data
 
 

@@ -83,3 +83,18 @@ def test_report_json_is_standard_json(tmp_path):
     loaded = json.loads(json_path.read_text())
     assert loaded["models"]["m"]["grounding"]["box_iou"] is None and loaded["models"]["m"]["direct"]["overall"] is None
     assert "skipped: torch is not installed" in md_path.read_text()
+
+
+def test_cold_start_share_is_checked_and_a_world_made_with_another_is_refused(tmp_path):
+    from ladder_jax.demo.run import Phases, prepare_world
+
+    with pytest.raises(DemoConfigError, match="cold_start='some'.*one of"):
+        check(demo_config(tmp_path, True, ["--config.demo.cold_start=some"]))
+    cfg = demo_config(tmp_path, True, ["--config.demo.cold_start=all"])
+    world = tmp_path / "toyworld"
+    world.mkdir()
+    (world / "toyworld_summary.json").write_text(json.dumps({"reasoning": cfg.demo.reasoning, "cold_start": "one"}))
+    with pytest.raises(DemoConfigError, match="cold_start='one', the config asks for 'all'"):
+        prepare_world(cfg, Phases(tmp_path / "timings.json"))
+    cfg.demo.cold_start = "one"
+    assert prepare_world(cfg, Phases(tmp_path / "timings.json")) == world

@@ -40,6 +40,7 @@ class Config:
     video_frames: int = 16
     grounding_per_scene: int = 4
     reasoning: str = "worked"  # cold-start solutions (cold_start.REASONING_STYLES)
+    cold_start: str = "one"  # which questions get a cold-start record (cold_start.COLD_START_SHARES)
     jpeg_quality: int = 95
 
     @property
@@ -110,6 +111,7 @@ def _records(scene: Scene, frames, paths, index: int, cfg: Config, rng) -> dict[
                  "data_type": data_type}
             )
         if asked:
-            qid_cs, q = asked[int(rng.integers(len(asked)))]
-            out["cold_start"].append(cold_start_record(q, qid_cs, paths[data_type], data_type, cfg.reasoning))
+            drawn = int(rng.integers(len(asked)))  # drawn either way: the rest of the scene stays the same
+            for qid_cs, q in asked if cfg.cold_start == "all" else asked[drawn:drawn + 1]:
+                out["cold_start"].append(cold_start_record(q, qid_cs, paths[data_type], data_type, cfg.reasoning))
     return out

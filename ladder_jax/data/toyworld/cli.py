@@ -11,7 +11,7 @@ import json
 import sys
 
 from ladder_jax.atomic_output import OutputError, build_beside
-from ladder_jax.data.toyworld.cold_start import REASONING_STYLES
+from ladder_jax.data.toyworld.cold_start import COLD_START_SHARES, REASONING_STYLES
 from ladder_jax.data.toyworld.generate import SUMMARY_FILE, generate
 
 
@@ -27,6 +27,8 @@ def configure(verb: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grounding-per-scene", type=int, default=4, help="stage-1 questions per room image")
     parser.add_argument("--reasoning", choices=REASONING_STYLES, default="worked",
                         help="cold-start solutions: the worked derivation, or the short grounded statement")
+    parser.add_argument("--cold-start", choices=COLD_START_SHARES, default="one",
+                        help="cold-start records for one spatial question per room and data type, or for all")
     parser.add_argument("--eval-fraction", type=float, default=0.1, help="share of scenes held out")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument("--overwrite", action="store_true",
@@ -50,6 +52,7 @@ def main(verb: str, args: argparse.Namespace) -> int:
                 eval_fraction=args.eval_fraction,
                 grounding_per_scene=args.grounding_per_scene,
                 reasoning=args.reasoning,
+                cold_start=args.cold_start,
                 workers=args.workers,
                 progress=True,
             )

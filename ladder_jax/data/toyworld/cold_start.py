@@ -26,6 +26,10 @@ def stage3_prompt(question: Question) -> str:
 
 
 REASONING_STYLES = ("worked", "short")
+# Which of a view's spatial questions get a cold-start record (the toy world's `cold_start`):
+#   one  one drawn at random per scene and data type (a sixth of the spatial questions)
+#   all  every one, so the cold start sees each question stage 2 trains on, in the stage-3 form
+COLD_START_SHARES = ("one", "all")
 
 
 def solution(question: Question, style: str = "worked") -> str:

@@ -7,8 +7,9 @@
 
 Image paths in records are relative to the folder holding the JSONL files (out/ or out/eval/).
 The output depends only on (scenes, seed, eval_fraction, size, views, video_frames,
-grounding_per_scene, reasoning), not on the number of workers; `reasoning` (the cold-start
-solutions' style, cold_start.REASONING_STYLES) changes cold_start.jsonl alone.
+grounding_per_scene, reasoning, cold_start), not on the number of workers; `reasoning` (the
+cold-start solutions' style, cold_start.REASONING_STYLES) and `cold_start` (which questions get one,
+cold_start.COLD_START_SHARES) change cold_start.jsonl alone.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ladder_jax.data.toyworld.build_scene import Config, build_scene
-from ladder_jax.data.toyworld.cold_start import REASONING_STYLES
+from ladder_jax.data.toyworld.cold_start import COLD_START_SHARES, REASONING_STYLES
 
 SUMMARY_FILE = "toyworld_summary.json"  # written last: its presence means the set is complete
 FILES = {
@@ -46,6 +47,7 @@ def generate(
     eval_fraction: float = 0.1,
     grounding_per_scene: int = 4,
     reasoning: str = "worked",
+    cold_start: str = "one",
     workers: int | None = None,
     progress: bool = False,
 ) -> dict:
@@ -54,6 +56,8 @@ def generate(
     overwritten; `ladder-jax toyworld` builds into a fresh folder and swaps it in instead."""
     if reasoning not in REASONING_STYLES:
         raise ValueError(f"reasoning={reasoning!r}: cold-start solutions are one of {REASONING_STYLES}")
+    if cold_start not in COLD_START_SHARES:
+        raise ValueError(f"cold_start={cold_start!r}: cold-start records are written for one of {COLD_START_SHARES}")
     if (scenes < 1 or not 0 <= eval_fraction < 1 or views < 1 or video_frames < 4 or size < 32
             or not 1 <= grounding_per_scene <= 20):
         raise ValueError(
@@ -65,7 +69,7 @@ def generate(
     n_eval = int(round(scenes * eval_fraction))
     roots = {"train": out, "eval": out / "eval"}
     cfg = Config(size=size, views=views, video_frames=video_frames, grounding_per_scene=grounding_per_scene,
-                 reasoning=reasoning)
+                 reasoning=reasoning, cold_start=cold_start)
     start = time.perf_counter()
     counts = {split: collections.Counter() for split in roots}
     handles = {
@@ -89,6 +93,7 @@ def generate(
     summary = {
         "seed": seed,
         "reasoning": reasoning,
+        "cold_start": cold_start,
         "scenes": {"train": scenes - n_eval, "eval": n_eval},
         "frames_per_scene": 1 + views + video_frames,
         "counts": {split: dict(sorted(c.items())) for split, c in counts.items()},

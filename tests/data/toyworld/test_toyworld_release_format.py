@@ -11,6 +11,7 @@ from PIL import Image
 from ladder_jax.data.prompts import reasoning_prompt
 from ladder_jax.data.schema import DATA_TYPES, MULTIPLE_CHOICE_TYPES, NUMERIC_TYPES, QUESTION_TYPES
 from ladder_jax.data.toyworld import generate
+from ladder_jax.data.toyworld.generate import SUMMARY_FILE
 
 GROUNDING_FIELDS = {"question_id", "question", "image", "data_type", "answer"}
 SPATIAL_FIELDS = {"question_id", "question", "options", "answer", "image", "question_type", "data_type"}
@@ -179,3 +180,24 @@ def test_short_reasoning_changes_only_the_cold_start_thinking_and_states_the_dec
                 assert f" {answer} " in f" {think} ", think
     with pytest.raises(ValueError, match="cold-start solutions are one of"):
         generate(tmp_path / "bad", 1, 7, reasoning="long", **small)
+
+
+def test_cold_start_all_writes_every_spatial_question_and_changes_nothing_else(dataset, tmp_path):
+    out, _, small = dataset
+    every = tmp_path / "all"
+    generate(every, 8, 7, cold_start="all", **small)
+    for root, other in zip(_roots(out), _roots(every)):
+        for name in ("spld_grounding_data.jsonl", "spld_spatial_data.jsonl"):
+            assert (root / name).read_bytes() == (other / name).read_bytes()
+        spatial = {r["question_id"]: r for r in _rows(root / "spld_spatial_data.jsonl")}
+        one, rows = _rows(root / "cold_start.jsonl"), _rows(other / "cold_start.jsonl")
+        assert sorted(r["question_id"] for r in rows) == sorted(spatial)  # each spatial question once
+        by_id = {r["question_id"]: r for r in rows}
+        assert all(by_id[r["question_id"]] == r for r in one)  # the drawn ones, unchanged among them
+        for row in rows:
+            source = spatial[row["question_id"]]
+            assert (row["answer"], row["image"], row["data_type"]) == (source["answer"], source["image"],
+                                                                        source["data_type"])
+    assert json.loads((every / SUMMARY_FILE).read_text())["cold_start"] == "all"
+    with pytest.raises(ValueError, match="cold-start records are written for one of"):
+        generate(tmp_path / "bad", 1, 7, cold_start="some", **small)
