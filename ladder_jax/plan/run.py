@@ -173,7 +173,7 @@ def build(cfg, target_name: str = "", *, check_paths: bool = True, compile_progr
     options = cfg.compiler_options.to_dict() or None
     done = {}
     for p, r in zip(plans, reports):
-        key = (r.shape, p.step, p.grpo, p.optim.freeze_vision, p.optim.freeze_merger)
+        key = (r.shape, p.step, p.grpo, p.optim.freeze_vision, p.optim.freeze_merger, p.optim.freeze_embeddings)
         if key not in done:
             log(f"plan: compiling {p.name} for {target.name} ({'GRPO: prefill, decode, scoring, update' if p.grpo else 'SFT step'}) ...")
             build_programs = programs.grpo_programs if p.grpo else programs.sft_programs

@@ -39,6 +39,9 @@ class OptimConfig:
     max_grad_norm: float = 1.0
     freeze_vision: bool = False  # the vision tower without its merger (`visual/` minus `visual/merger`)
     freeze_merger: bool = False  # the patch merger (`visual/merger`)
+    # the token embedding table (`embed_tokens`; with tied embeddings, the output head too): words keep
+    # the vectors a frozen tower was aligned with (the toy ladder's stage 0)
+    freeze_embeddings: bool = False
 
     def __post_init__(self):
         checks = [
@@ -92,7 +95,8 @@ def param_label(path: str, axes: tuple[str, ...], cfg: OptimConfig) -> str:
     """frozen | decay | no_decay. Matrices decay; vectors (norm scales, biases) do not, judged by
     their logical axes without the stacked `layers` axis, so a stacked norm (layers, dim) is a vector."""
     in_merger = path.startswith("visual/merger/")
-    if (cfg.freeze_merger and in_merger) or (cfg.freeze_vision and path.startswith("visual/") and not in_merger):
+    if ((cfg.freeze_merger and in_merger) or (cfg.freeze_vision and path.startswith("visual/") and not in_merger)
+            or (cfg.freeze_embeddings and path == "embed_tokens")):
         return FROZEN
     return DECAY if len([a for a in axes if a != "layers"]) >= 2 else NO_DECAY
 

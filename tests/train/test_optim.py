@@ -74,6 +74,8 @@ def test_labels_decay_matrices_and_freeze_towers():
     assert vision["visual/merger/fc2/kernel"] == "decay" and vision["embed_tokens"] == "decay"
     merger = labels(freeze_merger=True)
     assert {k for k, v in merger.items() if v == "frozen"} == {k for k in plain if k.startswith("visual/merger/")}
+    words = labels(freeze_embeddings=True)
+    assert {k for k, v in words.items() if v == "frozen"} == {"embed_tokens"}
 
 
 def _flat_labels(labels):
