@@ -159,14 +159,20 @@ def test_the_release_reader_accepts_every_record(dataset):
         assert kinds == {"grounding", "spatial", "cold_start"}
 
 
-def test_short_reasoning_changes_only_the_cold_start_thinking_and_states_the_deciding_fact(dataset, tmp_path):
+def _same_world_but_cold_start(dataset, folder: Path, **setting):
+    """(root, other root, spatial rows by id) per split of the fixture world and one generated with
+    `setting`, after checking their grounding and spatial files are byte-identical."""
     out, _, small = dataset
-    short = tmp_path / "short"
-    generate(short, 8, 7, reasoning="short", **small)
-    for root, other in zip(_roots(out), _roots(short)):
+    generate(folder, 8, 7, **setting, **small)
+    for root, other in zip(_roots(out), _roots(folder)):
         for name in ("spld_grounding_data.jsonl", "spld_spatial_data.jsonl"):
             assert (root / name).read_bytes() == (other / name).read_bytes()
-        spatial = {r["question_id"]: r for r in _rows(root / "spld_spatial_data.jsonl")}
+        yield root, other, {r["question_id"]: r for r in _rows(root / "spld_spatial_data.jsonl")}
+
+
+def test_short_reasoning_changes_only_the_cold_start_thinking_and_states_the_deciding_fact(dataset, tmp_path):
+    small = dataset[2]
+    for root, other, spatial in _same_world_but_cold_start(dataset, tmp_path / "short", reasoning="short"):
         for worked, row in zip(_rows(root / "cold_start.jsonl"), _rows(other / "cold_start.jsonl"), strict=True):
             assert {k: v for k, v in worked.items() if k != "solution"} == {k: v for k, v in row.items() if k != "solution"}
             assert FORMAT.match(row["solution"]) and len(row["solution"]) < len(worked["solution"])
@@ -183,13 +189,8 @@ def test_short_reasoning_changes_only_the_cold_start_thinking_and_states_the_dec
 
 
 def test_cold_start_all_writes_every_spatial_question_and_changes_nothing_else(dataset, tmp_path):
-    out, _, small = dataset
-    every = tmp_path / "all"
-    generate(every, 8, 7, cold_start="all", **small)
-    for root, other in zip(_roots(out), _roots(every)):
-        for name in ("spld_grounding_data.jsonl", "spld_spatial_data.jsonl"):
-            assert (root / name).read_bytes() == (other / name).read_bytes()
-        spatial = {r["question_id"]: r for r in _rows(root / "spld_spatial_data.jsonl")}
+    small, every = dataset[2], tmp_path / "all"
+    for root, other, spatial in _same_world_but_cold_start(dataset, every, cold_start="all"):
         one, rows = _rows(root / "cold_start.jsonl"), _rows(other / "cold_start.jsonl")
         assert sorted(r["question_id"] for r in rows) == sorted(spatial)  # each spatial question once
         by_id = {r["question_id"]: r for r in rows}
