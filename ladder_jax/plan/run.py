@@ -21,7 +21,7 @@ from ladder_jax.models.qwen25_vl import flops as flops_lib
 from ladder_jax.parallel.mesh import make_mesh, resolve_sizes, MeshError
 from ladder_jax.plan import checks, programs, targets
 from ladder_jax.plan.shapes import BatchShape, longest
-from ladder_jax.train import stages
+from ladder_jax.train import optim, stages
 from ladder_jax.train.grpo import GRPOStep
 
 MFU = 0.40  # the utilisation step times are estimated at
@@ -173,7 +173,7 @@ def build(cfg, target_name: str = "", *, check_paths: bool = True, compile_progr
     options = cfg.compiler_options.to_dict() or None
     done = {}
     for p, r in zip(plans, reports):
-        key = (r.shape, p.step, p.grpo, p.optim.freeze_vision, p.optim.freeze_merger, p.optim.freeze_embeddings)
+        key = (r.shape, p.step, p.grpo, optim.frozen_parts(p.optim))
         if key not in done:
             log(f"plan: compiling {p.name} for {target.name} ({'GRPO: prefill, decode, scoring, update' if p.grpo else 'SFT step'}) ...")
             build_programs = programs.grpo_programs if p.grpo else programs.sft_programs

@@ -91,6 +91,12 @@ def _path_str(path) -> str:
     return "/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
 
 
+def frozen_parts(cfg: OptimConfig) -> tuple[bool, ...]:
+    """The settings the update's program depends on beyond the shapes (the learning rate is
+    injected, not compiled in): which parts are frozen. Stages equal here share one program."""
+    return cfg.freeze_vision, cfg.freeze_merger, cfg.freeze_embeddings
+
+
 def param_label(path: str, axes: tuple[str, ...], cfg: OptimConfig) -> str:
     """frozen | decay | no_decay. Matrices decay; vectors (norm scales, biases) do not, judged by
     their logical axes without the stacked `layers` axis, so a stacked norm (layers, dim) is a vector."""
