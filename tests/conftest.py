@@ -4,8 +4,9 @@ starts (many tests compile the same tiny programs through fresh jit objects or i
 
 import os
 import pathlib
+from tests.xla_env import xla_flags
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("XLA_FLAGS", xla_flags(8))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The test extra installs libtpu (for `plan`'s TPU compiles); with it, JAX would probe for a TPU at
 # backend start. The tests run on CPU devices; a TPU topology is still available to `plan`.

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.xla_env import xla_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args, cwd=None):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS="--xla_force_host_platform_device_count=1",
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=xla_flags(1),
                JAX_PLATFORMS="cpu")
     done = subprocess.run([sys.executable, "-m", "ladder_jax.cli", *map(str, args)], cwd=cwd or ROOT, env=env,
                           capture_output=True, text=True, timeout=900)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from tests.xla_env import xla_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--config.demo.scenes=12", "--config.demo.vision_pretrain.steps=2", "--config.stages.stage1.steps=400", "--config.stages.stage1.log_every=1",
@@ -19,7 +20,7 @@ MESSAGE = "interrupted; run the same command again to resume"
 
 def _stop_after_a_step(argv, metrics: Path, steps_before: int = 0) -> tuple[int, str]:
     """Runs `python -m ladder_jax.cli ARGV`, sends SIGTERM once `metrics` has a step beyond `steps_before`."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1))
     proc = subprocess.Popen([sys.executable, "-m", "ladder_jax.cli", *argv], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -10,6 +10,7 @@ import sys
 from tests.eval.results import assert_same_result, raw_outputs, runner_result
 from tests.train.test_grpo_multiprocess import _finish
 from tests.train.test_multiprocess import ROOT, _free_port
+from tests.xla_env import xla_flags
 
 
 def test_two_processes_write_what_one_writes(model, model_dir, data, tmp_path):
@@ -17,7 +18,7 @@ def test_two_processes_write_what_one_writes(model, model_dir, data, tmp_path):
             "--batch-size", "2", "--max-new-tokens", "3", "--num-frames", "4", "--min-pixels", "784",
             "--max-pixels", "3136"]
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(1))
     procs = [subprocess.Popen([sys.executable, "-m", "ladder_jax.cli", *args, "--out", str(tmp_path / "two"),
                                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -12,6 +12,7 @@ import numpy as np
 
 from ladder_jax.train.telemetry import read_jsonl
 from tests.train.test_multiprocess import ROOT, _free_port, _tail
+from tests.xla_env import xla_flags
 
 STEPS = 2
 COMPARED = ("loss", "kl", "grad_norm", "clip_fraction", "ratio_max_dev", "reward_total", "reward_format",
@@ -20,7 +21,7 @@ COMPARED = ("loss", "kl", "grad_norm", "clip_fraction", "ratio_max_dev", "reward
 
 def _start(workdir, devices: int, process: tuple[int, int, int] | None = None) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu",
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+               XLA_FLAGS=xla_flags(devices))
     argv = [sys.executable, "-m", "tests.train.grpo_tiny", "--workdir", str(workdir), "--steps", str(STEPS),
             "--micro-batches", "2"]
     if process:

@@ -15,6 +15,7 @@ import pytest
 
 from ladder_jax.train.telemetry import read_jsonl
 from tests.train.tiny import reference_losses
+from tests.xla_env import xla_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = 4
@@ -35,7 +36,7 @@ def cache_dir(tmp_path_factory):
 
 def _start_two(workdir, data: str, cache_dir) -> list[subprocess.Popen]:
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS="--xla_force_host_platform_device_count=1",
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS=xla_flags(1),
                JAX_COMPILATION_CACHE_DIR=str(cache_dir), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     return [subprocess.Popen(
         [sys.executable, "-m", "tests.train.tiny", "--workdir", str(workdir), "--steps", str(STEPS), "--data", data,
