@@ -118,8 +118,10 @@ def label_vectors(embed_table: np.ndarray, tokenizer, labels) -> np.ndarray:
 def _heads(dim: int, classes: int, rows: int, cols: int, seed: int):
     import jax.numpy as jnp  # noqa: PLC0415
 
+    # Every leaf float32, none weak-typed: a weak-typed scale comes back from the first update strongly
+    # typed, and the jitted step would compile a second time.
     background = np.random.default_rng(seed).normal(size=dim).astype(np.float32)
-    return {"background": jnp.asarray(background), "scale": jnp.asarray(4.0), "object_bias": jnp.zeros(classes),
+    return {"background": jnp.asarray(background), "scale": jnp.asarray(4.0, jnp.float32), "object_bias": jnp.zeros(classes),
             "row": jnp.zeros((dim, rows)), "col": jnp.zeros((dim, cols))}
 
 

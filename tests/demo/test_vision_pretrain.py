@@ -102,3 +102,9 @@ def test_label_vectors_are_the_unit_mean_of_the_labels_word_embeddings(world):
         want = table[ids].mean(0)
         np.testing.assert_allclose(v, want / np.linalg.norm(want), rtol=1e-6)
     assert not np.allclose(got[0], got[1])
+
+
+def test_the_heads_start_strongly_typed_so_the_step_compiles_once():
+    # A weak-typed leaf comes back from the first Adam update strongly typed: the step would retrace.
+    heads = vision_pretrain._heads(8, 3, 2, 2, seed=0)
+    assert all(x.dtype == np.float32 and not x.weak_type for x in jax.tree.leaves(heads))
