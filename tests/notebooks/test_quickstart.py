@@ -11,6 +11,7 @@ from nbclient import NotebookClient
 
 from ladder_jax.demo.run import demo_config, run
 from ladder_jax.train.stages import CurriculumConfigError
+from tests.xla_env import xla_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ("--config.demo.scenes=16 --config.demo.vision_pretrain.steps=2 --config.stages.stage1.steps=2 --config.stages.stage2.steps=2 "
@@ -24,6 +25,7 @@ def executed(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("LADDER_JAX_DEMO_OUT", str(out))
     mp.setenv("LADDER_JAX_DEMO_OVERRIDES", TINY)
+    mp.setenv("XLA_FLAGS", xla_flags(1))  # one device, as in a Colab runtime (no 8-way partitioning to compile)
     try:
         nb = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
         NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
