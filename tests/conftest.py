@@ -1,7 +1,7 @@
 """Test-wide settings: 8 fake CPU devices so sharded and single-device runs share one process, XLA:CPU's
-cheap compile (tests/xla_env.py), and
-one persistent XLA compilation cache for the session and the CLI / multi-process subprocesses it
-starts (many tests compile the same tiny programs through fresh jit objects or in child processes)."""
+cheap compile (tests/xla_env.py), and one persistent XLA compilation cache for the session and the
+CLI / multi-process subprocesses it starts (many tests compile the same tiny programs through fresh
+jit objects or in child processes)."""
 
 import os
 import pathlib
