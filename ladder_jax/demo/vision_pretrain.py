@@ -162,18 +162,21 @@ def pretrain(graphdef, state, tokenizer, train: Rooms, held: Rooms | None, steps
     without replacement within a step); returns the model state with the trained tower and a report
     (held-out accuracy before and after, rooms used and skipped)."""
     import jax  # noqa: PLC0415
-    import jax.numpy as jnp  # noqa: PLC0415
     import optax  # noqa: PLC0415
     from flax import nnx  # noqa: PLC0415
 
     module = nnx.merge(graphdef, state)
     visual_def, visual_state = nnx.split(module.visual)
     rows, cols = train.cells
-    params = (visual_state, _heads(module.visual.cfg.out_hidden_size, len(train.classes), rows, cols, seed))
-    words = jnp.asarray(label_vectors(module.embed_tokens[...], tokenizer, train.classes[1:]))
-    grid = jnp.asarray(train.grid_thw)
+    # Everything on one device (stage 0 is tiny): from the mesh's shardings the first step returns its
+    # parameters sharded in another form, and the step compiled a second time.
+    device = jax.devices()[0]
+    params = jax.device_put((visual_state, _heads(module.visual.cfg.out_hidden_size, len(train.classes), rows, cols,
+                                                  seed)), device)
+    words = jax.device_put(label_vectors(module.embed_tokens[...], tokenizer, train.classes[1:]), device)
+    grid = jax.device_put(train.grid_thw, device)
     tx = optax.adam(learning_rate)
-    opt_state = tx.init(params)
+    opt_state = jax.device_put(tx.init(params), device)  # committed, as the step returns it
 
     def loss_fn(params, pixels, objects):
         ce = optax.softmax_cross_entropy_with_integer_labels
@@ -191,7 +194,7 @@ def pretrain(graphdef, state, tokenizer, train: Rooms, held: Rooms | None, steps
     def held_out(params) -> dict[str, float] | None:
         if held is None:
             return None
-        chunks = [predict(params, jnp.asarray(held.pixels[i:i + batch_size]))
+        chunks = [predict(params, jax.device_put(held.pixels[i:i + batch_size], device))
                   for i in range(0, len(held.pixels), batch_size)]
         return accuracy([np.concatenate([c[k] for c in chunks]) for k in range(3)], held.objects, rows, cols)
 
@@ -200,7 +203,7 @@ def pretrain(graphdef, state, tokenizer, train: Rooms, held: Rooms | None, steps
     batch = min(batch_size, len(train.pixels))
     for s in range(steps):
         pick = rng.choice(len(train.pixels), batch, replace=False)
-        params, opt_state, loss = step(params, opt_state, jnp.asarray(train.pixels[pick]), jnp.asarray(train.objects[pick]))
+        params, opt_state, loss = step(params, opt_state, *jax.device_put((train.pixels[pick], train.objects[pick]), device))
         if s == 0 or (s + 1) % log_every == 0 or s + 1 == steps:
             losses.append((s + 1, float(loss)))
             log.info("vision pretraining: step %d/%d, loss %.4f", s + 1, steps, float(loss))

@@ -67,10 +67,13 @@ def test_read_rooms_counts_the_scene_folders_it_cannot_use(world, tmp_path):
         vision_pretrain.read_rooms(tmp_path / "nothing", processor.vision)
 
 
-def test_prepared_trains_the_tower_alone_once(world):
+def test_prepared_trains_the_tower_alone_once(world, caplog):
     out, cfg, processor = world
     mesh = make_mesh(*stages.check_devices(cfg, jax.device_count(), jax.process_count()))
-    started = vision_pretrain.prepared(cfg, out / "vision_pretrain", processor, mesh)
+    with jax.log_compiles(), caplog.at_level("WARNING"):
+        started = vision_pretrain.prepared(cfg, out / "vision_pretrain", processor, mesh)
+    # one training step program for all 40 steps (the 8-device mesh's shardings once made it two)
+    assert sum(r.getMessage().startswith("Compiling jit(step)") for r in caplog.records) == 1
     final = out / "vision_pretrain" / "final"
     assert (started.model.init, started.model.path) == ("params", str(final)) and cfg.model.init == "preset"
     report = vision_pretrain.report_of(started)
