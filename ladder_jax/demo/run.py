@@ -148,9 +148,14 @@ class Phases:
 @contextlib.contextmanager
 def compile_cache(directory: Path):
     """XLA's persistent compilation cache in `directory` while the demo runs: the baseline's GRPO
-    step is the ladder's program, and a second run compiles nothing. Restored afterwards."""
+    step is the ladder's program, and a second run compiles nothing. Restored afterwards. A cache the
+    user already configured (JAX_COMPILATION_CACHE_DIR, jax_compilation_cache_dir) is kept as it is:
+    then `ladder-jax train` resuming the demo's run reads the programs the demo compiled."""
     import jax  # noqa: PLC0415
 
+    if jax.config.jax_compilation_cache_dir:
+        yield
+        return
     names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
              "jax_persistent_cache_min_entry_size_bytes")
     before = {name: getattr(jax.config, name) for name in names}

@@ -98,3 +98,21 @@ def test_cold_start_share_is_checked_and_a_world_made_with_another_is_refused(tm
         prepare_world(cfg, Phases(tmp_path / "timings.json"))
     cfg.demo.cold_start = "one"
     assert prepare_world(cfg, Phases(tmp_path / "timings.json")) == world
+
+
+def test_the_demo_keeps_a_compile_cache_the_user_configured(tmp_path):
+    import jax
+
+    from ladder_jax.demo.run import compile_cache
+
+    configured = jax.config.jax_compilation_cache_dir
+    try:
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path / "mine"))
+        with compile_cache(tmp_path / "demo" / "xla_cache"):
+            assert jax.config.jax_compilation_cache_dir == str(tmp_path / "mine")
+        jax.config.update("jax_compilation_cache_dir", None)
+        with compile_cache(tmp_path / "demo" / "xla_cache"):  # none configured: the demo's own folder
+            assert jax.config.jax_compilation_cache_dir == str(tmp_path / "demo" / "xla_cache")
+        assert jax.config.jax_compilation_cache_dir is None
+    finally:
+        jax.config.update("jax_compilation_cache_dir", configured)
