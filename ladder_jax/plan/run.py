@@ -96,14 +96,20 @@ def model_config(cfg, model_preset: str = "") -> tuple[config_lib.ModelConfig, s
     return config_lib.preset(name, **execution), f"preset {name!r} ({m.path} is not here)"
 
 
+def tpu_devices(topology: str) -> list:
+    """The devices of a TPU topology (e.g. "v5e:2x2") to compile for on this host: no TPU needed."""
+    from jax.experimental import topologies  # noqa: PLC0415
+
+    # libtpu takes a machine-wide lock for the TPU it drives; compiling drives none, so several
+    # plans (and test processes) may compile at once. Without this a second process fails with
+    # "Internal error when accessing libtpu multi-process lockfile".
+    os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
+    return list(topologies.get_topology_desc(platform="tpu", topology_name=topology).devices)
+
+
 def _devices(target: targets.Target) -> list:
     if target.platform == "tpu":
-        from jax.experimental import topologies  # noqa: PLC0415
-
-        # libtpu takes a machine-wide lock for the TPU it drives; compiling drives none, so several
-        # plans (and test processes) may compile at once.
-        os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
-        return list(topologies.get_topology_desc(platform="tpu", topology_name=target.topology).devices)
+        return tpu_devices(target.topology)
     cpus = jax.devices("cpu")
     if target.platform == "host":
         return jax.devices()

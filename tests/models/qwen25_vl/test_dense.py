@@ -5,9 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.experimental import topologies
 
 from ladder_jax.models.qwen25_vl.layers import dense
+from ladder_jax.plan.run import tpu_devices
 
 
 @pytest.mark.parametrize("lead", [(5,), (3, 7), (2, 1, 9)])
@@ -33,7 +33,7 @@ def test_dense_gathers_on_one_device_only():
     assert "gather" in grad.lower(w, x).as_text()
     with jax.sharding.use_abstract_mesh(jax.make_mesh((1,), ("data",)).abstract_mesh):
         assert "gather" in grad.lower(w, x).as_text()
-    tpu = topologies.get_topology_desc(platform="tpu", topology_name="v5e:2x2").devices[:1]
+    tpu = tpu_devices("v5e:2x2")[:1]
     with jax.sharding.use_abstract_mesh(jax.sharding.Mesh(tpu, ("data",)).abstract_mesh):
         assert "gather" not in grad.lower(w, x).as_text()  # a plan for one TPU chip, traced here
     mesh = jax.make_mesh((jax.device_count(),), ("data",))
