@@ -94,7 +94,7 @@ def render(plan: Plan) -> str:
         out.append(f"    tokens/step {r.tokens:,}  FLOPs/step {r.flops:.3g}  est. step {_time(secs)} at {MFU:.0%} MFU  "
                    f"steps {r.steps} (per epoch {per_epoch})  stage wall time {_time(secs * r.steps if secs else None)}")
         if r.same_as:
-            out.append(f"    runs the programs compiled for {r.same_as} (same shapes and settings)")
+            out.append(f"    compiles as {r.same_as} does (same shapes and settings; only the schedule's constants differ)")
             continue
         for p in r.programs:
             if p.error:

@@ -40,7 +40,7 @@ class StageReport:
     flops: float  # per step, flops.py's formula
     programs: list = dataclasses.field(default_factory=list)
     steps_per_epoch: int | None = None
-    same_as: str = ""  # an earlier stage whose compiled programs this one runs (same shapes and settings)
+    same_as: str = ""  # an earlier stage whose programs stand for this one's (same shapes and settings)
 
     def step_seconds(self, target: targets.Target, devices: int) -> float | None:
         return self.flops / (devices * target.peak_flops * MFU) if target.peak_flops else None

@@ -92,8 +92,9 @@ def _path_str(path) -> str:
 
 
 def frozen_parts(cfg: OptimConfig) -> tuple[bool, ...]:
-    """The settings the update's program depends on beyond the shapes (the learning rate is
-    injected, not compiled in): which parts are frozen. Stages equal here share one program."""
+    """The settings the update's memory and work depend on beyond the shapes: which parts are frozen.
+    Stages equal here compile to programs of the same memory and cost (what `ladder-jax plan` needs),
+    though not to one program: the schedule's numbers (peak, warmup, total steps) are constants in it."""
     return cfg.freeze_vision, cfg.freeze_merger, cfg.freeze_embeddings
 
 
