@@ -30,12 +30,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ladder_jax.data import prompts
 from ladder_jax.demo.evaluate import HeldOut, other_pictures
 from ladder_jax.demo.hf_check import export
-from ladder_jax.eval import media as media_lib
-from ladder_jax.eval import runner
-from picture_use import stage_model  # this folder is on the path when a probe runs as a script
+from picture_use import stage_model, teacher_forced  # this folder is on the path when a probe runs as a script
 
 BOX_START = '"bbox_2d": ['
 
@@ -61,25 +58,20 @@ def box_starts(target: str, offsets) -> list[tuple[int, dict]]:
 def probe(hf, processor, held: HeldOut, other: bool) -> dict:
     import torch  # noqa: PLC0415
 
-    tokenizer, image_id = processor.tokenizer, hf.config.image_token_id
     items = [item for _, item in held.grounding]
     mass = lift = None
     boxes = 0
     for (record, own), item in zip(held.grounding, other_pictures(items) if other else items):
-        p = runner.encode(processor, item, media_lib.load(item.media))
-        _, gh, gw = (int(v) for v in p["image_grid_thw"][0])
-        resized = (gh * processor.vision.patch_size, gw * processor.vision.patch_size)
         with Image.open(own.media.paths[0]) as picture:  # the boxes are on the asked room's picture
             original = (picture.height, picture.width)
-        target = prompts.grounding_target(record.boxes, original, resized) + tokenizer.eos_token
-        enc = tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
-        ids = np.concatenate([p["input_ids"], [enc["input_ids"]]], 1)
+        p, target, enc, ids = teacher_forced(processor, record, item, original)
+        _, gh, gw = (int(v) for v in p["image_grid_thw"][0])
         with torch.no_grad():
             out = hf(input_ids=torch.tensor(ids), attention_mask=torch.ones(ids.shape, dtype=torch.long),
                      pixel_values=torch.tensor(np.asarray(p["pixel_values"])),
                      image_grid_thw=torch.tensor(np.asarray(p["image_grid_thw"])), output_attentions=True)
         weights = np.stack([a[0].numpy() for a in out.attentions])  # (layers, heads, T, T)
-        image = np.flatnonzero(ids[0] == image_id)
+        image = np.flatnonzero(ids[0] == hf.config.image_token_id)
         merge = processor.vision.merge_size
         cell = merge * processor.vision.patch_size
         for token, obj in box_starts(target, enc["offset_mapping"]):  # boxes on the resized grid

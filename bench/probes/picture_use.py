@@ -48,6 +48,18 @@ def token_classes(target: str, offsets) -> list[str]:
     return ["label" if inside(labels, a, b) else "number" if inside(numbers, a, b) else "other" for a, b in offsets]
 
 
+def teacher_forced(processor, record, item, original_hw: tuple[int, int] | None = None):
+    """(prompt arrays, target text, its tokens with character offsets, prompt + target ids (1, T)):
+    `record`'s stage-1 answer after the prompt of `item` (its question with the picture it shows).
+    The boxes are rescaled from `original_hw` (the asked room's picture; default: the shown picture's
+    processed size) to the shown picture's processed grid."""
+    prompt = runner.encode(processor, item, media_lib.load(item.media))
+    resized = tuple(int(v) * processor.vision.patch_size for v in prompt["image_grid_thw"][0][1:])
+    target = prompts.grounding_target(record.boxes, original_hw or resized, resized) + "<|im_end|>"
+    tokens = processor.tokenizer(target, add_special_tokens=False, return_offsets_mapping=True)
+    return prompt, target, tokens, np.concatenate([prompt["input_ids"], [tokens["input_ids"]]], 1)
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     top = logits.max(-1, keepdims=True)
     return logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
@@ -56,16 +68,11 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 def scores(model, processor, held, other: bool) -> dict[str, dict[str, float]]:
     """Per token class: NLL and argmax accuracy of the held-out answers, with each question's own
     picture or (other=True) another room's (`evaluate.other_pictures`)."""
-    tok = processor.tokenizer
     items = [item for _, item in held.grounding]
     per_class: dict[str, list[tuple[float, bool]]] = {c: [] for c in CLASSES}
     for (record, _), item in zip(held.grounding, other_pictures(items) if other else items):
-        prompt = runner.encode(processor, item, media_lib.load(item.media))
-        _, rows, cols = (int(v) * processor.vision.patch_size for v in prompt["image_grid_thw"][0])
-        target = prompts.grounding_target(record.boxes, (rows, cols), (rows, cols)) + "<|im_end|>"
-        t = tok(target, add_special_tokens=False, return_offsets_mapping=True)
+        prompt, target, t, full = teacher_forced(processor, record, item)
         ids = np.asarray([t["input_ids"]])
-        full = np.concatenate([prompt["input_ids"], ids], 1)
         logits = model(full, np.ones_like(full), prompt["pixel_values"], prompt["image_grid_thw"])[0]
         logp = log_softmax(logits[prompt["input_ids"].shape[1] - 1: -1])
         for row, tid, cls in zip(logp, ids[0], token_classes(target, t["offset_mapping"])):
